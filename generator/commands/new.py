@@ -1,0 +1,122 @@
+"""`pipeproof new DEST`: answer the questions, render the template into a new repository, summarise it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from generator import answers as answers_mod
+from generator.answers import Question, Template
+from generator.errors import UserError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dest", type=Path, metavar="DEST", help="new repository folder (must not exist, or be empty)")
+    parser.add_argument(
+        "--defaults", action="store_true", help="take the default for every question not answered by --data"
+    )
+    parser.add_argument(
+        "-d",
+        "--data",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="answer a question (repeatable); lists in YAML flow form, e.g. --data 'iac=[terraform, kubernetes]'",
+    )
+    parser.add_argument("--data-file", type=Path, metavar="FILE", help="answers from a YAML mapping")
+
+
+def check_dest(dest: Path) -> None:
+    """DEST must be absent or an empty folder: pipeproof never overwrites a user's files."""
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise UserError(
+            f"DEST {str(dest)!r} already exists and is not empty; pipeproof new only writes into a new or empty "
+            "folder. To add pipeproof to an existing repository use `pipeproof retrofit` (planned)."
+        )
+
+
+def interactive_prompt(template: Template) -> answers_mod.Prompt:
+    """Ask with questionary, re-asking until copier.yml's validator accepts the answer."""
+    import questionary
+
+    def ask(question: Question, default: Any, scope: Mapping[str, Any]) -> Any:
+        while True:
+            value = _ask_once(questionary, question, default)
+            try:
+                value = answers_mod.cast(question, value)
+                answers_mod.check(template, question, value, scope)
+                return value
+            except UserError as exc:
+                print(f"  {exc}", file=sys.stderr)
+
+    return ask
+
+
+def _ask_once(questionary: Any, question: Question, default: Any) -> Any:
+    text = f"{question.help} ({question.key})"
+    if question.choices and question.multiselect:
+        choices = [questionary.Choice(label, value, checked=value in (default or [])) for label, value in question.choices]
+        return questionary.checkbox(text, choices=choices).unsafe_ask()
+    if question.choices:
+        choices = [questionary.Choice(label, value) for label, value in question.choices]
+        return questionary.select(text, choices=choices, default=next((c for c in choices if c.value == default), None)).unsafe_ask()
+    if question.type == "bool":
+        return questionary.confirm(text, default=bool(default)).unsafe_ask()
+    return questionary.text(text, default="" if default is None else str(default)).unsafe_ask()
+
+
+def gather(args: argparse.Namespace, template: Template, *, tty: bool) -> dict[str, Any]:
+    """Resolve every answer from --data-file, --data, the prompts or the defaults; raise on anything bad."""
+    given: dict[str, Any] = {}
+    if args.data_file is not None:
+        given.update(answers_mod.load_data_file(args.data_file))
+    given.update(answers_mod.parse_data_args(args.data))
+    if args.defaults:
+        return answers_mod.resolve(template, given, args.dest)
+    if tty:
+        return answers_mod.resolve(template, given, args.dest, prompt=interactive_prompt(template))
+    unanswered: list[str] = []
+
+    def note(question: Question, default: Any, scope: Mapping[str, Any]) -> Any:
+        unanswered.append(question.key)
+        return default
+
+    answers_mod.resolve(template, given, args.dest, prompt=note)
+    if unanswered:
+        raise UserError(
+            "no terminal to ask the questions, and these have no answer: "
+            + ", ".join(unanswered)
+            + ". Answer them with --data KEY=VALUE or --data-file FILE, or pass --defaults to take the defaults."
+        )
+    return answers_mod.resolve(template, given, args.dest)
+
+
+def run(args: argparse.Namespace) -> int:
+    from generator import render
+    from generator.controls import applicable
+
+    dest: Path = args.dest
+    check_dest(dest)
+    template = answers_mod.load_template(render.template_root())
+    answers = gather(args, template, tty=sys.stdin.isatty() and sys.stdout.isatty())
+    files = render.copy(dest, answers)
+
+    controls = applicable(answers)
+    by_file: dict[str, list[str]] = {}
+    for control in controls:
+        for target in control.implemented_by.get(answers["platform"], ()):
+            by_file.setdefault(target.split("#")[0], []).append(control.id)
+    print(f"Rendered {len(files)} files into {dest}:")
+    for path in files:
+        ids = by_file.get(path.as_posix(), [])
+        print(f"  {path.as_posix():<48} {', '.join(ids)}".rstrip())
+    print(
+        f"{len(controls)} controls apply; see {dest / 'compliance' / 'CONTROLS.md'} for what each one needs "
+        "and the evidence it leaves."
+    )
+    if answers.get("evidence_store") == "none":
+        print("warning: no evidence store: evidence expires with the workflow artifacts (PP-EVID-02 does not apply)", file=sys.stderr)
+    return 0

@@ -1,0 +1,92 @@
+"""The control declaration: one class per control carries everything the tool says about it.
+
+A control's id, title, framework references, severity, applicability, remediation and evidence drive
+the template (the render context gets the ids that apply), `pipeproof audit`, CONTROLS.md and SARIF.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from jinja2 import Environment
+
+__all__ = ["Control", "Severity", "all_controls", "applicable", "get"]
+
+
+class Severity(enum.IntEnum):
+    """How bad a failing control is; `--fail-on` compares against it."""
+
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    CRITICAL = 4
+
+    def __str__(self) -> str:
+        return self.name.lower()
+
+
+_REGISTRY: dict[str, type[Control]] = {}
+
+
+class Control:
+    """Base of every control. Subclasses are registered by their `id` as they are defined."""
+
+    id: ClassVar[str]
+    title: ClassVar[str]
+    family: ClassVar[str]
+    soc2: ClassVar[tuple[str, ...]] = ()
+    iso27001: ClassVar[tuple[str, ...]] = ()
+    severity: ClassVar[Severity] = Severity.HIGH
+    platforms: ClassVar[frozenset[str]] = frozenset({"github"})
+    # A Jinja expression over the answers; the same text is evaluated here and inside copier.yml.
+    applies: ClassVar[str] = "true"
+    remediation: ClassVar[str]
+    # The evidence the control leaves behind, where it is kept and for how long (CONTROLS.md).
+    evidence: ClassVar[str] = ""
+    # Per platform, the rendered files whose comments name this control.
+    implemented_by: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    # Controls whose failure makes this one not worth checking.
+    requires: ClassVar[tuple[str, ...]] = ()
+    # Finding ids of the source document's "common audit findings" this control prevents.
+    prevents: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "id" not in cls.__dict__:  # an intermediate family base
+            return
+        if cls.id in _REGISTRY:
+            raise TypeError(f"duplicate control id {cls.id}")
+        cls.title = (cls.__doc__ or "").strip().splitlines()[0]
+        _REGISTRY[cls.id] = cls
+
+
+def _load() -> None:
+    # Importing the family modules registers their controls.
+    from generator.controls import branch, deploy, evidence, hardening, scan  # noqa: F401
+
+
+def all_controls() -> list[type[Control]]:
+    """Every control in catalog order."""
+    if not _REGISTRY:
+        _load()
+    return list(_REGISTRY.values())
+
+
+def get(control_id: str) -> type[Control]:
+    all_controls()
+    return _REGISTRY[control_id]
+
+
+_ENV = Environment(autoescape=False)
+
+
+def applicable(answers: Mapping[str, Any]) -> list[type[Control]]:
+    """The controls whose applicability expression is true for these answers."""
+    platform = answers.get("platform", "github")
+    return [
+        c
+        for c in all_controls()
+        if platform in c.platforms and _ENV.compile_expression(c.applies)(**answers)
+    ]
