@@ -108,6 +108,7 @@ def _commands(root: Path, files: dict[str, list[Path]], persona: str) -> dict[st
 
 def run(root: Path, *, persona: str = "auditor") -> list[Finding]:
     """Every finding of every validator over the tree at root; raises UserError if a tool is missing."""
+    root = root.absolute()
     if not root.is_dir():
         raise UserError(f"PATH {str(root)!r} is not a directory")
     files = collect(root)
