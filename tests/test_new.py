@@ -1,0 +1,176 @@
+"""`pipeproof new`: good input renders, bad input exits 2 naming the key, the value and what is allowed,
+and leaves DEST untouched."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from generator.cli import main
+
+HOSTILE_NAMES = {
+    "double-quote": 'my"app',
+    "single-quote": "my'app",
+    "expression": "${{ github.event.issue.title }}",
+    "newline": "app\nname: evil",
+    "yaml-tag": "!!python/object/apply:os.system ['id']",
+    "uppercase": "MyApp",
+}
+
+
+def run_new(dest: Path, *args: str) -> int:
+    return main(["new", str(dest), *args])
+
+
+def assert_refused(capsys: pytest.CaptureFixture[str], code: int, dest: Path, *needles: str) -> str:
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert not dest.exists(), "DEST must not be created on bad input"
+    for needle in needles:
+        assert needle in err, f"{needle!r} not in: {err}"
+    assert "Traceback" not in err
+    return err
+
+
+def test_defaults_render_and_summarise(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dest = tmp_path / "demo"
+    assert run_new(dest, "--defaults") == 0
+    out = capsys.readouterr().out
+    assert (dest / ".github/workflows/pr-checks.yml").is_file()
+    assert "Rendered" in out and ".github/workflows/pr-checks.yml" in out and "PP-SCAN-01" in out
+    assert "project_name: demo" in (dest / ".copier-answers.yml").read_text()
+    assert os.access(dest / "scripts/healthcheck.sh", os.X_OK)
+
+
+def test_data_and_data_file_are_merged_with_data_winning(tmp_path: Path) -> None:
+    data_file = tmp_path / "answers.yml"
+    data_file.write_text("language: go\niac: [terraform]\nrequired_approvals: 4\n")
+    dest = tmp_path / "svc"
+    assert run_new(dest, "--defaults", "--data-file", str(data_file), "--data", "required_approvals=3",
+                   "--data", "iac=[terraform, kubernetes]") == 0
+    answers = (dest / ".copier-answers.yml").read_text()
+    assert "language: go" in answers and "required_approvals: 3" in answers
+    assert "- kubernetes" in answers
+    assert "go test ./..." in (dest / ".github/workflows/pr-checks.yml").read_text()
+
+
+def test_empty_existing_dest_is_used(tmp_path: Path) -> None:
+    dest = tmp_path / "empty"
+    dest.mkdir()
+    assert run_new(dest, "--defaults") == 0
+    assert (dest / ".gitleaks.toml").is_file()
+
+
+def test_non_empty_dest_is_refused_and_untouched(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dest = tmp_path / "existing"
+    dest.mkdir()
+    (dest / "README.md").write_text("mine\n")
+    assert run_new(dest, "--defaults") == 2
+    err = capsys.readouterr().err
+    assert "not empty" in err and "retrofit" in err
+    assert [p.name for p in dest.iterdir()] == ["README.md"]
+    assert (dest / "README.md").read_text() == "mine\n"
+
+
+@pytest.mark.parametrize(
+    ("data", "needles"),
+    [
+        pytest.param(["language=rust"], ["'language'", "'rust'", "python, node, go, java"], id="unknown-choice"),
+        pytest.param(["iac=[terraform, pulumi]"], ["'iac'", "'pulumi'", "terraform, kubernetes, cloudformation"], id="unknown-list-item"),
+        pytest.param(["required_approvals=0"], ["'required_approvals'", "0", "from 1 to 6"], id="approvals-0"),
+        pytest.param(["required_approvals=99"], ["'required_approvals'", "99", "from 1 to 6"], id="approvals-99"),
+        pytest.param(["required_approvals=two"], ["'required_approvals'", "'two'", "integer"], id="approvals-text"),
+        pytest.param(["security_team=@acme/sec team"], ["'security_team'", "'@acme/sec team'", "no spaces"], id="team-with-space"),
+        pytest.param(["containers=maybe"], ["'containers'", "'maybe'", "true or false"], id="bool"),
+        pytest.param(["staging_url=http://staging.example.com"], ["'staging_url'", "https://"], id="http-url"),
+        pytest.param(["staging_url=https://x.example.com/?q=$(id)"], ["'staging_url'", "no query"], id="url-with-shell"),
+        pytest.param(["evidence_store=aws", "evidence_role=arn:aws:iam::123:role/x"], ["'evidence_role'", "IAM role ARN"], id="bad-arn"),
+        pytest.param(["evidence_bucket=Evil_Bucket"], ["'evidence_bucket'", "bucket name"], id="bad-bucket"),
+        pytest.param(["frameworks=[]"], ["'frameworks'", "at least one"], id="no-framework"),
+        pytest.param(["platform=gitlab"], ["'platform'", "'gitlab'", "not available yet"], id="gitlab-not-yet"),
+        pytest.param(["deploy_model=argocd"], ["'deploy_model'", "'argocd'", "not available yet"], id="argocd-not-yet"),
+        pytest.param(["colour=blue"], ["'colour'", "is not a question", "project_name"], id="unknown-key"),
+        pytest.param(["pins={}"], ["'pins'", "computed"], id="computed-key"),
+        pytest.param(["no-equals-sign"], ["KEY=VALUE"], id="malformed-data"),
+        pytest.param(["default_branch=main..evil"], ["'default_branch'", "no '..'"], id="branch-dotdot"),
+    ],
+)
+def test_bad_answers_exit_2_and_write_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], data: list[str], needles: list[str]
+) -> None:
+    dest = tmp_path / "app"
+    args = ["--defaults"]
+    for item in data:
+        args += ["--data", item]
+    assert_refused(capsys, run_new(dest, *args), dest, *needles)
+
+
+@pytest.mark.parametrize("value", HOSTILE_NAMES.values(), ids=HOSTILE_NAMES.keys())
+def test_hostile_project_names_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str) -> None:
+    dest = tmp_path / "app"
+    code = run_new(dest, "--defaults", "--data", f"project_name={value}")
+    assert_refused(capsys, code, dest, "'project_name'", "must be a slug")
+
+
+def test_100kb_string_is_refused_quickly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dest = tmp_path / "app"
+    started = time.perf_counter()
+    code = run_new(dest, "--defaults", "--data", "security_team=@a/" + "b" * 100_000)
+    err = assert_refused(capsys, code, dest, "'security_team'", "at most 1000 characters", "100003 characters")
+    assert len(err) < 500, "the message must not echo the whole value"
+    assert time.perf_counter() - started < 5
+
+
+@pytest.mark.parametrize(
+    ("content", "needles"),
+    [
+        pytest.param(None, ["cannot read it"], id="missing"),
+        pytest.param(b"\xff\xfe\x00bad", ["not UTF-8"], id="not-utf8"),
+        pytest.param(b"language: go\nlanguage: java\n", ["duplicate key 'language'", ":2"], id="duplicate-key"),
+        pytest.param(b"a: &a [x, x]\nb: &b [*a, *a]\nc: [*b, *b]\n", ["aliases", "not allowed"], id="alias-bomb"),
+        pytest.param(b"- language\n- go\n", ["must be a mapping"], id="not-a-mapping"),
+        pytest.param(b"language: [unclosed\n", ["answers.yml:"], id="malformed-yaml"),
+        pytest.param(b"language: !!python/object/apply:os.system [id]\n", ["answers.yml"], id="python-tag"),
+    ],
+)
+def test_bad_data_file_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes | None, needles: list[str]
+) -> None:
+    data_file = tmp_path / "answers.yml"
+    if content is not None:
+        data_file.write_bytes(content)
+    dest = tmp_path / "app"
+    assert_refused(capsys, run_new(dest, "--defaults", "--data-file", str(data_file)), dest, "--data-file", *needles)
+
+
+def test_directory_as_data_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dest = tmp_path / "app"
+    assert_refused(capsys, run_new(dest, "--defaults", "--data-file", str(tmp_path)), dest, "cannot read it")
+
+
+def test_50mb_data_file_is_refused_within_2s(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data_file = tmp_path / "big.yml"
+    with data_file.open("wb") as fh:
+        fh.write(b"project_name: " + b"a" * (50 * 1024 * 1024) + b"\n")
+    dest = tmp_path / "app"
+    started = time.perf_counter()
+    code = run_new(dest, "--defaults", "--data-file", str(data_file))
+    assert time.perf_counter() - started < 2
+    assert_refused(capsys, code, dest, "too large")
+
+
+def test_without_a_tty_it_names_the_missing_answers(tmp_path: Path) -> None:
+    dest = tmp_path / "app"
+    proc = subprocess.run(
+        [sys.executable, "-m", "generator", "new", str(dest), "--data", "language=go"],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "no terminal" in proc.stderr and "project_name" in proc.stderr and "--defaults" in proc.stderr
+    assert "language," not in proc.stderr, "answered keys are not missing"
+    assert not dest.exists()
