@@ -112,7 +112,8 @@ def workflow_step(repo: Path, workflow: str, job: str, step_name: str) -> dict[s
     data = yaml.safe_load((repo / ".github" / "workflows" / workflow).read_text())
     steps = [s for s in data["jobs"][job]["steps"] if s.get("name") == step_name]
     assert len(steps) == 1, f"{workflow}: job {job!r} has {len(steps)} steps named {step_name!r}"
-    return steps[0]
+    step: dict[str, Any] = steps[0]
+    return step
 
 
 def logical_lines(script: str) -> list[str]:

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
 from jinja2 import Environment
 
-__all__ = ["Control", "Severity", "all_controls", "applicable", "get"]
+__all__ = [
+    "Control", "Outcome", "Severity", "all_controls", "applicable", "failed", "get", "not_applicable", "passed",
+]
 
 
 class Severity(enum.IntEnum):
@@ -25,6 +28,27 @@ class Severity(enum.IntEnum):
 
     def __str__(self) -> str:
         return self.name.lower()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a check found: its status, a one-line reason and the file:line evidence."""
+
+    status: Literal["pass", "fail", "not-applicable"]
+    reason: str
+    evidence: tuple[str, ...] = ()
+
+
+def passed(reason: str, *evidence: str) -> Outcome:
+    return Outcome("pass", reason, tuple(evidence))
+
+
+def failed(reason: str, *evidence: str) -> Outcome:
+    return Outcome("fail", reason, tuple(evidence))
+
+
+def not_applicable(reason: str) -> Outcome:
+    return Outcome("not-applicable", reason)
 
 
 _REGISTRY: dict[str, type[Control]] = {}
@@ -51,6 +75,10 @@ class Control:
     requires: ClassVar[tuple[str, ...]] = ()
     # Finding ids of the source document's "common audit findings" this control prevents.
     prevents: ClassVar[tuple[str, ...]] = ()
+
+    # The check over parsed configuration: a method whose parameter names pick the fixtures it needs
+    # (repo, answers, gh, protection); see generator/audit.py.
+    check: ClassVar[Any]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -1,0 +1,110 @@
+"""Suggested answers for a repository: pipeproof's own answers file when there is one, else what the files say.
+
+The audit decides which controls apply from these answers, so a repository pipeproof never touched is judged
+by what it actually contains (a Dockerfile means container scanning applies, *.tf means IaC scanning does).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from generator.repo import Repo
+
+DEFAULTS: dict[str, Any] = {
+    "platform": "github",
+    "language": "python",
+    "iac": [],
+    "containers": False,
+    "deploy_model": "environments",
+    "default_branch": "main",
+    "required_approvals": 1,
+    "visibility": "unknown",
+    "evidence_store": "none",
+    "frameworks": ["soc2", "iso27001"],
+}
+
+_LANGUAGE_FILES = [
+    ("python", ["pyproject.toml", "setup.py", "requirements.txt", "setup.cfg"]),
+    ("node", ["package.json"]),
+    ("go", ["go.mod"]),
+    ("java", ["pom.xml", "build.gradle", "build.gradle.kts"]),
+]
+
+_OIDC_ACTIONS = {
+    "aws-actions/configure-aws-credentials": "aws",
+    "google-github-actions/auth": "gcp",
+    "azure/login": "azure",
+}
+
+
+def answers(repo: Repo) -> dict[str, Any]:
+    """The answers the audit judges the repository by, and where each came from."""
+    found = dict(DEFAULTS)
+    found.update(detected(repo))
+    doc = repo.answers_file
+    if doc is not None and isinstance(doc.data, dict):
+        found.update({k: v for k, v in doc.data.items() if not str(k).startswith("_")})
+    return found
+
+
+def detected(repo: Repo) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    root = repo.root
+    if (root / ".gitlab-ci.yml").is_file() and not (root / ".github" / "workflows").is_dir():
+        result["platform"] = "gitlab"
+    for language, names in _LANGUAGE_FILES:
+        if any((root / n).is_file() for n in names):
+            result["language"] = language
+            break
+    iac = []
+    if next(repo.files("**/*.tf"), None) is not None:
+        iac.append("terraform")
+    if _any_containing(repo, ("**/*.yaml", "**/*.yml"), ("apiVersion:",), ("kind:",)):
+        iac.append("kubernetes")
+    if _any_containing(repo, ("**/*.yaml", "**/*.yml", "**/*.json", "**/*.template"), ("AWSTemplateFormatVersion",)):
+        iac.append("cloudformation")
+    result["iac"] = iac
+    result["containers"] = next(repo.files("Dockerfile", "**/Dockerfile", "**/*.Dockerfile", "Containerfile"), None) is not None
+    settings = repo.settings
+    if settings is not None and isinstance(settings.data, dict):
+        repository = settings.data.get("repository") or {}
+        if isinstance(repository, dict) and isinstance(repository.get("private"), bool):
+            result["visibility"] = "private" if repository["private"] else "public"
+        if isinstance(repository, dict) and isinstance(repository.get("default_branch"), str):
+            result["default_branch"] = repository["default_branch"]
+    for doc in [*repo.workflows, *repo.actions]:
+        text_uses = _all_uses(doc.data)
+        for action, store in _OIDC_ACTIONS.items():
+            if any(u.lower().startswith(action) for u in text_uses):
+                result["evidence_store"] = store
+    return result
+
+
+def _all_uses(data: Any) -> list[str]:
+    found: list[str] = []
+    stack = [data]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            uses = node.get("uses")
+            if isinstance(uses, str):
+                found.append(uses)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+def _any_containing(repo: Repo, patterns: tuple[str, ...], *needles: tuple[str, ...]) -> bool:
+    """Whether some file (outside .github) holds one needle of every group in its first 4 kB."""
+    for path in repo.files(*patterns):
+        rel = path.relative_to(repo.root).parts
+        if rel and rel[0] in {".github", ".gitlab"} or path.name.startswith("."):
+            continue
+        try:
+            head = path.open("rb").read(4096).decode("utf-8", "replace")
+        except OSError:
+            continue
+        if all(any(n in head for n in group) for group in needles):
+            return True
+    return False

@@ -1,0 +1,250 @@
+"""A repository as the audit sees it: parsed configuration with line numbers, and answers (given or detected).
+
+Parsing is defensive: any file may be malformed, not UTF-8, huge, an alias bomb or nested 10,000 deep. Each
+such file becomes a per-file error and the audit goes on.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+MAX_FILE = 5 * 1024 * 1024  # bytes; CI configuration is never this large
+MAX_NODES = 1_000_000  # expanded YAML nodes: an alias bomb expands far past this
+
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: fast, depth-limited
+
+
+class Map(dict[Any, Any]):
+    """A YAML mapping that remembers the line of each key (1-based)."""
+
+    line: int = 0
+    key_lines: dict[Any, int]
+
+
+class Seq(list[Any]):
+    """A YAML sequence that remembers the line of each item (1-based)."""
+
+    line: int = 0
+    item_lines: list[int]
+
+
+class _LineLoader(_Loader):  # type: ignore[misc, valid-type]
+    pass
+
+
+def _map(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Map:
+    result = Map()
+    result.line = node.start_mark.line + 1
+    result.key_lines = {}
+    yield result
+    loader.flatten_mapping(node)
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+        if isinstance(key, (list, dict)):
+            key = str(key)
+        result[key] = loader.construct_object(value_node, deep=True)  # type: ignore[no-untyped-call]
+        result.key_lines[key] = key_node.start_mark.line + 1
+
+
+def _seq(loader: yaml.SafeLoader, node: yaml.SequenceNode) -> Seq:
+    result = Seq()
+    result.line = node.start_mark.line + 1
+    result.item_lines = [n.start_mark.line + 1 for n in node.value]
+    yield result
+    result.extend(loader.construct_object(n, deep=True) for n in node.value)  # type: ignore[no-untyped-call]
+
+
+_LineLoader.add_constructor("tag:yaml.org,2002:map", _map)
+_LineLoader.add_constructor("tag:yaml.org,2002:seq", _seq)
+
+
+class ParseError(Exception):
+    """A file the audit could not read; reported as a per-file error finding."""
+
+
+def _expanded_size(value: Any, limit: int) -> int:
+    """Nodes the value would have with every alias copied out; stops counting past `limit`."""
+    memo: dict[int, int] = {}
+
+    def size(v: Any) -> int:
+        if not isinstance(v, (list, dict)):
+            return 1
+        key = id(v)
+        if key in memo:
+            return memo[key]
+        memo[key] = limit  # a cycle counts as too big
+        children = v.values() if isinstance(v, dict) else v
+        total = 1
+        for child in children:
+            total += size(child)
+            if total > limit:
+                break
+        memo[key] = total
+        return total
+
+    return size(value)
+
+
+def read_text(path: Path) -> str:
+    size = path.stat().st_size
+    if size > MAX_FILE:
+        raise ParseError(f"{size} bytes is larger than the {MAX_FILE} bytes a CI configuration file may have")
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ParseError(f"not UTF-8 ({exc.reason} at byte {exc.start})") from None
+
+
+def load_yaml(path: Path) -> Any:
+    """Parse one YAML file with line numbers, or raise ParseError saying why not."""
+    text = read_text(path)
+    try:
+        data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ParseError(f"invalid YAML: {where}{problem}") from None
+    except RecursionError:
+        raise ParseError("invalid YAML: nested too deeply") from None
+    if _expanded_size(data, MAX_NODES) > MAX_NODES:
+        raise ParseError(f"YAML expands to more than {MAX_NODES} nodes through aliases (an alias bomb?)")
+    return data
+
+
+@dataclass
+class Doc:
+    """One parsed configuration file."""
+
+    path: str  # relative to the repository root, POSIX form
+    data: Any
+
+    def line(self, *keys: Any) -> int:
+        """The line of a nested key path (as far as it exists), 1 when unknown."""
+        node, line = self.data, getattr(self.data, "line", 1)
+        for key in keys:
+            if isinstance(node, Map) and key in node:
+                line, node = node.key_lines.get(key, line), node[key]
+            elif isinstance(node, Seq) and isinstance(key, int) and 0 <= key < len(node):
+                line, node = node.item_lines[key], node[key]
+            else:
+                break
+        return line
+
+    def at(self, *keys: Any) -> str:
+        return f"{self.path}:{self.line(*keys)}"
+
+
+@dataclass(frozen=True)
+class FileError:
+    path: str
+    message: str
+
+
+@dataclass
+class Repo:
+    """Lazily parsed configuration of the repository at `root`; every loader is cached."""
+
+    root: Path
+    errors: list[FileError] = field(default_factory=list)
+
+    def _rel(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    def _load(self, path: Path, loader: Any = load_yaml) -> Doc | None:
+        try:
+            return Doc(self._rel(path), loader(path))
+        except ParseError as exc:
+            self.errors.append(FileError(self._rel(path), str(exc)))
+        except OSError as exc:
+            self.errors.append(FileError(self._rel(path), f"cannot read: {exc.strerror or exc}"))
+        return None
+
+    def _first(self, *candidates: str, loader: Any = load_yaml) -> Doc | None:
+        for rel in candidates:
+            path = self.root / rel
+            if path.is_file():
+                return self._load(path, loader)
+        return None
+
+    def _glob(self, *patterns: str) -> list[Path]:
+        return sorted({p for pattern in patterns for p in self.root.glob(pattern) if p.is_file()})
+
+    @cached_property
+    def workflows(self) -> list[Doc]:
+        docs = (self._load(p) for p in self._glob(".github/workflows/*.yml", ".github/workflows/*.yaml"))
+        return [d for d in docs if d is not None and isinstance(d.data, dict)]
+
+    @cached_property
+    def actions(self) -> list[Doc]:
+        docs = (self._load(p) for p in self._glob(".github/actions/*/action.yml", ".github/actions/*/action.yaml"))
+        return [d for d in docs if d is not None and isinstance(d.data, dict)]
+
+    @cached_property
+    def settings(self) -> Doc | None:
+        return self._first(".github/settings.yml", ".github/settings.yaml")
+
+    @cached_property
+    def rulesets(self) -> list[Doc]:
+        docs = (self._load(p, _load_json) for p in self._glob(".github/rulesets/*.json"))
+        return [d for d in docs if d is not None and isinstance(d.data, dict)]
+
+    @cached_property
+    def dependabot(self) -> Doc | None:
+        return self._first(".github/dependabot.yml", ".github/dependabot.yaml")
+
+    @cached_property
+    def precommit(self) -> Doc | None:
+        return self._first(".pre-commit-config.yaml", ".pre-commit-config.yml")
+
+    @cached_property
+    def gitleaks(self) -> Doc | None:
+        return self._first(".gitleaks.toml", loader=_load_toml)
+
+    @cached_property
+    def codeowners(self) -> Doc | None:
+        return self._first(".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS", loader=_load_codeowners)
+
+    @cached_property
+    def answers_file(self) -> Doc | None:
+        return self._first(".copier-answers.yml")
+
+    def files(self, *patterns: str) -> Iterator[Path]:
+        """Repository files matching any glob, outside .git and dependency folders."""
+        skip = {".git", "node_modules", ".venv", "venv", "vendor", ".terraform"}
+        for path in self._glob(*patterns):
+            if not skip.intersection(path.relative_to(self.root).parts):
+                yield path
+
+
+def _load_json(path: Path) -> Any:
+    # JSON is YAML; the YAML loader gives the same line numbers and limits.
+    return load_yaml(path)
+
+
+def _load_toml(path: Path) -> Any:
+    try:
+        return tomllib.loads(read_text(path))
+    except tomllib.TOMLDecodeError as exc:
+        raise ParseError(f"invalid TOML: {exc}") from None
+
+
+_OWNER_LINE = re.compile(r"^\s*([^#\s]\S*)\s+(.+?)\s*$")
+
+
+def _load_codeowners(path: Path) -> list[tuple[int, str, list[str]]]:
+    """(line, pattern, owners) for every rule in a CODEOWNERS file."""
+    rules = []
+    for number, line in enumerate(read_text(path).splitlines(), 1):
+        if m := _OWNER_LINE.match(line):
+            owners = [o for o in m[2].split() if not o.startswith("#")]
+            rules.append((number, m[1], owners))
+    return rules
