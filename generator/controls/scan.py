@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from generator.controls.base import Control, Severity
+from typing import Any
+
+from generator.controls import tools
+from generator.controls.base import Control, Outcome, Severity, failed, passed
+from generator.controls.github import GitHub
+from generator.repo import Repo
 
 _PR = ".github/workflows/pr-checks.yml"
 _SCAN_EVIDENCE = (
@@ -14,12 +19,23 @@ _SCAN_EVIDENCE = (
 class Scan(Control):
     family = "scan"
     prevents = ("scans-not-blocking",)
+    # The tool whose blocking step on pull requests proves the control (None: a custom check).
+    tool: str | None = None
+
+    @classmethod
+    def check(cls, gh: GitHub) -> Outcome:
+        assert cls.tool is not None
+        step, why = tools.blocking(gh.pr_steps(), cls.tool)
+        if step is None:
+            return failed(f"no blocking {cls.tool} step on pull requests: {why}")
+        return passed(f"{cls.tool} runs on pull requests and fails the job on findings", step.where)
 
 
 class PP_SCAN_01(Scan):
     """Static analysis (Semgrep) runs on every change and blocks on findings"""
 
     id = "PP-SCAN-01"
+    tool = "semgrep"
     implemented_by = {"github": (f"{_PR}#sast",)}
     soc2 = ("CC7.1", "CC8.1")
     iso27001 = ("A.8.25", "A.8.28")
@@ -35,6 +51,7 @@ class PP_SCAN_02(Scan):
     """Dependency review blocks high-severity vulnerabilities and denied licences"""
 
     id = "PP-SCAN-02"
+    tool = "dependency-review"
     implemented_by = {"github": (f"{_PR}#sca",)}
     soc2 = ("CC7.1", "CC8.1")
     iso27001 = ("A.8.28", "A.8.25")
@@ -59,11 +76,29 @@ class PP_SCAN_03(Scan):
     )
     evidence = "sbom.spdx.json and grype.sarif: " + _SCAN_EVIDENCE
 
+    @classmethod
+    def check(cls, gh: GitHub) -> Outcome:
+        sbom, why = tools.blocking(gh.pr_steps(), "sbom")
+        if sbom is None:
+            return failed(f"no SBOM generated on pull requests: {why}")
+        grype, why = tools.blocking(sbom.job.steps[sbom.index + 1:], "grype")
+        if grype is None:
+            return failed(f"the SBOM is not scanned with a blocking Grype step after it: {why}", sbom.where)
+        evidence = [sbom.where, grype.where]
+        for job in gh.production_jobs():
+            path = gh.deploy_path(job)
+            deployed = [s for j in path for s in j.steps if tools.kind(s) == "sbom" and s.not_blocking() is None]
+            if not deployed:
+                return failed("no SBOM is generated for what production deploys (in its needs: chain)", job.where)
+            evidence.append(deployed[0].where)
+        return passed("SBOM generated and scanned on pull requests and for every deploy", *evidence)
+
 
 class PP_SCAN_04(Scan):
     """Secrets scanning (gitleaks) over the pull request's commits blocks the merge"""
 
     id = "PP-SCAN-04"
+    tool = "gitleaks"
     implemented_by = {"github": (f"{_PR}#secrets",)}
     soc2 = ("CC6.1", "CC6.7")
     iso27001 = ("A.8.4", "A.8.11")
@@ -87,6 +122,21 @@ class PP_SCAN_05(Scan):
     remediation = "Add the gitleaks pre-commit hook, pinned to a release commit SHA, to .pre-commit-config.yaml."
     evidence = "The hook configuration under version control."
 
+    @classmethod
+    def check(cls, repo: Repo) -> Outcome:
+        doc = repo.precommit
+        if doc is None:
+            return failed("no .pre-commit-config.yaml")
+        for i, entry in enumerate(doc.data.get("repos") or [] if isinstance(doc.data, dict) else []):
+            if not isinstance(entry, dict) or "gitleaks" not in str(entry.get("repo", "")).lower():
+                continue
+            hooks = [h.get("id") for h in entry.get("hooks") or [] if isinstance(h, dict)]
+            if any(str(h).startswith("gitleaks") for h in hooks):
+                pinned = len(str(entry.get("rev", ""))) == 40
+                note = "" if pinned else " (rev is a tag, not a commit SHA)"
+                return passed(f"gitleaks pre-commit hook{note}", doc.at("repos", i))
+        return failed("no gitleaks hook in .pre-commit-config.yaml", doc.at("repos"))
+
 
 class PP_SCAN_06(Scan):
     """The secrets-scanner allowlist does not silently disable the scanner"""
@@ -102,11 +152,39 @@ class PP_SCAN_06(Scan):
     )
     evidence = ".gitleaks.toml and compliance/risk-acceptance.yml under version control."
 
+    @classmethod
+    def check(cls, repo: Repo) -> Outcome:
+        doc = repo.gitleaks
+        if doc is None:
+            return passed("no .gitleaks.toml: gitleaks runs its default rules with no allowlist")
+        data: dict[str, Any] = doc.data
+        lists = []
+        if isinstance(data.get("allowlist"), dict):
+            lists.append(data["allowlist"])
+        lists += [a for a in data.get("allowlists") or [] if isinstance(a, dict)]
+        for rule in data.get("rules") or []:
+            if isinstance(rule, dict):
+                lists += [rule["allowlist"]] if isinstance(rule.get("allowlist"), dict) else []
+                lists += [a for a in rule.get("allowlists") or [] if isinstance(a, dict)]
+        keys = ("paths", "regexes", "commits", "stopwords")
+        entries = sum(len(a.get(k) or []) for a in lists for k in keys)
+        if entries:
+            return failed(f"the allowlist has {entries} entr{'y' if entries == 1 else 'ies'} that exempt findings "
+                          "from the scan; waive PP-SCAN-06 in compliance/risk-acceptance.yml if they are reviewed",
+                          doc.path + ":1")
+        extend = data.get("extend") or {}
+        if isinstance(extend, dict) and extend.get("disabledRules"):
+            return failed(f"default rules disabled: {', '.join(map(str, extend['disabledRules']))}", doc.path + ":1")
+        if not (isinstance(extend, dict) and extend.get("useDefault")) and not data.get("rules"):
+            return failed("the configuration neither extends the default rules nor defines any", doc.path + ":1")
+        return passed("default rules, no allowlist entries", doc.path + ":1")
+
 
 class PP_SCAN_07(Scan):
     """Infrastructure as code is scanned (Checkov) and blocks on findings"""
 
     id = "PP-SCAN-07"
+    tool = "checkov"
     implemented_by = {"github": (f"{_PR}#iac",)}
     soc2 = ("CC8.1", "CC7.1")
     iso27001 = ("A.8.9", "A.8.25")
@@ -119,6 +197,7 @@ class PP_SCAN_08(Scan):
     """Container images are scanned (Trivy) and block on CRITICAL or HIGH vulnerabilities"""
 
     id = "PP-SCAN-08"
+    tool = "trivy"
     implemented_by = {"github": (f"{_PR}#container",)}
     soc2 = ("CC7.1",)
     iso27001 = ("A.8.25", "A.8.28")
@@ -143,11 +222,28 @@ class PP_SCAN_09(Scan):
     )
     evidence = "ZAP JSON/HTML report: workflow artifact ({retention} days) and the evidence store ({store_retention})."
 
+    @classmethod
+    def check(cls, gh: GitHub) -> Outcome:
+        production = gh.production_jobs()
+        if not production:
+            return failed("no production deploy job (environment: production) whose path DAST could gate")
+        evidence = []
+        for job in production:
+            steps = [s for j in gh.deploy_path(job) for s in j.steps]
+            step, why = tools.blocking(steps, "zap")
+            if step is None:
+                return failed(f"production deploy is not gated by a blocking DAST scan: {why}", job.where)
+            if step.job is job:
+                return failed("DAST runs in the production job itself, not against staging before it", step.where)
+            evidence.append(step.where)
+        return passed("a blocking ZAP scan of staging gates the production deploy", *evidence)
+
 
 class PP_SCAN_10(Scan):
     """Unit tests run on every change"""
 
     id = "PP-SCAN-10"
+    tool = "tests"
     implemented_by = {"github": (f"{_PR}#unit-tests",)}
     soc2 = ("CC8.1",)
     iso27001 = ("A.8.25", "A.8.29")
