@@ -23,6 +23,8 @@ exit codes:
 COMMANDS: dict[str, tuple[str, str]] = {
     "new": ("new", "render a hardened pipeline into a new repository"),
     "validate": ("validate", "run yamllint, actionlint, check-jsonschema and zizmor over a rendered tree"),
+    "audit": ("audit", "check any repository against the control catalog"),
+    "controls": ("controls", "list the control catalog"),
 }
 
 

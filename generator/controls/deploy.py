@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from generator.controls.base import Control, Severity
+import re
+
+from generator.controls.base import Control, Outcome, Severity, failed, passed
+from generator.controls.github import GitHub, Job
 
 _DEPLOY = ".github/workflows/deploy.yml"
 
@@ -10,6 +13,18 @@ _DEPLOY = ".github/workflows/deploy.yml"
 class Deploy(Control):
     family = "deploy"
     implemented_by = {"github": (f"{_DEPLOY}#deploy-production",)}
+
+
+_PROD_WORDS = re.compile(r"\b(prod|production)\b", re.IGNORECASE)
+_DEPLOY_WORDS = re.compile(r"\b(deploy|release|kubectl\s+(apply|set|rollout)|helm\s+upgrade|terraform\s+apply)\b")
+_ROLLBACK_WORDS = re.compile(r"rollback|roll\s+back|rollout\s+undo|revert", re.IGNORECASE)
+_HEALTH_WORDS = re.compile(r"health|smoke|rollout\s+status|curl\b", re.IGNORECASE)
+
+
+def deploys_to_production(job: Job) -> bool:
+    """A job that looks like a production deploy, whether or not it uses an environment."""
+    text = " ".join([job.id, job.name, *(s.name + " " + s.run for s in job.steps)])
+    return bool(_PROD_WORDS.search(text) and _DEPLOY_WORDS.search(text))
 
 
 class PP_DEPLOY_01(Deploy):
@@ -27,6 +42,30 @@ class PP_DEPLOY_01(Deploy):
     )
     evidence = "Environment approvals in the workflow run; the approvers are copied into the deployment record."
 
+    @classmethod
+    def check(cls, gh: GitHub) -> Outcome:
+        ungated = [j for j in gh.jobs() if deploys_to_production(j) and j.environment != "production" and not j.calls]
+        if ungated:
+            return failed(f"job {ungated[0].id} deploys to production without `environment: production`",
+                          ungated[0].where)
+        production = gh.production_jobs()
+        if not production:
+            return failed("no job deploys through `environment: production` (the approval gate)")
+        evidence = [j.doc.at("jobs", j.id, "environment") for j in production]
+        settings = gh.repo.settings
+        if settings is not None and isinstance(settings.data, dict) and "environments" in settings.data:
+            envs = {str(e.get("name", "")).lower(): (i, e) for i, e in enumerate(settings.data.get("environments") or [])
+                    if isinstance(e, dict)}
+            if "production" not in envs:
+                return failed("settings.yml configures environments but not production", settings.at("environments"))
+            i, env = envs["production"]
+            policy = env.get("deployment_branch_policy")
+            if not (isinstance(policy, dict) and (policy.get("protected_branches") or policy.get("custom_branches"))):
+                return failed("the production environment accepts deploys from any branch (deployment_branch_policy)",
+                              settings.at("environments", i))
+            evidence.append(settings.at("environments", i))
+        return passed("production deploys only through the protected production environment", *evidence)
+
 
 class PP_DEPLOY_02(Deploy):
     """Staging and production are separate environments, and staging comes first"""
@@ -41,6 +80,17 @@ class PP_DEPLOY_02(Deploy):
     )
     evidence = "Deployment history per environment on the platform."
 
+    @classmethod
+    def check(cls, gh: GitHub) -> Outcome:
+        production = gh.production_jobs()
+        if not production:
+            return failed("no production job (environment: production)")
+        for job in production:
+            staging = [j for j in gh.deploy_path(job) if j.environment and j.environment != "production"]
+            if not staging:
+                return failed(f"production job {job.id} does not need a staging deploy first (needs:)", job.where)
+        return passed("staging deploys first, production needs it", *(j.where for j in production))
+
 
 class PP_DEPLOY_03(Deploy):
     """The production job verifies that every required check passed on the commit it deploys"""
@@ -54,6 +104,24 @@ class PP_DEPLOY_03(Deploy):
     )
     evidence = "The verification step's log and the checks list in the deployment record."
 
+    @classmethod
+    def check(cls, gh: GitHub) -> Outcome:
+        production = gh.production_jobs()
+        if not production:
+            return failed("no production job (environment: production)")
+        for job in production:
+            steps = job.steps
+            verify = next((s for s in steps if re.search(r"check-runs|check-suites|/status\b", s.run)), None)
+            if verify is None or verify.not_blocking():
+                return failed(f"production job {job.id} does not verify the commit's check runs before deploying",
+                              job.where)
+            deploy = next((s for s in steps if _DEPLOY_WORDS.search(s.name + " " + s.run) and s is not verify
+                           and s.index > 0 and "check-runs" not in s.run), None)
+            if deploy is not None and deploy.index < verify.index:
+                return failed("the check-run verification comes after the deploy step", verify.where)
+        return passed("production verifies every required check on the commit first",
+                      *(next(s.where for s in j.steps if "check-runs" in s.run) for j in production))
+
 
 class PP_DEPLOY_04(Deploy):
     """A failed health check rolls production back automatically and records the rollback"""
@@ -66,6 +134,25 @@ class PP_DEPLOY_04(Deploy):
         "rollback record to the evidence store."
     )
     evidence = "rollback-record.json: workflow artifact ({retention} days) and the evidence store ({store_retention})."
+
+    @classmethod
+    def check(cls, gh: GitHub) -> Outcome:
+        production = gh.production_jobs()
+        if not production:
+            return failed("no production job (environment: production)")
+        for job in production:
+            health = next((s for s in job.steps if _HEALTH_WORDS.search(s.name + " " + s.run)
+                           and not _ROLLBACK_WORDS.search(s.name)), None)
+            if health is None:
+                return failed(f"production job {job.id} has no health check after the deploy", job.where)
+            rollback = next((s for s in job.steps[health.index + 1:] if _ROLLBACK_WORDS.search(s.name + " " + s.run)
+                             and "failure()" in str(s.data.get("if", ""))), None)
+            if rollback is None:
+                return failed(f"production job {job.id} has no rollback step that runs on failure (if: failure())",
+                              health.where)
+            if "rollback-record" not in rollback.run and "rollback" not in " ".join(s.run for s in job.steps[rollback.index + 1:]):
+                return failed("the rollback leaves no record", rollback.where)
+        return passed("a failed health check triggers the rollback step", *(j.where for j in production))
 
 
 class PP_DEPLOY_05(Deploy):
@@ -82,3 +169,16 @@ class PP_DEPLOY_05(Deploy):
         "and forward and uploads a drill record."
     )
     evidence = "rollback-drill-record.json: workflow artifact ({retention} days) and the evidence store ({store_retention})."
+
+    @classmethod
+    def check(cls, gh: GitHub) -> Outcome:
+        for workflow in gh.workflows:
+            if not workflow.triggers & {"workflow_dispatch", "schedule"}:
+                continue
+            for job in workflow.jobs.values():
+                drills = [s for s in job.steps if _ROLLBACK_WORDS.search(s.name + " " + s.run) and s.not_blocking() is None]
+                kept = [s for s in job.steps if s.action in {"actions/upload-artifact"} or "ship-evidence" in s.uses]
+                if drills and kept:
+                    when = "scheduled" if "schedule" in workflow.triggers else "on demand only"
+                    return passed(f"rollback drill ({when}) leaves a record", drills[0].where)
+        return failed("no scheduled or on-demand workflow drills a rollback and keeps a record of it")

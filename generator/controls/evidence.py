@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from generator.controls.base import Control, Severity
+import re
+from typing import Any
+
+from generator.controls.base import Control, Outcome, Severity, failed, passed
+from generator.controls.github import GitHub
+
+# The "what to log" table of the source document, as the keys a deployment record must carry.
+RECORD_FIELDS = ("sha", "author", "reviewers", "approvers", "approved_at", "deployed_at", "environment",
+                 "status", "scan_results", "sbom")
+RETENTION_LIMIT = {"public": 90, "private": 400}  # days; GitHub clamps larger values silently
 
 
 class Evidence(Control):
@@ -22,6 +31,27 @@ class PP_EVID_01(Evidence):
     )
     evidence = "deployment-record.json: workflow artifact ({retention} days) and the evidence store ({store_retention})."
 
+    @classmethod
+    def check(cls, gh: GitHub) -> Outcome:
+        production = gh.production_jobs()
+        if not production:
+            return failed("no production job (environment: production) to record")
+        for job in production:
+            writer = next((s for s in job.steps if "deployment-record" in s.run), None)
+            if writer is None:
+                return failed(f"production job {job.id} writes no deployment record", job.where)
+            missing = [f for f in RECORD_FIELDS if not re.search(rf"\b{f}\b", writer.run)]
+            if missing:
+                return failed(f"the deployment record lacks {', '.join(missing)}", writer.where)
+            if "always()" not in str(writer.data.get("if", "")):
+                return failed("the deployment record is not written when the deploy fails (if: always())", writer.where)
+            kept = [s for s in job.steps[writer.index + 1:]
+                    if s.action == "actions/upload-artifact" or "ship-evidence" in s.uses]
+            if not kept:
+                return failed("the deployment record is neither uploaded nor shipped", writer.where)
+        return passed("every production deploy writes a complete record", *(
+            next(s.where for s in j.steps if "deployment-record" in s.run) for j in production))
+
 
 class PP_EVID_02(Evidence):
     """Scan results and deployment evidence are kept for seven years in object-locked storage"""
@@ -40,6 +70,21 @@ class PP_EVID_02(Evidence):
     )
     evidence = "Objects under <bucket>/<project>/ with a 7-year compliance-mode retention."
 
+    @classmethod
+    def check(cls, gh: GitHub) -> Outcome:
+        production = gh.production_jobs()
+        if not production:
+            return failed("no production job whose evidence could be shipped")
+        for job in production:
+            if not any("ship-evidence" in s.uses or _uploads_to_cloud(s.run) for s in job.steps):
+                return failed(f"production job {job.id} does not ship its records to the evidence store", job.where)
+        shipped_scans = any(("scan" in s.name.lower() or "scan" in str(s.with_.get("kind", ""))) and
+                            ("ship-evidence" in s.uses or _uploads_to_cloud(s.run))
+                            for j in gh.jobs() for s in j.steps)
+        if not shipped_scans:
+            return failed("scan results are not shipped to the evidence store (only artifacts, which expire)")
+        return passed("deployment records and scan reports go to the evidence store", *(j.where for j in production))
+
 
 class PP_EVID_03(Evidence):
     """Artifact retention stays within the platform's limit"""
@@ -57,6 +102,27 @@ class PP_EVID_03(Evidence):
     )
     evidence = "retention-days in the workflows under version control."
 
+    @classmethod
+    def check(cls, gh: GitHub, answers: dict[str, Any]) -> Outcome:
+        visibility = answers.get("visibility")
+        limit = RETENTION_LIMIT.get(str(visibility), RETENTION_LIMIT["private"])
+        evidence = []
+        for step in gh.steps():
+            if step.action != "actions/upload-artifact" or "retention-days" not in step.with_:
+                continue
+            raw = step.with_["retention-days"]
+            try:
+                days = int(str(raw))
+            except ValueError:
+                continue  # an expression: judged where it is set
+            where = step.line_of("with")
+            if days > limit:
+                kind = visibility if visibility in RETENTION_LIMIT else "private (the larger limit; visibility unknown)"
+                return failed(f"retention-days: {days} exceeds the {limit}-day limit of a {kind} repository; "
+                              "GitHub silently clamps it, so the evidence expires early", where)
+            evidence.append(where)
+        return passed(f"every artifact retention is within {limit} days", *evidence[:5])
+
 
 class PP_EVID_04(Evidence):
     """The platform audit log is exported daily to object-locked storage"""
@@ -72,3 +138,18 @@ class PP_EVID_04(Evidence):
         "through OIDC."
     )
     evidence = "audit-log-<date>.json in the evidence store ({store_retention})."
+
+    @classmethod
+    def check(cls, gh: GitHub) -> Outcome:
+        for workflow in gh.workflows:
+            if "schedule" not in workflow.triggers:
+                continue
+            for job in workflow.jobs.values():
+                export = next((s for s in job.steps if "audit-log" in s.run and s.not_blocking() is None), None)
+                if export and any("ship-evidence" in s.uses or _uploads_to_cloud(s.run) for s in job.steps):
+                    return passed("the audit log is exported on a schedule and shipped", export.where)
+        return failed("no scheduled job exports the audit log to the evidence store")
+
+
+def _uploads_to_cloud(run: str) -> bool:
+    return bool(re.search(r"aws\s+s3\s+cp|gcloud\s+storage\s+cp|gsutil\s+cp|az\s+storage\s+blob\s+upload", run))

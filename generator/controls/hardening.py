@@ -2,7 +2,34 @@
 
 from __future__ import annotations
 
-from generator.controls.base import Control, Severity
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from generator.controls import tools
+from generator.controls.base import Control, Outcome, Severity, failed, passed
+from generator.controls.github import GitHub
+from generator.repo import Doc, Repo
+
+_SHA = re.compile(r"^[^@\s]+@[0-9a-f]{40}$")
+# Contexts that an outsider cannot shape; anything else inside run: is treated as injectable.
+_SAFE_EXPRESSION = re.compile(
+    r"^\s*(?:github\.(?:sha|run_id|run_number|run_attempt|repository|repository_id|repository_owner|"
+    r"repository_owner_id|workflow|job|server_url|api_url|graphql_url|ref_type|event_name|actor_id|workspace|"
+    r"action_path|retention_days)|runner\.\w+|job\.status|strategy\.\w+|secrets\.\w+)\s*$"
+)
+_EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
+_LONG_LIVED = re.compile(
+    r"^(AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY|aws-access-key-id|aws-secret-access-key|credentials_json|creds|"
+    r"client-secret|AZURE_CLIENT_SECRET|GOOGLE_APPLICATION_CREDENTIALS|ARM_CLIENT_SECRET)$", re.IGNORECASE)
+
+
+def _all_steps(gh: GitHub) -> Iterator[tuple[Doc, tuple[Any, ...], dict[str, Any]]]:
+    """(doc, key path, step) for every step of every workflow and composite action."""
+    for step in gh.steps():
+        yield step.job.doc, ("jobs", step.job.id, "steps", step.index), step.data
+    for doc, index, data in gh.action_steps:
+        yield doc, ("runs", "steps", index), data
 
 _WORKFLOWS = (
     ".github/workflows/pr-checks.yml",
@@ -29,6 +56,21 @@ class PP_HARD_01(Hardening):
     )
     evidence = "Workflows under version control."
 
+    @classmethod
+    def check(cls, gh: GitHub) -> Outcome:
+        count = 0
+        for doc, path, step in _all_steps(gh):
+            uses = step.get("uses")
+            if not isinstance(uses, str) or uses.startswith(("./", "$/")) or re.match(r"docker://.+@sha256:[0-9a-f]{64}$", uses):
+                continue
+            count += 1
+            if not _SHA.match(uses):
+                return failed(f"`uses: {uses}` is not pinned to a full commit SHA", doc.at(*path, "uses"))
+        for job in gh.jobs():
+            if job.calls and not job.calls.startswith(("./", "$/")) and not _SHA.match(job.calls):
+                return failed(f"reusable workflow `{job.calls}` is not pinned to a full commit SHA", job.where)
+        return passed(f"all {count} action references are pinned to commit SHAs")
+
 
 class PP_HARD_02(Hardening):
     """Workflow tokens have least privilege"""
@@ -41,6 +83,24 @@ class PP_HARD_02(Hardening):
         "explaining each grant; never write-all."
     )
     evidence = "Workflows under version control."
+
+    @classmethod
+    def check(cls, gh: GitHub) -> Outcome:
+        for workflow in gh.workflows:
+            data = workflow.doc.data
+            if "permissions" not in data:
+                return failed("no top-level permissions: the token gets the repository's default (often write)",
+                              workflow.doc.at())
+            problem = _broad(data["permissions"], top=True)
+            if problem:
+                return failed(f"top-level permissions {problem}", workflow.doc.at("permissions"))
+            for job in workflow.jobs.values():
+                if "permissions" in job.data:
+                    problem = _broad(job.data["permissions"], top=False)
+                    if problem:
+                        return failed(f"job {job.id} permissions {problem}", job.doc.at("jobs", job.id, "permissions"))
+        return passed("top-level permissions are empty or read-only; jobs grant scopes one by one",
+                      *(w.doc.at("permissions") for w in gh.workflows))
 
 
 class PP_HARD_03(Hardening):
@@ -56,6 +116,18 @@ class PP_HARD_03(Hardening):
     )
     evidence = "Workflows under version control."
 
+    @classmethod
+    def check(cls, gh: GitHub) -> Outcome:
+        for doc, path, step in _all_steps(gh):
+            run = step.get("run")
+            if not isinstance(run, str):
+                continue
+            for match in _EXPRESSION.finditer(run):
+                if not _SAFE_EXPRESSION.match(match[1]):
+                    return failed(f"`${{{{{match[1]}}}}}` is expanded inside a shell script; pass it through env:",
+                                  doc.at(*path, "run"))
+        return passed("no untrusted expression inside run:")
+
 
 class PP_HARD_04(Hardening):
     """Checkouts do not persist the token on disk"""
@@ -65,6 +137,18 @@ class PP_HARD_04(Hardening):
     iso27001 = ("A.8.4",)
     remediation = "Set `persist-credentials: false` on every actions/checkout step."
     evidence = "Workflows under version control."
+
+    @classmethod
+    def check(cls, gh: GitHub) -> Outcome:
+        count = 0
+        for doc, path, step in _all_steps(gh):
+            if str(step.get("uses", "")).lower().startswith("actions/checkout@"):
+                count += 1
+                value = (step.get("with") or {}).get("persist-credentials")
+                if str(value).lower() != "false":
+                    return failed("actions/checkout keeps the token on disk (persist-credentials is not false)",
+                                  doc.at(*path))
+        return passed(f"all {count} checkouts set persist-credentials: false")
 
 
 class PP_HARD_05(Hardening):
@@ -81,6 +165,15 @@ class PP_HARD_05(Hardening):
     )
     evidence = "Workflows under version control; the cloud's trust policy."
 
+    @classmethod
+    def check(cls, gh: GitHub) -> Outcome:
+        for doc in [*gh.repo.workflows, *gh.repo.actions]:
+            for keys, key in _keys(doc.data, ()):
+                if _LONG_LIVED.match(str(key)):
+                    return failed(f"{key} passes a long-lived cloud credential; use OIDC (id-token: write)",
+                                  doc.at(*keys))
+        return passed("no long-lived cloud credentials in workflows or actions")
+
 
 class PP_HARD_06(Hardening):
     """No dangerous workflow triggers"""
@@ -94,6 +187,15 @@ class PP_HARD_06(Hardening):
     )
     evidence = "Workflows under version control."
 
+    @classmethod
+    def check(cls, gh: GitHub) -> Outcome:
+        for workflow in gh.workflows:
+            bad = workflow.triggers & {"pull_request_target", "workflow_run"}
+            if bad:
+                on = "on" if "on" in workflow.doc.data else True
+                return failed(f"triggered by {', '.join(sorted(bad))}", workflow.doc.at(on))
+        return passed("no pull_request_target or workflow_run triggers")
+
 
 class PP_HARD_07(Hardening):
     """Every job has a timeout and a concurrency group"""
@@ -104,6 +206,19 @@ class PP_HARD_07(Hardening):
     severity = Severity.MEDIUM
     remediation = "Give every job `timeout-minutes` and a `concurrency` group (workflow- or job-level)."
     evidence = "Workflows under version control."
+
+    @classmethod
+    def check(cls, gh: GitHub) -> Outcome:
+        for workflow in gh.workflows:
+            has_group = "concurrency" in workflow.doc.data
+            for job in workflow.jobs.values():
+                if job.calls:
+                    continue  # a reusable-workflow call takes its limits from the called jobs
+                if "timeout-minutes" not in job.data:
+                    return failed(f"job {job.id} has no timeout-minutes (the default is 6 hours)", job.where)
+                if not has_group and "concurrency" not in job.data:
+                    return failed(f"job {job.id} has no concurrency group (nor does its workflow)", job.where)
+        return passed("every job has a timeout and a concurrency group")
 
 
 class PP_HARD_08(Hardening):
@@ -117,6 +232,16 @@ class PP_HARD_08(Hardening):
     remediation = "Add a github-actions entry (and one per package ecosystem) to .github/dependabot.yml."
     evidence = "Dependabot pull requests."
 
+    @classmethod
+    def check(cls, repo: Repo) -> Outcome:
+        doc = repo.dependabot
+        if doc is None:
+            return failed("no .github/dependabot.yml")
+        for i, update in enumerate(doc.data.get("updates") or [] if isinstance(doc.data, dict) else []):
+            if isinstance(update, dict) and update.get("package-ecosystem") == "github-actions":
+                return passed("Dependabot updates the action pins", doc.at("updates", i))
+        return failed("dependabot.yml has no github-actions entry", doc.at("updates"))
+
 
 class PP_HARD_09(Hardening):
     """Container images and tools are version-pinned, never a mutable tag"""
@@ -129,6 +254,26 @@ class PP_HARD_09(Hardening):
         "untagged image."
     )
     evidence = "Workflows under version control."
+
+    @classmethod
+    def check(cls, gh: GitHub) -> Outcome:
+        for job in gh.jobs():
+            for keys, image in _images(job.data):
+                if _mutable(image):
+                    return failed(f"image {image!r} has a mutable tag", job.doc.at("jobs", job.id, *keys))
+        for doc, path, step in _all_steps(gh):
+            uses = str(step.get("uses", ""))
+            if uses.startswith("docker://") and _mutable(uses.removeprefix("docker://")):
+                return failed(f"`uses: {uses}` runs a mutable image tag", doc.at(*path, "uses"))
+            docker_name = (step.get("with") or {}).get("docker_name")
+            if isinstance(docker_name, str) and _mutable(docker_name):
+                return failed(f"docker_name {docker_name!r} is a mutable image tag", doc.at(*path, "with"))
+            run = step.get("run")
+            if isinstance(run, str):
+                for image in re.findall(r"docker\s+run\s+(?:-{1,2}[\w-]+(?:[= ]\S+)?\s+)*([\w./-]+(?::[\w.-]+)?)", run):
+                    if _mutable(image):
+                        return failed(f"`docker run {image}` runs a mutable image tag", doc.at(*path, "run"))
+        return passed("no container image runs by a mutable tag")
 
 
 class PP_HARD_10(Hardening):
@@ -144,3 +289,60 @@ class PP_HARD_10(Hardening):
         "the result to code scanning, so a weakened control shows up in review."
     )
     evidence = "pipeproof.sarif: code scanning and a workflow artifact ({retention} days)."
+
+    @classmethod
+    def check(cls, gh: GitHub) -> Outcome:
+        step, why = tools.blocking(gh.pr_steps(), "pipeproof")
+        if step is None:
+            return failed(f"no blocking `pipeproof audit` on pull requests: {why}")
+        return passed("pipeproof audit runs on every pull request", step.where)
+
+
+def _broad(permissions: Any, *, top: bool) -> str | None:
+    """Why a permissions value is too broad, or None."""
+    if permissions in ({}, None, "read-all") or (top is False and permissions == "read-all"):
+        return None
+    if isinstance(permissions, str):
+        return f"is {permissions!r}" if permissions != "read-all" else None
+    if isinstance(permissions, dict):
+        writes = [k for k, v in permissions.items() if v == "write"]
+        if top and writes:
+            return f"grant write ({', '.join(map(str, writes))}) to every job; grant it per job instead"
+        if not top and len(writes) > 3:
+            return f"grant write to {len(writes)} scopes ({', '.join(map(str, writes))})"
+        return None
+    return f"has an unexpected value {permissions!r}"
+
+
+def _keys(data: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    """Every mapping key in the document with its key path (iteratively; documents are bounded)."""
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(data, path)]
+    while stack:
+        node, here = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                yield (*here, key), key
+                stack.append((value, (*here, key)))
+        elif isinstance(node, list):
+            stack.extend((item, (*here, i)) for i, item in enumerate(node))
+
+
+def _images(job: dict[str, Any]) -> Iterator[tuple[tuple[str, ...], str]]:
+    container = job.get("container")
+    if isinstance(container, str):
+        yield ("container",), container
+    elif isinstance(container, dict) and isinstance(container.get("image"), str):
+        yield ("container", "image"), container["image"]
+    services = job.get("services")
+    if isinstance(services, dict):
+        for name, service in services.items():
+            if isinstance(service, dict) and isinstance(service.get("image"), str):
+                yield ("services", name, "image"), service["image"]
+
+
+def _mutable(image: str) -> bool:
+    """No tag, or a moving one (latest, stable, a bare major)."""
+    if "@sha256:" in image or "${{" in image:
+        return False
+    name, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "")
+    return tag in {"", "latest", "stable", "edge", "main", "master", "nightly"}

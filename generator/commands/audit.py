@@ -1,0 +1,38 @@
+"""`pipeproof audit [PATH]`: check any repository against the control catalog."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+FORMATS = ("text", "json", "sarif", "markdown")
+SEVERITIES = ("low", "medium", "high", "critical")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", nargs="?", type=Path, default=Path("."), metavar="PATH", help="repository (default: .)")
+    parser.add_argument("--format", choices=FORMATS, default="text", help="report format (default: text)")
+    parser.add_argument("--output", type=Path, metavar="FILE", help="write the report here instead of stdout")
+    parser.add_argument(
+        "--fail-on", choices=SEVERITIES, default="low",
+        help="exit 1 when a control of this severity or higher fails (default: low, any failure)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from generator.audit import audit
+    from generator.controls import Severity
+    from generator.report import FORMATS as RENDER
+    from generator.report.text import summary_line
+
+    report = audit(args.path)
+    output = RENDER[args.format](report)
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(output, encoding="utf-8")
+        print(summary_line(report), file=sys.stderr)
+    else:
+        sys.stdout.write(output)
+    failing = report.failing(Severity[args.fail_on.upper()])
+    return 1 if failing or report.errors else 0
