@@ -34,7 +34,7 @@ class Waiver:
     def covers(self, evidence: tuple[str, ...]) -> bool:
         """A waiver's scope is a file (optionally file#job); it covers findings located in that file."""
         scope = self.scope.split("#", 1)[0]
-        return scope in {"*", "."} or not evidence or any(e.split(":", 1)[0] == scope for e in evidence)
+        return scope in {"*", "."} or any(e.split(":", 1)[0] == scope for e in evidence)
 
 
 @dataclass(frozen=True)
@@ -154,8 +154,11 @@ def audit(root: Path, *, today: dt.date | None = None) -> Report:
             continue
         result = Result(control, outcome.status, outcome.reason, outcome.evidence)
         if outcome.status == "fail":
+            # A finding without a location is located in the files that implement the control.
+            located = outcome.evidence or tuple(f.split("#")[0] + ":1" for f in control.implemented_by.get(
+                str(answers.get("platform")), ()))
             for waiver in waivers:
-                if waiver.control == control.id and waiver.covers(outcome.evidence):
+                if waiver.control == control.id and waiver.covers(located):
                     if waiver.expires >= today:
                         result = Result(control, "waived", f"waived until {waiver.expires} by {waiver.approver}: "
                                         f"{waiver.justification} (finding: {outcome.reason})", outcome.evidence, waiver)

@@ -6,6 +6,7 @@ by what it actually contains (a Dockerfile means container scanning applies, *.t
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from generator.repo import Repo
@@ -73,26 +74,34 @@ def detected(repo: Repo) -> dict[str, Any]:
         if isinstance(repository, dict) and isinstance(repository.get("default_branch"), str):
             result["default_branch"] = repository["default_branch"]
     for doc in [*repo.workflows, *repo.actions]:
-        text_uses = _all_uses(doc.data)
+        uses, runs = _uses_and_runs(doc.data)
         for action, store in _OIDC_ACTIONS.items():
-            if any(u.lower().startswith(action) for u in text_uses):
+            if any(u.lower().startswith(action) for u in uses):
+                result["evidence_store"] = store
+        for pattern, store in _UPLOADS.items():
+            if "evidence_store" not in result and any(re.search(pattern, r) for r in runs):
                 result["evidence_store"] = store
     return result
 
 
-def _all_uses(data: Any) -> list[str]:
-    found: list[str] = []
+_UPLOADS = {r"\baws\s+s3\s+cp\b": "aws", r"\b(gcloud\s+storage|gsutil)\s+cp\b": "gcp", r"\baz\s+storage\s+blob\b": "azure"}
+
+
+def _uses_and_runs(data: Any) -> tuple[list[str], list[str]]:
+    """Every `uses:` and `run:` string in a workflow or action."""
+    uses: list[str] = []
+    runs: list[str] = []
     stack = [data]
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
-            uses = node.get("uses")
-            if isinstance(uses, str):
-                found.append(uses)
+            for key, found in (("uses", uses), ("run", runs)):
+                if isinstance(node.get(key), str):
+                    found.append(node[key])
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)
-    return found
+    return uses, runs
 
 
 def _any_containing(repo: Repo, patterns: tuple[str, ...], *needles: tuple[str, ...]) -> bool:

@@ -76,8 +76,10 @@ class PP_EVID_02(Evidence):
         if not production:
             return failed("no production job whose evidence could be shipped")
         for job in production:
-            if not any("ship-evidence" in s.uses or _uploads_to_cloud(s.run) for s in job.steps):
-                return failed(f"production job {job.id} does not ship its records to the evidence store", job.where)
+            if not any(("ship-evidence" in s.uses and "deployment-record" in str(s.with_.get("path", "")))
+                       or (_uploads_to_cloud(s.run) and "deployment-record" in s.run) for s in job.steps):
+                return failed(f"production job {job.id} does not ship its deployment record to the evidence store",
+                              job.where)
         shipped_scans = any(("scan" in s.name.lower() or "scan" in str(s.with_.get("kind", ""))) and
                             ("ship-evidence" in s.uses or _uploads_to_cloud(s.run))
                             for j in gh.jobs() for s in j.steps)

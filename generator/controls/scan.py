@@ -27,7 +27,8 @@ class Scan(Control):
         assert cls.tool is not None
         step, why = tools.blocking(gh.pr_steps(), cls.tool)
         if step is None:
-            return failed(f"no blocking {cls.tool} step on pull requests: {why}")
+            where = [s.where for s in gh.pr_steps() if tools.kind(s) == cls.tool]
+            return failed(f"no blocking {cls.tool} step on pull requests: {why}", *where)
         return passed(f"{cls.tool} runs on pull requests and fails the job on findings", step.where)
 
 
@@ -86,7 +87,8 @@ class PP_SCAN_03(Scan):
             return failed(f"the SBOM is not scanned with a blocking Grype step after it: {why}", sbom.where)
         evidence = [sbom.where, grype.where]
         for job in gh.production_jobs():
-            path = gh.deploy_path(job)
+            # In the deploying workflow itself: its SBOM is the one the deployment record links.
+            path = [job.workflow.jobs[n] for n in {job.id} | job.upstream() if n in job.workflow.jobs]
             deployed = [s for j in path for s in j.steps if tools.kind(s) == "sbom" and s.not_blocking() is None]
             if not deployed:
                 return failed("no SBOM is generated for what production deploys (in its needs: chain)", job.where)
