@@ -91,9 +91,7 @@ def load_template(root: Path) -> Template:
             computed[key] = spec.get("default")
             continue
         raw_choices = spec.get("choices") or ()
-        choices = tuple(
-            raw_choices.items() if isinstance(raw_choices, dict) else ((str(c), c) for c in raw_choices)
-        )
+        choices = tuple(raw_choices.items() if isinstance(raw_choices, dict) else ((str(c), c) for c in raw_choices))
         questions.append(
             Question(
                 key=key,
@@ -260,22 +258,20 @@ def parse_data_args(items: Sequence[str]) -> dict[str, str]:
 class _StrictLoader(yaml.SafeLoader):
     """Safe YAML that refuses duplicate keys and aliases (no billion-laughs expansion)."""
 
-    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:  # type: ignore[override]
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
+            event = self.peek_event()  # type: ignore[no-untyped-call]
             raise yaml.constructor.ConstructorError(
                 None, None, "aliases (*name) are not allowed in a data file", event.start_mark
             )
-        return super().compose_node(parent, index)  # type: ignore[no-any-return, arg-type]
+        return super().compose_node(parent, index)  # type: ignore[arg-type]
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            key = self.construct_object(key_node, deep=deep)
             if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 

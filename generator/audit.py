@@ -87,8 +87,10 @@ def load_waivers(repo: Repo, known: set[str]) -> list[Waiver]:
             raise UserError(f"{where}: waiver lacks {', '.join(missing)} (needs {', '.join(WAIVER_KEYS)})")
         unknown = sorted(set(map(str, entry)) - set(WAIVER_KEYS))
         if unknown:
-            raise UserError(f"{doc.at('waivers', i, unknown[0])}: unknown waiver key {unknown[0]!r}; "
-                            f"allowed: {', '.join(WAIVER_KEYS)}")
+            raise UserError(
+                f"{doc.at('waivers', i, unknown[0])}: unknown waiver key {unknown[0]!r}; "
+                f"allowed: {', '.join(WAIVER_KEYS)}"
+            )
         if entry["control"] not in known:
             raise UserError(f"{doc.at('waivers', i, 'control')}: unknown control {entry['control']!r}")
         expires = entry["expires"]
@@ -98,10 +100,19 @@ def load_waivers(repo: Repo, known: set[str]) -> list[Waiver]:
             except ValueError:
                 expires = None
         if not isinstance(expires, dt.date) or isinstance(expires, dt.datetime):
-            raise UserError(f"{doc.at('waivers', i, 'expires')}: expires must be a date YYYY-MM-DD, "
-                            f"not {entry['expires']!r}")
-        waivers.append(Waiver(str(entry["control"]), str(entry["scope"]), str(entry["justification"]),
-                              str(entry["approver"]), expires, where))
+            raise UserError(
+                f"{doc.at('waivers', i, 'expires')}: expires must be a date YYYY-MM-DD, not {entry['expires']!r}"
+            )
+        waivers.append(
+            Waiver(
+                str(entry["control"]),
+                str(entry["scope"]),
+                str(entry["justification"]),
+                str(entry["approver"]),
+                expires,
+                where,
+            )
+        )
     return waivers
 
 
@@ -142,7 +153,9 @@ def audit(root: Path, *, today: dt.date | None = None) -> Report:
         if not _applies(control, answers):
             results[control.id] = Result(control, "not-applicable", f"does not apply: {control.applies}")
             continue
-        failed_prereq = next((r for r in control.requires if results.get(r) and results[r].status in {"fail", "error"}), None)
+        failed_prereq = next(
+            (r for r in control.requires if results.get(r) and results[r].status in {"fail", "error"}), None
+        )
         if failed_prereq:
             results[control.id] = Result(control, "skipped", f"requires {failed_prereq}, which failed")
             continue
@@ -155,16 +168,28 @@ def audit(root: Path, *, today: dt.date | None = None) -> Report:
         result = Result(control, outcome.status, outcome.reason, outcome.evidence)
         if outcome.status == "fail":
             # A finding without a location is located in the files that implement the control.
-            located = outcome.evidence or tuple(f.split("#")[0] + ":1" for f in control.implemented_by.get(
-                str(answers.get("platform")), ()))
+            located = outcome.evidence or tuple(
+                f.split("#")[0] + ":1" for f in control.implemented_by.get(str(answers.get("platform")), ())
+            )
             for waiver in waivers:
                 if waiver.control == control.id and waiver.covers(located):
                     if waiver.expires >= today:
-                        result = Result(control, "waived", f"waived until {waiver.expires} by {waiver.approver}: "
-                                        f"{waiver.justification} (finding: {outcome.reason})", outcome.evidence, waiver)
+                        result = Result(
+                            control,
+                            "waived",
+                            f"waived until {waiver.expires} by {waiver.approver}: "
+                            f"{waiver.justification} (finding: {outcome.reason})",
+                            outcome.evidence,
+                            waiver,
+                        )
                     else:
-                        result = Result(control, "fail", f"waiver expired on {waiver.expires}: {outcome.reason}",
-                                        (*outcome.evidence, waiver.where), waiver)
+                        result = Result(
+                            control,
+                            "fail",
+                            f"waiver expired on {waiver.expires}: {outcome.reason}",
+                            (*outcome.evidence, waiver.where),
+                            waiver,
+                        )
                     break
         results[control.id] = result
     return Report(root, answers, list(results.values()), list(repo.errors))

@@ -65,7 +65,9 @@ def detected(repo: Repo) -> dict[str, Any]:
     if _any_containing(repo, ("**/*.yaml", "**/*.yml", "**/*.json", "**/*.template"), ("AWSTemplateFormatVersion",)):
         iac.append("cloudformation")
     result["iac"] = iac
-    result["containers"] = next(repo.files("Dockerfile", "**/Dockerfile", "**/*.Dockerfile", "Containerfile"), None) is not None
+    result["containers"] = (
+        next(repo.files("Dockerfile", "**/Dockerfile", "**/*.Dockerfile", "Containerfile"), None) is not None
+    )
     settings = repo.settings
     if settings is not None and isinstance(settings.data, dict):
         repository = settings.data.get("repository") or {}
@@ -84,7 +86,11 @@ def detected(repo: Repo) -> dict[str, Any]:
     return result
 
 
-_UPLOADS = {r"\baws\s+s3\s+cp\b": "aws", r"\b(gcloud\s+storage|gsutil)\s+cp\b": "gcp", r"\baz\s+storage\s+blob\b": "azure"}
+_UPLOADS = {
+    r"\baws\s+s3\s+cp\b": "aws",
+    r"\b(gcloud\s+storage|gsutil)\s+cp\b": "gcp",
+    r"\baz\s+storage\s+blob\b": "azure",
+}
 
 
 def _uses_and_runs(data: Any) -> tuple[list[str], list[str]]:

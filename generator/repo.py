@@ -40,26 +40,26 @@ class _LineLoader(_Loader):  # type: ignore[misc, valid-type]
     pass
 
 
-def _map(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Map:
+def _map(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Iterator[Map]:
     result = Map()
     result.line = node.start_mark.line + 1
     result.key_lines = {}
     yield result
     loader.flatten_mapping(node)
     for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node, deep=True)
         if isinstance(key, (list, dict)):
             key = str(key)
-        result[key] = loader.construct_object(value_node, deep=True)  # type: ignore[no-untyped-call]
+        result[key] = loader.construct_object(value_node, deep=True)
         result.key_lines[key] = key_node.start_mark.line + 1
 
 
-def _seq(loader: yaml.SafeLoader, node: yaml.SequenceNode) -> Seq:
+def _seq(loader: yaml.SafeLoader, node: yaml.SequenceNode) -> Iterator[Seq]:
     result = Seq()
     result.line = node.start_mark.line + 1
     result.item_lines = [n.start_mark.line + 1 for n in node.value]
     yield result
-    result.extend(loader.construct_object(n, deep=True) for n in node.value)  # type: ignore[no-untyped-call]
+    result.extend(loader.construct_object(n, deep=True) for n in node.value)
 
 
 _LineLoader.add_constructor("tag:yaml.org,2002:map", _map)

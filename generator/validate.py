@@ -53,12 +53,15 @@ class Finding:
 
 def find_tool(name: str) -> str | None:
     """A tool on PATH, or next to this Python (an un-activated virtualenv's bin/)."""
-    search = os.pathsep.join([sysconfig.get_path("scripts"), str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    search = os.pathsep.join(
+        [sysconfig.get_path("scripts"), str(Path(sys.executable).parent), os.environ.get("PATH", "")]
+    )
     return shutil.which(name, path=search)
 
 
 def collect(root: Path) -> dict[str, list[Path]]:
     """The files each validator looks at, relative to root."""
+
     def rel(paths: Iterable[Path]) -> list[Path]:
         return sorted(p.relative_to(root) for p in paths if p.is_file())
 
@@ -96,8 +99,15 @@ def _commands(root: Path, files: dict[str, list[Path]], persona: str) -> dict[st
             ["zizmor", "--offline", f"--persona={persona}", "--format=json", "--no-progress", "--color=never", "."]
         ]
     schema_runs = [
-        ["check-jsonschema", "--builtin-schema", SCHEMAS[kind], "--output-format", "json",
-         *(["--data-transform", "gitlab-ci"] if kind == "gitlab" else []), *map(str, files[kind])]
+        [
+            "check-jsonschema",
+            "--builtin-schema",
+            SCHEMAS[kind],
+            "--output-format",
+            "json",
+            *(["--data-transform", "gitlab-ci"] if kind == "gitlab" else []),
+            *map(str, files[kind]),
+        ]
         for kind in SCHEMAS
         if files[kind]
     ]
@@ -120,8 +130,18 @@ def run(root: Path, *, persona: str = "auditor") -> list[Finding]:
         raise UserError(f"missing validator{'s' if len(missing) > 1 else ''}: {', '.join(missing)}; {INSTALL_HINT}")
     env = {**os.environ, "NO_COLOR": "1", "ZIZMOR_OFFLINE": "1"}
     procs = [
-        (tool, argv, subprocess.Popen([find_tool(argv[0]) or argv[0], *argv[1:]], cwd=root, env=env,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        (
+            tool,
+            argv,
+            subprocess.Popen(
+                [find_tool(argv[0]) or argv[0], *argv[1:]],
+                cwd=root,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            ),
+        )
         for tool, runs in commands.items()
         for argv in runs
     ]
@@ -137,14 +157,18 @@ def _failed(tool: str, code: int, err: str) -> Finding:
     return Finding(".", 0, 0, tool, "tool-error", f"{tool} failed (exit {code}): {last}")
 
 
-_YAMLLINT = re.compile(r"^(?P<path>.+?):(?P<line>\d+):(?P<col>\d+): \[(?P<level>\w+)\] (?P<msg>.*?)(?: \((?P<rule>[\w-]+)\))?$")
+_YAMLLINT = re.compile(
+    r"^(?P<path>.+?):(?P<line>\d+):(?P<col>\d+): \[(?P<level>\w+)\] (?P<msg>.*?)(?: \((?P<rule>[\w-]+)\))?$"
+)
 
 
 def _yamllint(root: Path, out: str, err: str, code: int, argv: list[str]) -> list[Finding]:
     findings = []
     for line in out.splitlines():
         if m := _YAMLLINT.match(line):
-            findings.append(Finding(m["path"], int(m["line"]), int(m["col"]), "yamllint", m["rule"] or m["level"], m["msg"]))
+            findings.append(
+                Finding(m["path"], int(m["line"]), int(m["col"]), "yamllint", m["rule"] or m["level"], m["msg"])
+            )
     if code not in (0, 1, 2) or (code and not findings):
         findings.append(_failed("yamllint", code, err))
     return findings
@@ -156,7 +180,8 @@ def _actionlint(root: Path, out: str, err: str, code: int, argv: list[str]) -> l
     except json.JSONDecodeError:
         return [_failed("actionlint", code, err or out)]
     findings = [
-        Finding(i["filepath"], i["line"], i["column"], "actionlint", i.get("kind", "error"), i["message"]) for i in items
+        Finding(i["filepath"], i["line"], i["column"], "actionlint", i.get("kind", "error"), i["message"])
+        for i in items
     ]
     if code not in (0, 1) or (code and not findings):
         findings.append(_failed("actionlint", code, err))
@@ -173,15 +198,23 @@ def _zizmor(root: Path, out: str, err: str, code: int, argv: list[str]) -> list[
         return [_failed("zizmor", code, err or out)]
     findings = []
     for item in items:
-        location = next((loc for loc in item.get("locations", []) if loc.get("symbolic", {}).get("kind") == "Primary"),
-                        (item.get("locations") or [{}])[0])
+        location = next(
+            (loc for loc in item.get("locations", []) if loc.get("symbolic", {}).get("kind") == "Primary"),
+            (item.get("locations") or [{}])[0],
+        )
         key = location.get("symbolic", {}).get("key", {})
         path = (key.get("Local") or {}).get("given_path") or key.get("path") or "?"
         point = location.get("concrete", {}).get("location", {}).get("start_point", {})
         severity = item.get("determinations", {}).get("severity", "")
         findings.append(
-            Finding(os.path.normpath(path), int(point.get("row", -1)) + 1, int(point.get("column", -1)) + 1, "zizmor",
-                    item.get("ident", "?"), f"{item.get('desc', '')} ({severity})".strip())
+            Finding(
+                os.path.normpath(path),
+                int(point.get("row", -1)) + 1,
+                int(point.get("column", -1)) + 1,
+                "zizmor",
+                item.get("ident", "?"),
+                f"{item.get('desc', '')} ({severity})".strip(),
+            )
         )
     if code not in (0, 11, 12, 13, 14) or (code and not findings):
         findings.append(_failed("zizmor", code, err))
@@ -198,9 +231,13 @@ def _check_jsonschema(root: Path, out: str, err: str, code: int, argv: list[str]
     for error in report.get("errors", []):
         path = error.get("filename", "?")
         line = _line_of(root / path, error.get("path", "$"))
-        findings.append(Finding(path, line, 1, "check-jsonschema", schema, f"{error.get('path', '$')}: {error.get('message', '')}"))
+        findings.append(
+            Finding(path, line, 1, "check-jsonschema", schema, f"{error.get('path', '$')}: {error.get('message', '')}")
+        )
     for error in report.get("parse_errors", []):
-        findings.append(Finding(error.get("filename", "?"), 1, 1, "check-jsonschema", "parse-error", error.get("message", "")))
+        findings.append(
+            Finding(error.get("filename", "?"), 1, 1, "check-jsonschema", "parse-error", error.get("message", ""))
+        )
     if code not in (0, 1) or (code and not findings):
         findings.append(_failed("check-jsonschema", code, err))
     return findings

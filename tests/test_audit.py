@@ -63,6 +63,7 @@ SETTINGS = ".github/settings.yml"
 def _drop_job(job: str) -> Callable[[Path], None]:
     def mutate(tree: Path) -> None:
         edit_yaml(tree / PR, lambda d: d["jobs"].pop(job))
+
     return mutate
 
 
@@ -73,19 +74,23 @@ def _drop_step(workflow: str, job: str, name: str) -> Callable[[Path], None]:
             before = len(steps)
             d["jobs"][job]["steps"] = [s for s in steps if s.get("name") != name]
             assert len(d["jobs"][job]["steps"]) == before - 1
+
         edit_yaml(tree / workflow, change)
+
     return mutate
 
 
 def _set_job(workflow: str, job: str, key: str, value: object) -> Callable[[Path], None]:
     def mutate(tree: Path) -> None:
         edit_yaml(tree / workflow, lambda d: d["jobs"][job].__setitem__(key, value))
+
     return mutate
 
 
 def _unset_job(workflow: str, job: str, key: str) -> Callable[[Path], None]:
     def mutate(tree: Path) -> None:
         edit_yaml(tree / workflow, lambda d: d["jobs"][job].pop(key))
+
     return mutate
 
 
@@ -99,51 +104,175 @@ def _delete(rel: str) -> Callable[[Path], None]:
 
 # (scenario, mutation, control that must fail)
 MUTATIONS = {
-    "enforce-admins-false": ("python-defaults", _text(SETTINGS, "enforce_admins: true", "enforce_admins: false"), "PP-BRANCH-02"),
-    "approvals-below-answer": ("python-defaults", _text(SETTINGS, "required_approving_review_count: 2", "required_approving_review_count: 1"), "PP-BRANCH-01"),
-    "ruleset-approvals-below-answer": ("go-kubernetes-azure", _text(".github/rulesets/default-branch.json", '"required_approving_review_count": 3', '"required_approving_review_count": 2'), "PP-BRANCH-01"),
-    "ruleset-bypass-actor": ("python-defaults", _text(".github/rulesets/default-branch.json", '"bypass_actors": []', '"bypass_actors": [{"actor_id": 5, "actor_type": "RepositoryRole", "bypass_mode": "always"}]'), "PP-BRANCH-02"),
-    "stale-reviews-kept": ("python-defaults", _text(SETTINGS, "dismiss_stale_reviews: true", "dismiss_stale_reviews: false"), "PP-BRANCH-03"),
+    "enforce-admins-false": (
+        "python-defaults",
+        _text(SETTINGS, "enforce_admins: true", "enforce_admins: false"),
+        "PP-BRANCH-02",
+    ),
+    "approvals-below-answer": (
+        "python-defaults",
+        _text(SETTINGS, "required_approving_review_count: 2", "required_approving_review_count: 1"),
+        "PP-BRANCH-01",
+    ),
+    "ruleset-approvals-below-answer": (
+        "go-kubernetes-azure",
+        _text(
+            ".github/rulesets/default-branch.json",
+            '"required_approving_review_count": 3',
+            '"required_approving_review_count": 2',
+        ),
+        "PP-BRANCH-01",
+    ),
+    "ruleset-bypass-actor": (
+        "python-defaults",
+        _text(
+            ".github/rulesets/default-branch.json",
+            '"bypass_actors": []',
+            '"bypass_actors": [{"actor_id": 5, "actor_type": "RepositoryRole", "bypass_mode": "always"}]',
+        ),
+        "PP-BRANCH-02",
+    ),
+    "stale-reviews-kept": (
+        "python-defaults",
+        _text(SETTINGS, "dismiss_stale_reviews: true", "dismiss_stale_reviews: false"),
+        "PP-BRANCH-03",
+    ),
     "check-not-required": ("python-defaults", _text(SETTINGS, "          - secrets\n", ""), "PP-BRANCH-04"),
-    "force-push-allowed": ("python-defaults", _text(SETTINGS, "allow_force_pushes: false", "allow_force_pushes: true"), "PP-BRANCH-05"),
+    "force-push-allowed": (
+        "python-defaults",
+        _text(SETTINGS, "allow_force_pushes: false", "allow_force_pushes: true"),
+        "PP-BRANCH-05",
+    ),
     "codeowners-deleted": ("python-defaults", _delete(".github/CODEOWNERS"), "PP-BRANCH-06"),
     "secrets-job-deleted": ("python-defaults", _drop_job("secrets"), "PP-SCAN-04"),
-    "gitleaks-or-true": ("python-defaults", _text(PR, "--report-path gitleaks.sarif .", "--report-path gitleaks.sarif . || true"), "PP-SCAN-04"),
+    "gitleaks-or-true": (
+        "python-defaults",
+        _text(PR, "--report-path gitleaks.sarif .", "--report-path gitleaks.sarif . || true"),
+        "PP-SCAN-04",
+    ),
     "sast-continue-on-error": ("python-defaults", _set_job(PR, "sast", "continue-on-error", True), "PP-SCAN-01"),
     "semgrep-without-error": ("python-defaults", _text(PR, "--metrics=off --error", "--metrics=off"), "PP-SCAN-01"),
-    "sast-needs-disabled-job": ("python-defaults", lambda t: (_set_job(PR, "sca", "if", False)(t), _set_job(PR, "sast", "needs", "sca")(t)), "PP-SCAN-01"),
-    "dependency-review-warn-only": ("python-defaults", _text(PR, "fail-on-severity: high", "fail-on-severity: high\n          warn-only: true"), "PP-SCAN-02"),
-    "checkov-soft-fail": ("python-all-iac-no-store", _text(PR, "          soft_fail: false", "          soft_fail: true"), "PP-SCAN-07"),
+    "sast-needs-disabled-job": (
+        "python-defaults",
+        lambda t: (_set_job(PR, "sca", "if", False)(t), _set_job(PR, "sast", "needs", "sca")(t)),
+        "PP-SCAN-01",
+    ),
+    "dependency-review-warn-only": (
+        "python-defaults",
+        _text(PR, "fail-on-severity: high", "fail-on-severity: high\n          warn-only: true"),
+        "PP-SCAN-02",
+    ),
+    "checkov-soft-fail": (
+        "python-all-iac-no-store",
+        _text(PR, "          soft_fail: false", "          soft_fail: true"),
+        "PP-SCAN-07",
+    ),
     "trivy-exit-code-0": ("python-defaults", _text(PR, 'exit-code: "1"', 'exit-code: "0"'), "PP-SCAN-08"),
-    "trivy-step-disabled": ("python-defaults", _text(PR, "      - name: Trivy image scan\n", "      - name: Trivy image scan\n        if: false\n"), "PP-SCAN-08"),
+    "trivy-step-disabled": (
+        "python-defaults",
+        _text(PR, "      - name: Trivy image scan\n", "      - name: Trivy image scan\n        if: false\n"),
+        "PP-SCAN-08",
+    ),
     "grype-fail-build-false": ("python-defaults", _text(PR, "fail-build: true", "fail-build: false"), "PP-SCAN-03"),
     "sbom-step-removed": ("python-defaults", _drop_step(PR, "sbom", "Generate the SBOM (SPDX JSON)"), "PP-SCAN-03"),
-    "deploy-sbom-removed": ("python-defaults", _drop_step(DEPLOY, "build", "Generate the SBOM (SPDX JSON)"), "PP-SCAN-03"),
-    "gitleaks-allowlist": ("python-defaults", lambda t: (t / ".gitleaks.toml").write_text((t / ".gitleaks.toml").read_text() + '\n[[allowlists]]\npaths = ["src/"]\n'), "PP-SCAN-06"),
-    "gitleaksignore": ("python-defaults", lambda t: (t / ".gitleaksignore").write_text("abc123:src/app.py:aws-access-token:3\n"), "PP-SCAN-06"),
+    "deploy-sbom-removed": (
+        "python-defaults",
+        _drop_step(DEPLOY, "build", "Generate the SBOM (SPDX JSON)"),
+        "PP-SCAN-03",
+    ),
+    "gitleaks-allowlist": (
+        "python-defaults",
+        lambda t: (t / ".gitleaks.toml").write_text(
+            (t / ".gitleaks.toml").read_text() + '\n[[allowlists]]\npaths = ["src/"]\n'
+        ),
+        "PP-SCAN-06",
+    ),
+    "gitleaksignore": (
+        "python-defaults",
+        lambda t: (t / ".gitleaksignore").write_text("abc123:src/app.py:aws-access-token:3\n"),
+        "PP-SCAN-06",
+    ),
     "precommit-hook-removed": ("python-defaults", _delete(".pre-commit-config.yaml"), "PP-SCAN-05"),
     "dast-gate-removed": ("python-defaults", _drop_step(DEPLOY, "dast", "Block on high-risk alerts"), "PP-SCAN-09"),
     "tests-continue-on-error": ("python-defaults", _set_job(PR, "unit-tests", "continue-on-error", True), "PP-SCAN-10"),
-    "production-environment-removed": ("python-defaults", _unset_job(DEPLOY, "deploy-production", "environment"), "PP-DEPLOY-01"),
-    "production-skips-staging": ("python-defaults", _set_job(DEPLOY, "deploy-production", "needs", ["build"]), "PP-DEPLOY-02"),
-    "check-gate-removed": ("python-defaults", _drop_step(DEPLOY, "deploy-production", "Verify every required check passed on this commit"), "PP-DEPLOY-03"),
+    "production-environment-removed": (
+        "python-defaults",
+        _unset_job(DEPLOY, "deploy-production", "environment"),
+        "PP-DEPLOY-01",
+    ),
+    "production-skips-staging": (
+        "python-defaults",
+        _set_job(DEPLOY, "deploy-production", "needs", ["build"]),
+        "PP-DEPLOY-02",
+    ),
+    "check-gate-removed": (
+        "python-defaults",
+        _drop_step(DEPLOY, "deploy-production", "Verify every required check passed on this commit"),
+        "PP-DEPLOY-03",
+    ),
     "rollback-removed": ("python-defaults", _drop_step(DEPLOY, "deploy-production", "Roll back"), "PP-DEPLOY-04"),
     "rollback-workflow-deleted": ("python-defaults", _delete(".github/workflows/rollback-drill.yml"), "PP-DEPLOY-05"),
     "record-loses-approvers": ("python-defaults", _text(DEPLOY, "approvers: (", "approvals_list: ("), "PP-EVID-01"),
-    "record-not-shipped": ("python-defaults", _drop_step(DEPLOY, "deploy-production", "Ship deployment-record.json to the evidence store (PP-EVID-02)"), "PP-EVID-02"),
-    "retention-2555-public": ("node-terraform-public", _text(PR, "retention-days: 90", "retention-days: 2555"), "PP-EVID-03"),
+    "record-not-shipped": (
+        "python-defaults",
+        _drop_step(DEPLOY, "deploy-production", "Ship deployment-record.json to the evidence store (PP-EVID-02)"),
+        "PP-EVID-02",
+    ),
+    "retention-2555-public": (
+        "node-terraform-public",
+        _text(PR, "retention-days: 90", "retention-days: 2555"),
+        "PP-EVID-03",
+    ),
     "retention-401-private": ("python-defaults", _text(PR, "retention-days: 400", "retention-days: 401"), "PP-EVID-03"),
     "audit-log-export-deleted": ("python-defaults", _delete(".github/workflows/audit-log-export.yml"), "PP-EVID-04"),
-    "action-unpinned": ("python-defaults", lambda t: (t / PR).write_text(re.sub(r"actions/checkout@[0-9a-f]{40}", "actions/checkout@v4", (t / PR).read_text(), count=1)), "PP-HARD-01"),
+    "action-unpinned": (
+        "python-defaults",
+        lambda t: (t / PR).write_text(
+            re.sub(r"actions/checkout@[0-9a-f]{40}", "actions/checkout@v4", (t / PR).read_text(), count=1)
+        ),
+        "PP-HARD-01",
+    ),
     "permissions-write-all": ("python-defaults", _text(PR, "permissions: {}", "permissions: write-all"), "PP-HARD-02"),
-    "job-permissions-write-all": ("python-defaults", lambda t: edit_yaml(t / PR, lambda d: d["jobs"]["sast"].__setitem__("permissions", "write-all")), "PP-HARD-02"),
-    "title-in-run": ("python-defaults", _text(PR, 'pipx run --spec "semgrep', 'echo "${{ github.event.pull_request.title }}"\n          pipx run --spec "semgrep'), "PP-HARD-03"),
-    "persisted-credentials": ("python-defaults", _text(PR, "persist-credentials: false", "persist-credentials: true"), "PP-HARD-04"),
-    "long-lived-aws-keys": ("python-defaults", _text(PR, "          SEMGREP_VERSION:", "          AWS_SECRET_ACCESS_KEY: ${{ secrets.AWS_SECRET }}\n          SEMGREP_VERSION:"), "PP-HARD-05"),
-    "pull-request-target": ("python-defaults", _text(PR, "  merge_group:\n", "  merge_group:\n  pull_request_target:\n"), "PP-HARD-06"),
+    "job-permissions-write-all": (
+        "python-defaults",
+        lambda t: edit_yaml(t / PR, lambda d: d["jobs"]["sast"].__setitem__("permissions", "write-all")),
+        "PP-HARD-02",
+    ),
+    "title-in-run": (
+        "python-defaults",
+        _text(
+            PR,
+            'pipx run --spec "semgrep',
+            'echo "${{ github.event.pull_request.title }}"\n          pipx run --spec "semgrep',
+        ),
+        "PP-HARD-03",
+    ),
+    "persisted-credentials": (
+        "python-defaults",
+        _text(PR, "persist-credentials: false", "persist-credentials: true"),
+        "PP-HARD-04",
+    ),
+    "long-lived-aws-keys": (
+        "python-defaults",
+        _text(
+            PR,
+            "          SEMGREP_VERSION:",
+            "          AWS_SECRET_ACCESS_KEY: ${{ secrets.AWS_SECRET }}\n          SEMGREP_VERSION:",
+        ),
+        "PP-HARD-05",
+    ),
+    "pull-request-target": (
+        "python-defaults",
+        _text(PR, "  merge_group:\n", "  merge_group:\n  pull_request_target:\n"),
+        "PP-HARD-06",
+    ),
     "timeout-removed": ("python-defaults", _unset_job(PR, "secrets", "timeout-minutes"), "PP-HARD-07"),
     "dependabot-deleted": ("python-defaults", _delete(".github/dependabot.yml"), "PP-HARD-08"),
-    "latest-image": ("python-defaults", _set_job(PR, "sast", "container", {"image": "semgrep/semgrep:latest"}), "PP-HARD-09"),
+    "latest-image": (
+        "python-defaults",
+        _set_job(PR, "sast", "container", {"image": "semgrep/semgrep:latest"}),
+        "PP-HARD-09",
+    ),
     "drift-job-removed": ("python-defaults", _drop_job("controls-drift"), "PP-HARD-10"),
 }
 
@@ -167,11 +296,30 @@ def test_every_control_has_a_mutation() -> None:
 
 def test_source_document_examples_fail_what_they_miss_and_pass_what_they_do() -> None:
     found = statuses(SOURCE_DOCUMENT)
-    for control in ["PP-HARD-01", "PP-EVID-03", "PP-HARD-05", "PP-HARD-03", "PP-HARD-04", "PP-HARD-02",
-                    "PP-HARD-09", "PP-DEPLOY-05", "PP-EVID-01"]:
+    for control in [
+        "PP-HARD-01",
+        "PP-EVID-03",
+        "PP-HARD-05",
+        "PP-HARD-03",
+        "PP-HARD-04",
+        "PP-HARD-02",
+        "PP-HARD-09",
+        "PP-DEPLOY-05",
+        "PP-EVID-01",
+    ]:
         assert found[control] == "fail", control
-    for control in ["PP-BRANCH-01", "PP-BRANCH-02", "PP-BRANCH-03", "PP-BRANCH-05", "PP-SCAN-01", "PP-SCAN-02",
-                    "PP-SCAN-04", "PP-DEPLOY-01", "PP-DEPLOY-02", "PP-SCAN-05"]:
+    for control in [
+        "PP-BRANCH-01",
+        "PP-BRANCH-02",
+        "PP-BRANCH-03",
+        "PP-BRANCH-05",
+        "PP-SCAN-01",
+        "PP-SCAN-02",
+        "PP-SCAN-04",
+        "PP-DEPLOY-01",
+        "PP-DEPLOY-02",
+        "PP-SCAN-05",
+    ]:
         assert found[control] == "pass", control
 
 
@@ -188,14 +336,16 @@ def test_tag_pinned_trivy_of_the_hijacked_action_fails(tmp_path: Path) -> None:
 
 
 def _waive(tree: Path, expires: str, scope: str = PR, control: str = "PP-SCAN-01") -> None:
-    (tree / "compliance/risk-acceptance.yml").write_text(textwrap.dedent(f"""\
+    (tree / "compliance/risk-acceptance.yml").write_text(
+        textwrap.dedent(f"""\
         waivers:
           - control: {control}
             scope: {scope}
             justification: Semgrep registry outage, tracked in SEC-42
             approver: "@acme/security"
             expires: {expires}
-        """))
+        """)
+    )
 
 
 def test_unexpired_waiver_reports_waived_and_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -225,10 +375,25 @@ def test_waiver_for_another_file_does_not_cover(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "needle"),
     [
-        ("waivers:\n  - control: PP-SCAN-01\n    scope: x\n", "risk-acceptance.yml:2: waiver lacks justification, approver, expires"),
-        ("waivers:\n  - control: PP-NOPE-99\n    scope: x\n    justification: j\n    approver: a\n    expires: 2030-01-01\n", ":2: unknown control 'PP-NOPE-99'"),
-        ("waivers:\n  - control: PP-SCAN-01\n    scope: x\n    justification: j\n    approver: a\n    expires: soon\n", ":6: expires must be a date"),
-        ("waivers:\n  - control: PP-SCAN-01\n    scope: x\n    justification: j\n    approver: a\n    expires: 2030-01-01\n    colour: red\n", ":7: unknown waiver key 'colour'"),
+        (
+            "waivers:\n  - control: PP-SCAN-01\n    scope: x\n",
+            "risk-acceptance.yml:2: waiver lacks justification, approver, expires",
+        ),
+        (
+            "waivers:\n  - control: PP-NOPE-99\n    scope: x\n    justification: j\n"
+            "    approver: a\n    expires: 2030-01-01\n",
+            ":2: unknown control 'PP-NOPE-99'",
+        ),
+        (
+            "waivers:\n  - control: PP-SCAN-01\n    scope: x\n    justification: j\n"
+            "    approver: a\n    expires: soon\n",
+            ":6: expires must be a date",
+        ),
+        (
+            "waivers:\n  - control: PP-SCAN-01\n    scope: x\n    justification: j\n"
+            "    approver: a\n    expires: 2030-01-01\n    colour: red\n",
+            ":7: unknown waiver key 'colour'",
+        ),
         ("waivers: [unclosed\n", "invalid YAML"),
         ("- just a list\n", "must be a mapping with a `waivers:` list"),
     ],
@@ -267,7 +432,10 @@ def test_sarif_validates_against_the_shipped_schema(weakened: Path) -> None:
     by_rule = {r["ruleId"]: r for r in run["results"]}
     assert by_rule["PP-BRANCH-02"]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == SETTINGS
     assert by_rule["PP-SCAN-01"]["suppressions"][0]["kind"] == "external"
-    assert by_rule["PP-FILE-ERROR"]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == ".github/workflows/broken.yml"
+    assert (
+        by_rule["PP-FILE-ERROR"]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+        == ".github/workflows/broken.yml"
+    )
 
 
 def test_clean_sarif_validates_and_has_no_results() -> None:
@@ -327,9 +495,11 @@ def test_controls_command_formats(capsys: pytest.CaptureFixture[str]) -> None:
 
 # --- hostile files -----------------------------------------------------------------------------------
 
-BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)
-) + "jobs:\n  boom:\n    steps: *i\n"
+BOMB = (
+    "a: &a [x, x, x, x, x, x, x, x, x]\n"
+    + "".join(f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8))
+    + "jobs:\n  boom:\n    steps: *i\n"
+)
 
 
 def _hostile(tree: Path) -> dict[str, float]:

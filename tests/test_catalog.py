@@ -11,8 +11,7 @@ import yaml
 
 from generator import __version__
 from generator.answers import load_template
-from generator.controls import Severity, all_controls, applicable
-from generator.controls import sync
+from generator.controls import Severity, all_controls, applicable, sync
 from generator.render import template_root
 from tests.helpers import GOLDEN, SCENARIOS, resolve
 
@@ -45,8 +44,12 @@ def test_catalog_covers_the_source_documents_table_and_findings() -> None:
     assert {"CC6.1", "CC7.1", "CC8.1"} <= soc2
     findings = {f for c in all_controls() for f in c.prevents}
     assert findings == {
-        "admin-bypass", "scan-results-not-retained", "scans-not-blocking",
-        "no-separate-approval", "no-sbom", "rollback-never-tested",
+        "admin-bypass",
+        "scan-results-not-retained",
+        "scans-not-blocking",
+        "no-separate-approval",
+        "no-sbom",
+        "rollback-never-tested",
     }
 
 
@@ -59,8 +62,16 @@ def test_typed_view_matches_copier_yml() -> None:
         assert q.type == questions[q.key].get("type", "str")
         assert q.help == questions[q.key]["help"]
     assert {"pins", "catalog", "controls"} <= set(template.computed)
-    for key in ["project_name", "platform", "language", "iac", "containers", "deploy_model", "default_branch",
-                "required_approvals"]:
+    for key in [
+        "project_name",
+        "platform",
+        "language",
+        "iac",
+        "containers",
+        "deploy_model",
+        "default_branch",
+        "required_approvals",
+    ]:
         assert key in template.keys, f"stable answer key {key} is gone"
 
 

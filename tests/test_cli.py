@@ -35,7 +35,10 @@ def test_unknown_command_is_a_usage_error() -> None:
 
 
 def test_help_does_not_import_copier() -> None:
-    code = "import sys; from generator.cli import main\ntry:\n main(['--help'])\nexcept SystemExit: pass\nprint('copier' in sys.modules, 'jinja2' in sys.modules)"
+    code = (
+        "import sys; from generator.cli import main\ntry:\n main(['--help'])\nexcept SystemExit: pass\n"
+        "print('copier' in sys.modules, 'jinja2' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().endswith("False False")
 

@@ -44,4 +44,6 @@ def test_scenarios_cover_every_answer_value() -> None:
         if question.key in {"platform", "deploy_model"}:
             continue  # gitlab and argocd are refused until their issues land
         wanted = {str(v) for v in question.values} or ({"True", "False"} if question.type == "bool" else set())
-        assert wanted <= seen.get(question.key, set()), f"{question.key}: no scenario uses {wanted - seen[question.key]}"
+        assert wanted <= seen.get(question.key, set()), (
+            f"{question.key}: no scenario uses {wanted - seen[question.key]}"
+        )

@@ -51,8 +51,19 @@ def test_data_and_data_file_are_merged_with_data_winning(tmp_path: Path) -> None
     data_file = tmp_path / "answers.yml"
     data_file.write_text("language: go\niac: [terraform]\nrequired_approvals: 4\n")
     dest = tmp_path / "svc"
-    assert run_new(dest, "--defaults", "--data-file", str(data_file), "--data", "required_approvals=3",
-                   "--data", "iac=[terraform, kubernetes]") == 0
+    assert (
+        run_new(
+            dest,
+            "--defaults",
+            "--data-file",
+            str(data_file),
+            "--data",
+            "required_approvals=3",
+            "--data",
+            "iac=[terraform, kubernetes]",
+        )
+        == 0
+    )
     answers = (dest / ".copier-answers.yml").read_text()
     assert "language: go" in answers and "required_approvals: 3" in answers
     assert "- kubernetes" in answers
@@ -81,15 +92,27 @@ def test_non_empty_dest_is_refused_and_untouched(tmp_path: Path, capsys: pytest.
     ("data", "needles"),
     [
         pytest.param(["language=rust"], ["'language'", "'rust'", "python, node, go, java"], id="unknown-choice"),
-        pytest.param(["iac=[terraform, pulumi]"], ["'iac'", "'pulumi'", "terraform, kubernetes, cloudformation"], id="unknown-list-item"),
+        pytest.param(
+            ["iac=[terraform, pulumi]"],
+            ["'iac'", "'pulumi'", "terraform, kubernetes, cloudformation"],
+            id="unknown-list-item",
+        ),
         pytest.param(["required_approvals=0"], ["'required_approvals'", "0", "from 1 to 6"], id="approvals-0"),
         pytest.param(["required_approvals=99"], ["'required_approvals'", "99", "from 1 to 6"], id="approvals-99"),
         pytest.param(["required_approvals=two"], ["'required_approvals'", "'two'", "integer"], id="approvals-text"),
-        pytest.param(["security_team=@acme/sec team"], ["'security_team'", "'@acme/sec team'", "no spaces"], id="team-with-space"),
+        pytest.param(
+            ["security_team=@acme/sec team"], ["'security_team'", "'@acme/sec team'", "no spaces"], id="team-with-space"
+        ),
         pytest.param(["containers=maybe"], ["'containers'", "'maybe'", "true or false"], id="bool"),
         pytest.param(["staging_url=http://staging.example.com"], ["'staging_url'", "https://"], id="http-url"),
-        pytest.param(["staging_url=https://x.example.com/?q=$(id)"], ["'staging_url'", "no query"], id="url-with-shell"),
-        pytest.param(["evidence_store=aws", "evidence_role=arn:aws:iam::123:role/x"], ["'evidence_role'", "IAM role ARN"], id="bad-arn"),
+        pytest.param(
+            ["staging_url=https://x.example.com/?q=$(id)"], ["'staging_url'", "no query"], id="url-with-shell"
+        ),
+        pytest.param(
+            ["evidence_store=aws", "evidence_role=arn:aws:iam::123:role/x"],
+            ["'evidence_role'", "IAM role ARN"],
+            id="bad-arn",
+        ),
         pytest.param(["evidence_bucket=Evil_Bucket"], ["'evidence_bucket'", "bucket name"], id="bad-bucket"),
         pytest.param(["frameworks=[]"], ["'frameworks'", "at least one"], id="no-framework"),
         pytest.param(["platform=gitlab"], ["'platform'", "'gitlab'", "not available yet"], id="gitlab-not-yet"),
@@ -168,7 +191,10 @@ def test_without_a_tty_it_names_the_missing_answers(tmp_path: Path) -> None:
     dest = tmp_path / "app"
     proc = subprocess.run(
         [sys.executable, "-m", "generator", "new", str(dest), "--data", "language=go"],
-        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 2, proc.stderr
     assert "no terminal" in proc.stderr and "project_name" in proc.stderr and "--defaults" in proc.stderr

@@ -34,7 +34,9 @@ def answers(draw: st.DrawFn) -> dict[str, Any]:
         "evidence_store": store,
     }
     if store == "gcp":
-        data["evidence_role"] = f"writer-{draw(st.integers(10, 99))}@{data['project_name'][:20]}-x1.iam.gserviceaccount.com"
+        data["evidence_role"] = (
+            f"writer-{draw(st.integers(10, 99))}@{data['project_name'][:20]}-x1.iam.gserviceaccount.com"
+        )
     if store == "azure":
         data["evidence_bucket"] = "acct" + str(draw(st.integers(100, 999))) + "/evidence"
         data["evidence_role"] = "12345678-90ab-cdef-1234-567890abcdef"

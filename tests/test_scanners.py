@@ -283,7 +283,9 @@ def test_pre_commit_hook_is_a_hook_of_the_pinned_gitleaks_release(rendered: Path
     assert re.search(pattern, text, re.MULTILINE), text
 
     # CI builds the same release the hook pins, and the gitleaks the tests run is that release too.
-    install = workflow_step(rendered, "pr-checks.yml", "secrets", "Install gitleaks (Go module, checksum-verified by sum.golang.org)")
+    install = workflow_step(
+        rendered, "pr-checks.yml", "secrets", "Install gitleaks (Go module, checksum-verified by sum.golang.org)"
+    )
     assert install["env"]["GITLEAKS_VERSION"] == GITLEAKS_RELEASE_TAG
     version = run([tool("gitleaks"), "version"], rendered)
     assert version.stdout.strip().lstrip("v") == GITLEAKS_RELEASE_TAG.lstrip("v"), version.stdout
@@ -392,7 +394,11 @@ def test_semgrep_ci_step_fails_on_a_finding_and_passes_clean_code(rendered: Path
 
     found, report = scan(VULNERABLE_CODE, "vulnerable", args)
     assert found.returncode == 1, f"semgrep exit {found.returncode}:\n{found.stdout}\n{found.stderr}"
-    hits = [r for r in sarif_results(report) if r["ruleId"] == SEMGREP_RULE_ID or r["ruleId"].endswith("." + SEMGREP_RULE_ID)]
+    hits = [
+        r
+        for r in sarif_results(report)
+        if r["ruleId"] == SEMGREP_RULE_ID or r["ruleId"].endswith("." + SEMGREP_RULE_ID)
+    ]
     assert hits, sarif_results(report)
     assert {"app.py"} <= set().union(*(result_uris(r) for r in hits))
 

@@ -15,7 +15,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=FORMATS, default="text", help="report format (default: text)")
     parser.add_argument("--output", type=Path, metavar="FILE", help="write the report here instead of stdout")
     parser.add_argument(
-        "--fail-on", choices=SEVERITIES, default="low",
+        "--fail-on",
+        choices=SEVERITIES,
+        default="low",
         help="exit 1 when a control of this severity or higher fails (default: low, any failure)",
     )
 

@@ -17,13 +17,17 @@ def run(args: argparse.Namespace) -> int:
 
     controls = all_controls()
     if args.format == "json":
-        json.dump({"schema": "pipeproof/catalog/v1", "controls": [catalog_entry(c) for c in controls]}, sys.stdout, indent=2)
+        json.dump(
+            {"schema": "pipeproof/catalog/v1", "controls": [catalog_entry(c) for c in controls]}, sys.stdout, indent=2
+        )
         print()
     elif args.format == "markdown":
         print("| Control | Title | Severity | SOC 2 | ISO 27001:2022 | Applies when |")
         print("|---|---|---|---|---|---|")
         for c in controls:
-            print(f"| {c.id} | {c.title} | {c.severity} | {', '.join(c.soc2)} | {', '.join(c.iso27001)} | `{c.applies}` |")
+            print(
+                f"| {c.id} | {c.title} | {c.severity} | {', '.join(c.soc2)} | {', '.join(c.iso27001)} | `{c.applies}` |"
+            )
     else:
         for c in controls:
             refs = ", ".join([*c.soc2, *c.iso27001])

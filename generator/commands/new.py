@@ -58,11 +58,15 @@ def interactive_prompt(template: Template) -> answers_mod.Prompt:
 def _ask_once(questionary: Any, question: Question, default: Any) -> Any:
     text = f"{question.help} ({question.key})"
     if question.choices and question.multiselect:
-        choices = [questionary.Choice(label, value, checked=value in (default or [])) for label, value in question.choices]
+        choices = [
+            questionary.Choice(label, value, checked=value in (default or [])) for label, value in question.choices
+        ]
         return questionary.checkbox(text, choices=choices).unsafe_ask()
     if question.choices:
         choices = [questionary.Choice(label, value) for label, value in question.choices]
-        return questionary.select(text, choices=choices, default=next((c for c in choices if c.value == default), None)).unsafe_ask()
+        return questionary.select(
+            text, choices=choices, default=next((c for c in choices if c.value == default), None)
+        ).unsafe_ask()
     if question.type == "bool":
         return questionary.confirm(text, default=bool(default)).unsafe_ask()
     return questionary.text(text, default="" if default is None else str(default)).unsafe_ask()
@@ -118,5 +122,8 @@ def run(args: argparse.Namespace) -> int:
         "and the evidence it leaves."
     )
     if answers.get("evidence_store") == "none":
-        print("warning: no evidence store: evidence expires with the workflow artifacts (PP-EVID-02 does not apply)", file=sys.stderr)
+        print(
+            "warning: no evidence store: evidence expires with the workflow artifacts (PP-EVID-02 does not apply)",
+            file=sys.stderr,
+        )
     return 0

@@ -7,7 +7,9 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", nargs="?", type=Path, default=Path("."), metavar="PATH", help="tree to check (default: .)")
+    parser.add_argument(
+        "path", nargs="?", type=Path, default=Path("."), metavar="PATH", help="tree to check (default: .)"
+    )
     parser.add_argument(
         "--persona",
         choices=["regular", "pedantic", "auditor"],

@@ -14,7 +14,15 @@ from typing import Any, ClassVar, Literal
 from jinja2 import Environment
 
 __all__ = [
-    "Control", "Outcome", "Severity", "all_controls", "applicable", "failed", "get", "not_applicable", "passed",
+    "Control",
+    "Outcome",
+    "Severity",
+    "all_controls",
+    "applicable",
+    "failed",
+    "get",
+    "not_applicable",
+    "passed",
 ]
 
 
@@ -113,8 +121,4 @@ _ENV = Environment(autoescape=False)
 def applicable(answers: Mapping[str, Any]) -> list[type[Control]]:
     """The controls whose applicability expression is true for these answers."""
     platform = answers.get("platform", "github")
-    return [
-        c
-        for c in all_controls()
-        if platform in c.platforms and _ENV.compile_expression(c.applies)(**answers)
-    ]
+    return [c for c in all_controls() if platform in c.platforms and _ENV.compile_expression(c.applies)(**answers)]

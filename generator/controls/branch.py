@@ -77,14 +77,27 @@ class PP_BRANCH_01(Branch):
     @classmethod
     def check(cls, protection: Protection, answers: dict[str, Any]) -> Outcome:
         minimum = int(answers.get("required_approvals") or 1)
+
         def enough(value: Any) -> bool:
             return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
-        return expect(protection, [
-            (("required_pull_request_reviews",), ("pull_request", None), lambda v: isinstance(v, dict),
-             "pull requests with reviews"),
-            (("required_pull_request_reviews", "required_approving_review_count"),
-             ("pull_request", "required_approving_review_count"), enough, f"at least {minimum} approvals"),
-        ])
+
+        return expect(
+            protection,
+            [
+                (
+                    ("required_pull_request_reviews",),
+                    ("pull_request", None),
+                    lambda v: isinstance(v, dict),
+                    "pull requests with reviews",
+                ),
+                (
+                    ("required_pull_request_reviews", "required_approving_review_count"),
+                    ("pull_request", "required_approving_review_count"),
+                    enough,
+                    f"at least {minimum} approvals",
+                ),
+            ],
+        )
 
 
 class PP_BRANCH_02(Branch):
@@ -131,13 +144,35 @@ class PP_BRANCH_03(Branch):
     @classmethod
     def check(cls, protection: Protection) -> Outcome:
         reviews = "required_pull_request_reviews"
-        return expect(protection, [
-            ((reviews, "dismiss_stale_reviews"), ("pull_request", "dismiss_stale_reviews_on_push"), is_true, "true"),
-            ((reviews, "require_last_push_approval"), ("pull_request", "require_last_push_approval"), is_true, "true"),
-            ((reviews, "require_code_owner_reviews"), ("pull_request", "require_code_owner_review"), is_true, "true"),
-            (("required_conversation_resolution",), ("pull_request", "required_review_thread_resolution"), is_true,
-             "true"),
-        ])
+        return expect(
+            protection,
+            [
+                (
+                    (reviews, "dismiss_stale_reviews"),
+                    ("pull_request", "dismiss_stale_reviews_on_push"),
+                    is_true,
+                    "true",
+                ),
+                (
+                    (reviews, "require_last_push_approval"),
+                    ("pull_request", "require_last_push_approval"),
+                    is_true,
+                    "true",
+                ),
+                (
+                    (reviews, "require_code_owner_reviews"),
+                    ("pull_request", "require_code_owner_review"),
+                    is_true,
+                    "true",
+                ),
+                (
+                    ("required_conversation_resolution",),
+                    ("pull_request", "required_review_thread_resolution"),
+                    is_true,
+                    "true",
+                ),
+            ],
+        )
 
 
 class PP_BRANCH_04(Branch):
@@ -156,10 +191,17 @@ class PP_BRANCH_04(Branch):
 
     @classmethod
     def check(cls, protection: Protection, gh: GitHub) -> Outcome:
-        outcome = expect(protection, [
-            (("required_status_checks", "strict"), ("required_status_checks", "strict_required_status_checks_policy"),
-             is_true, "true (the branch must be up to date)"),
-        ])
+        outcome = expect(
+            protection,
+            [
+                (
+                    ("required_status_checks", "strict"),
+                    ("required_status_checks", "strict_required_status_checks_policy"),
+                    is_true,
+                    "true (the branch must be up to date)",
+                ),
+            ],
+        )
         if outcome.status != "pass":
             return outcome
         # Every pull-request job that runs a scanner or the tests must be a required check.
@@ -177,8 +219,11 @@ class PP_BRANCH_04(Branch):
             missing = [name for name in wanted if name not in contexts]
             if missing:
                 return failed(f"pull-request checks not required before merge: {', '.join(missing)}", where)
-        return passed(f"required and strict: {', '.join(wanted) or 'no scanner jobs found'}",
-                      *outcome.evidence, *(w for w, _ in sources))
+        return passed(
+            f"required and strict: {', '.join(wanted) or 'no scanner jobs found'}",
+            *outcome.evidence,
+            *(w for w, _ in sources),
+        )
 
 
 class PP_BRANCH_05(Branch):
@@ -196,11 +241,19 @@ class PP_BRANCH_05(Branch):
 
     @classmethod
     def check(cls, protection: Protection) -> Outcome:
-        return expect(protection, [
-            (("allow_force_pushes",), ("non_fast_forward", None), is_false_value, "false / a non_fast_forward rule"),
-            (("allow_deletions",), ("deletion", None), is_false_value, "false / a deletion rule"),
-            (("required_linear_history",), ("required_linear_history", None), is_true, "true"),
-        ])
+        return expect(
+            protection,
+            [
+                (
+                    ("allow_force_pushes",),
+                    ("non_fast_forward", None),
+                    is_false_value,
+                    "false / a non_fast_forward rule",
+                ),
+                (("allow_deletions",), ("deletion", None), is_false_value, "false / a deletion rule"),
+                (("required_linear_history",), ("required_linear_history", None), is_true, "true"),
+            ],
+        )
 
 
 class PP_BRANCH_06(Branch):

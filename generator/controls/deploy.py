@@ -46,23 +46,29 @@ class PP_DEPLOY_01(Deploy):
     def check(cls, gh: GitHub) -> Outcome:
         ungated = [j for j in gh.jobs() if deploys_to_production(j) and j.environment != "production" and not j.calls]
         if ungated:
-            return failed(f"job {ungated[0].id} deploys to production without `environment: production`",
-                          ungated[0].where)
+            return failed(
+                f"job {ungated[0].id} deploys to production without `environment: production`", ungated[0].where
+            )
         production = gh.production_jobs()
         if not production:
             return failed("no job deploys through `environment: production` (the approval gate)")
         evidence = [j.doc.at("jobs", j.id, "environment") for j in production]
         settings = gh.repo.settings
         if settings is not None and isinstance(settings.data, dict) and "environments" in settings.data:
-            envs = {str(e.get("name", "")).lower(): (i, e) for i, e in enumerate(settings.data.get("environments") or [])
-                    if isinstance(e, dict)}
+            envs = {
+                str(e.get("name", "")).lower(): (i, e)
+                for i, e in enumerate(settings.data.get("environments") or [])
+                if isinstance(e, dict)
+            }
             if "production" not in envs:
                 return failed("settings.yml configures environments but not production", settings.at("environments"))
             i, env = envs["production"]
             policy = env.get("deployment_branch_policy")
             if not (isinstance(policy, dict) and (policy.get("protected_branches") or policy.get("custom_branches"))):
-                return failed("the production environment accepts deploys from any branch (deployment_branch_policy)",
-                              settings.at("environments", i))
+                return failed(
+                    "the production environment accepts deploys from any branch (deployment_branch_policy)",
+                    settings.at("environments", i),
+                )
             evidence.append(settings.at("environments", i))
         return passed("production deploys only through the protected production environment", *evidence)
 
@@ -75,8 +81,7 @@ class PP_DEPLOY_02(Deploy):
     soc2 = ("CC8.1",)
     iso27001 = ("A.8.31",)
     remediation = (
-        "Deploy to a `staging` environment first and make the production job depend on it (and on DAST) "
-        "through needs:."
+        "Deploy to a `staging` environment first and make the production job depend on it (and on DAST) through needs:."
     )
     evidence = "Deployment history per environment on the platform."
 
@@ -113,14 +118,26 @@ class PP_DEPLOY_03(Deploy):
             steps = job.steps
             verify = next((s for s in steps if re.search(r"check-runs|check-suites|/status\b", s.run)), None)
             if verify is None or verify.not_blocking():
-                return failed(f"production job {job.id} does not verify the commit's check runs before deploying",
-                              job.where)
-            deploy = next((s for s in steps if _DEPLOY_WORDS.search(s.name + " " + s.run) and s is not verify
-                           and s.index > 0 and "check-runs" not in s.run), None)
+                return failed(
+                    f"production job {job.id} does not verify the commit's check runs before deploying", job.where
+                )
+            deploy = next(
+                (
+                    s
+                    for s in steps
+                    if _DEPLOY_WORDS.search(s.name + " " + s.run)
+                    and s is not verify
+                    and s.index > 0
+                    and "check-runs" not in s.run
+                ),
+                None,
+            )
             if deploy is not None and deploy.index < verify.index:
                 return failed("the check-run verification comes after the deploy step", verify.where)
-        return passed("production verifies every required check on the commit first",
-                      *(next(s.where for s in j.steps if "check-runs" in s.run) for j in production))
+        return passed(
+            "production verifies every required check on the commit first",
+            *(next(s.where for s in j.steps if "check-runs" in s.run) for j in production),
+        )
 
 
 class PP_DEPLOY_04(Deploy):
@@ -141,16 +158,31 @@ class PP_DEPLOY_04(Deploy):
         if not production:
             return failed("no production job (environment: production)")
         for job in production:
-            health = next((s for s in job.steps if _HEALTH_WORDS.search(s.name + " " + s.run)
-                           and not _ROLLBACK_WORDS.search(s.name)), None)
+            health = next(
+                (
+                    s
+                    for s in job.steps
+                    if _HEALTH_WORDS.search(s.name + " " + s.run) and not _ROLLBACK_WORDS.search(s.name)
+                ),
+                None,
+            )
             if health is None:
                 return failed(f"production job {job.id} has no health check after the deploy", job.where)
-            rollback = next((s for s in job.steps[health.index + 1:] if _ROLLBACK_WORDS.search(s.name + " " + s.run)
-                             and "failure()" in str(s.data.get("if", ""))), None)
+            rollback = next(
+                (
+                    s
+                    for s in job.steps[health.index + 1 :]
+                    if _ROLLBACK_WORDS.search(s.name + " " + s.run) and "failure()" in str(s.data.get("if", ""))
+                ),
+                None,
+            )
             if rollback is None:
-                return failed(f"production job {job.id} has no rollback step that runs on failure (if: failure())",
-                              health.where)
-            if "rollback-record" not in rollback.run and "rollback" not in " ".join(s.run for s in job.steps[rollback.index + 1:]):
+                return failed(
+                    f"production job {job.id} has no rollback step that runs on failure (if: failure())", health.where
+                )
+            if "rollback-record" not in rollback.run and "rollback" not in " ".join(
+                s.run for s in job.steps[rollback.index + 1 :]
+            ):
                 return failed("the rollback leaves no record", rollback.where)
         return passed("a failed health check triggers the rollback step", *(j.where for j in production))
 
@@ -168,7 +200,9 @@ class PP_DEPLOY_05(Deploy):
         "Keep a rollback-drill workflow (workflow_dispatch plus a quarterly schedule) that rolls staging back "
         "and forward and uploads a drill record."
     )
-    evidence = "rollback-drill-record.json: workflow artifact ({retention} days) and the evidence store ({store_retention})."
+    evidence = (
+        "rollback-drill-record.json: workflow artifact ({retention} days) and the evidence store ({store_retention})."
+    )
 
     @classmethod
     def check(cls, gh: GitHub) -> Outcome:
@@ -176,7 +210,9 @@ class PP_DEPLOY_05(Deploy):
             if not workflow.triggers & {"workflow_dispatch", "schedule"}:
                 continue
             for job in workflow.jobs.values():
-                drills = [s for s in job.steps if _ROLLBACK_WORDS.search(s.name + " " + s.run) and s.not_blocking() is None]
+                drills = [
+                    s for s in job.steps if _ROLLBACK_WORDS.search(s.name + " " + s.run) and s.not_blocking() is None
+                ]
                 kept = [s for s in job.steps if s.action in {"actions/upload-artifact"} or "ship-evidence" in s.uses]
                 if drills and kept:
                     when = "scheduled" if "schedule" in workflow.triggers else "on demand only"

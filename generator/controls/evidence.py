@@ -9,8 +9,18 @@ from generator.controls.base import Control, Outcome, Severity, failed, passed
 from generator.controls.github import GitHub
 
 # The "what to log" table of the source document, as the keys a deployment record must carry.
-RECORD_FIELDS = ("sha", "author", "reviewers", "approvers", "approved_at", "deployed_at", "environment",
-                 "status", "scan_results", "sbom")
+RECORD_FIELDS = (
+    "sha",
+    "author",
+    "reviewers",
+    "approvers",
+    "approved_at",
+    "deployed_at",
+    "environment",
+    "status",
+    "scan_results",
+    "sbom",
+)
 RETENTION_LIMIT = {"public": 90, "private": 400}  # days; GitHub clamps larger values silently
 
 
@@ -29,7 +39,9 @@ class PP_EVID_01(Evidence):
         "Write one JSON record per production deploy with the commit SHA, author, pull-request reviewers and "
         "approvers, approval and deploy timestamps, environment, status, scan links and SBOM digest."
     )
-    evidence = "deployment-record.json: workflow artifact ({retention} days) and the evidence store ({store_retention})."
+    evidence = (
+        "deployment-record.json: workflow artifact ({retention} days) and the evidence store ({store_retention})."
+    )
 
     @classmethod
     def check(cls, gh: GitHub) -> Outcome:
@@ -45,12 +57,17 @@ class PP_EVID_01(Evidence):
                 return failed(f"the deployment record lacks {', '.join(missing)}", writer.where)
             if "always()" not in str(writer.data.get("if", "")):
                 return failed("the deployment record is not written when the deploy fails (if: always())", writer.where)
-            kept = [s for s in job.steps[writer.index + 1:]
-                    if s.action == "actions/upload-artifact" or "ship-evidence" in s.uses]
+            kept = [
+                s
+                for s in job.steps[writer.index + 1 :]
+                if s.action == "actions/upload-artifact" or "ship-evidence" in s.uses
+            ]
             if not kept:
                 return failed("the deployment record is neither uploaded nor shipped", writer.where)
-        return passed("every production deploy writes a complete record", *(
-            next(s.where for s in j.steps if "deployment-record" in s.run) for j in production))
+        return passed(
+            "every production deploy writes a complete record",
+            *(next(s.where for s in j.steps if "deployment-record" in s.run) for j in production),
+        )
 
 
 class PP_EVID_02(Evidence):
@@ -76,13 +93,20 @@ class PP_EVID_02(Evidence):
         if not production:
             return failed("no production job whose evidence could be shipped")
         for job in production:
-            if not any(("ship-evidence" in s.uses and "deployment-record" in str(s.with_.get("path", "")))
-                       or (_uploads_to_cloud(s.run) and "deployment-record" in s.run) for s in job.steps):
-                return failed(f"production job {job.id} does not ship its deployment record to the evidence store",
-                              job.where)
-        shipped_scans = any(("scan" in s.name.lower() or "scan" in str(s.with_.get("kind", ""))) and
-                            ("ship-evidence" in s.uses or _uploads_to_cloud(s.run))
-                            for j in gh.jobs() for s in j.steps)
+            if not any(
+                ("ship-evidence" in s.uses and "deployment-record" in str(s.with_.get("path", "")))
+                or (_uploads_to_cloud(s.run) and "deployment-record" in s.run)
+                for s in job.steps
+            ):
+                return failed(
+                    f"production job {job.id} does not ship its deployment record to the evidence store", job.where
+                )
+        shipped_scans = any(
+            ("scan" in s.name.lower() or "scan" in str(s.with_.get("kind", "")))
+            and ("ship-evidence" in s.uses or _uploads_to_cloud(s.run))
+            for j in gh.jobs()
+            for s in j.steps
+        )
         if not shipped_scans:
             return failed("scan results are not shipped to the evidence store (only artifacts, which expire)")
         return passed("deployment records and scan reports go to the evidence store", *(j.where for j in production))
@@ -120,8 +144,11 @@ class PP_EVID_03(Evidence):
             where = step.line_of("with")
             if days > limit:
                 kind = visibility if visibility in RETENTION_LIMIT else "private (the larger limit; visibility unknown)"
-                return failed(f"retention-days: {days} exceeds the {limit}-day limit of a {kind} repository; "
-                              "GitHub silently clamps it, so the evidence expires early", where)
+                return failed(
+                    f"retention-days: {days} exceeds the {limit}-day limit of a {kind} repository; "
+                    "GitHub silently clamps it, so the evidence expires early",
+                    where,
+                )
             evidence.append(where)
         return passed(f"every artifact retention is within {limit} days", *evidence[:5])
 
@@ -136,8 +163,7 @@ class PP_EVID_04(Evidence):
     applies = "evidence_store != 'none'"
     implemented_by = {"github": (".github/workflows/audit-log-export.yml#export",)}
     remediation = (
-        "Run a scheduled job that exports the organisation audit log and ships it to the evidence store "
-        "through OIDC."
+        "Run a scheduled job that exports the organisation audit log and ships it to the evidence store through OIDC."
     )
     evidence = "audit-log-<date>.json in the evidence store ({store_retention})."
 

@@ -109,7 +109,13 @@ class Job:
     @property
     def needs(self) -> list[str]:
         needs = self.data.get("needs", [])
-        return [needs] if isinstance(needs, str) else [n for n in needs if isinstance(n, str)] if isinstance(needs, list) else []
+        return (
+            [needs]
+            if isinstance(needs, str)
+            else [n for n in needs if isinstance(n, str)]
+            if isinstance(needs, list)
+            else []
+        )
 
     @property
     def environment(self) -> str:
@@ -267,7 +273,11 @@ class Protection:
         doc = repo.settings
         if doc is not None and isinstance(doc.data, dict):
             for i, entry in enumerate(doc.data.get("branches") or []):
-                if isinstance(entry, dict) and entry.get("name") == branch and isinstance(entry.get("protection"), dict):
+                if (
+                    isinstance(entry, dict)
+                    and entry.get("name") == branch
+                    and isinstance(entry.get("protection"), dict)
+                ):
                     settings = (doc, entry["protection"], ("branches", i, "protection"))
         rulesets = []
         for rdoc in repo.rulesets:

@@ -21,7 +21,9 @@ _SAFE_EXPRESSION = re.compile(
 _EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
 _LONG_LIVED = re.compile(
     r"^(AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY|aws-access-key-id|aws-secret-access-key|credentials_json|creds|"
-    r"client-secret|AZURE_CLIENT_SECRET|GOOGLE_APPLICATION_CREDENTIALS|ARM_CLIENT_SECRET)$", re.IGNORECASE)
+    r"client-secret|AZURE_CLIENT_SECRET|GOOGLE_APPLICATION_CREDENTIALS|ARM_CLIENT_SECRET)$",
+    re.IGNORECASE,
+)
 
 
 def _all_steps(gh: GitHub) -> Iterator[tuple[Doc, tuple[Any, ...], dict[str, Any]]]:
@@ -30,6 +32,7 @@ def _all_steps(gh: GitHub) -> Iterator[tuple[Doc, tuple[Any, ...], dict[str, Any
         yield step.job.doc, ("jobs", step.job.id, "steps", step.index), step.data
     for doc, index, data in gh.action_steps:
         yield doc, ("runs", "steps", index), data
+
 
 _WORKFLOWS = (
     ".github/workflows/pr-checks.yml",
@@ -61,7 +64,11 @@ class PP_HARD_01(Hardening):
         count = 0
         for doc, path, step in _all_steps(gh):
             uses = step.get("uses")
-            if not isinstance(uses, str) or uses.startswith(("./", "$/")) or re.match(r"docker://.+@sha256:[0-9a-f]{64}$", uses):
+            if (
+                not isinstance(uses, str)
+                or uses.startswith(("./", "$/"))
+                or re.match(r"docker://.+@sha256:[0-9a-f]{64}$", uses)
+            ):
                 continue
             count += 1
             if not _SHA.match(uses):
@@ -89,8 +96,9 @@ class PP_HARD_02(Hardening):
         for workflow in gh.workflows:
             data = workflow.doc.data
             if "permissions" not in data:
-                return failed("no top-level permissions: the token gets the repository's default (often write)",
-                              workflow.doc.at())
+                return failed(
+                    "no top-level permissions: the token gets the repository's default (often write)", workflow.doc.at()
+                )
             problem = _broad(data["permissions"], top=True)
             if problem:
                 return failed(f"top-level permissions {problem}", workflow.doc.at("permissions"))
@@ -99,8 +107,10 @@ class PP_HARD_02(Hardening):
                     problem = _broad(job.data["permissions"], top=False)
                     if problem:
                         return failed(f"job {job.id} permissions {problem}", job.doc.at("jobs", job.id, "permissions"))
-        return passed("top-level permissions are empty or read-only; jobs grant scopes one by one",
-                      *(w.doc.at("permissions") for w in gh.workflows))
+        return passed(
+            "top-level permissions are empty or read-only; jobs grant scopes one by one",
+            *(w.doc.at("permissions") for w in gh.workflows),
+        )
 
 
 class PP_HARD_03(Hardening):
@@ -124,8 +134,10 @@ class PP_HARD_03(Hardening):
                 continue
             for match in _EXPRESSION.finditer(run):
                 if not _SAFE_EXPRESSION.match(match[1]):
-                    return failed(f"`${{{{{match[1]}}}}}` is expanded inside a shell script; pass it through env:",
-                                  doc.at(*path, "run"))
+                    return failed(
+                        f"`${{{{{match[1]}}}}}` is expanded inside a shell script; pass it through env:",
+                        doc.at(*path, "run"),
+                    )
         return passed("no untrusted expression inside run:")
 
 
@@ -146,8 +158,9 @@ class PP_HARD_04(Hardening):
                 count += 1
                 value = (step.get("with") or {}).get("persist-credentials")
                 if str(value).lower() != "false":
-                    return failed("actions/checkout keeps the token on disk (persist-credentials is not false)",
-                                  doc.at(*path))
+                    return failed(
+                        "actions/checkout keeps the token on disk (persist-credentials is not false)", doc.at(*path)
+                    )
         return passed(f"all {count} checkouts set persist-credentials: false")
 
 
@@ -170,8 +183,9 @@ class PP_HARD_05(Hardening):
         for doc in [*gh.repo.workflows, *gh.repo.actions]:
             for keys, key in _keys(doc.data, ()):
                 if _LONG_LIVED.match(str(key)):
-                    return failed(f"{key} passes a long-lived cloud credential; use OIDC (id-token: write)",
-                                  doc.at(*keys))
+                    return failed(
+                        f"{key} passes a long-lived cloud credential; use OIDC (id-token: write)", doc.at(*keys)
+                    )
         return passed("no long-lived cloud credentials in workflows or actions")
 
 
@@ -250,8 +264,7 @@ class PP_HARD_09(Hardening):
     soc2 = ("CC8.1",)
     iso27001 = ("A.8.9",)
     remediation = (
-        "Run tools through SHA-pinned actions or version-pinned packages; never `image: x:latest` or an "
-        "untagged image."
+        "Run tools through SHA-pinned actions or version-pinned packages; never `image: x:latest` or an untagged image."
     )
     evidence = "Workflows under version control."
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from generator.controls import tools
 from generator.controls.base import Control, Outcome, Severity, failed, passed
@@ -18,9 +18,9 @@ _SCAN_EVIDENCE = (
 
 class Scan(Control):
     family = "scan"
-    prevents = ("scans-not-blocking",)
+    prevents: ClassVar[tuple[str, ...]] = ("scans-not-blocking",)
     # The tool whose blocking step on pull requests proves the control (None: a custom check).
-    tool: str | None = None
+    tool: ClassVar[str | None] = None
 
     @classmethod
     def check(cls, gh: GitHub) -> Outcome:
@@ -82,7 +82,7 @@ class PP_SCAN_03(Scan):
         sbom, why = tools.blocking(gh.pr_steps(), "sbom")
         if sbom is None:
             return failed(f"no SBOM generated on pull requests: {why}")
-        grype, why = tools.blocking(sbom.job.steps[sbom.index + 1:], "grype")
+        grype, why = tools.blocking(sbom.job.steps[sbom.index + 1 :], "grype")
         if grype is None:
             return failed(f"the SBOM is not scanned with a blocking Grype step after it: {why}", sbom.where)
         evidence = [sbom.where, grype.where]
@@ -125,7 +125,7 @@ class PP_SCAN_05(Scan):
     evidence = "The hook configuration under version control."
 
     @classmethod
-    def check(cls, repo: Repo) -> Outcome:
+    def check(cls, repo: Repo) -> Outcome:  # type: ignore[override]  # fixtures are injected by name
         doc = repo.precommit
         if doc is None:
             return failed("no .pre-commit-config.yaml")
@@ -155,11 +155,13 @@ class PP_SCAN_06(Scan):
     evidence = ".gitleaks.toml and compliance/risk-acceptance.yml under version control."
 
     @classmethod
-    def check(cls, repo: Repo) -> Outcome:
+    def check(cls, repo: Repo) -> Outcome:  # type: ignore[override]  # fixtures are injected by name
         ignore = repo.root / ".gitleaksignore"
         if ignore.is_file() and ignore.read_text(encoding="utf-8", errors="replace").strip():
-            return failed(".gitleaksignore exempts findings by fingerprint; waive PP-SCAN-06 if they are reviewed",
-                          ".gitleaksignore:1")
+            return failed(
+                ".gitleaksignore exempts findings by fingerprint; waive PP-SCAN-06 if they are reviewed",
+                ".gitleaksignore:1",
+            )
         doc = repo.gitleaks
         if doc is None:
             return passed("no .gitleaks.toml: gitleaks runs its default rules with no allowlist")
@@ -175,9 +177,11 @@ class PP_SCAN_06(Scan):
         keys = ("paths", "regexes", "commits", "stopwords")
         entries = sum(len(a.get(k) or []) for a in lists for k in keys)
         if entries:
-            return failed(f"the allowlist has {entries} entr{'y' if entries == 1 else 'ies'} that exempt findings "
-                          "from the scan; waive PP-SCAN-06 in compliance/risk-acceptance.yml if they are reviewed",
-                          doc.path + ":1")
+            return failed(
+                f"the allowlist has {entries} entr{'y' if entries == 1 else 'ies'} that exempt findings "
+                "from the scan; waive PP-SCAN-06 in compliance/risk-acceptance.yml if they are reviewed",
+                doc.path + ":1",
+            )
         extend = data.get("extend") or {}
         if isinstance(extend, dict) and extend.get("disabledRules"):
             return failed(f"default rules disabled: {', '.join(map(str, extend['disabledRules']))}", doc.path + ":1")

@@ -42,8 +42,7 @@ def catalog_entry(control: type[Control]) -> dict[str, Any]:
 def applicability_expression(controls: list[type[Control]]) -> str:
     """One Jinja expression (copier's [[ ]] delimiters) that yields the applicable ids as JSON."""
     pairs = ", ".join(
-        f"({json.dumps(c.id)}, (platform in {json.dumps(sorted(c.platforms))}) and ({c.applies}))"
-        for c in controls
+        f"({json.dumps(c.id)}, (platform in {json.dumps(sorted(c.platforms))}) and ({c.applies}))" for c in controls
     )
     return f"[[ [{pairs}] | selectattr('1') | map(attribute='0') | list | tojson ]]"
 

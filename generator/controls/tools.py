@@ -19,7 +19,9 @@ _RUN_PATTERNS = {
     "gitleaks": re.compile(r"(?<![\w-])gitleaks\"?\s+(?:git|detect|dir|protect)\b"),
     "checkov": re.compile(r"(?<![\w-])checkov\s"),
     "trivy": re.compile(r"(?<![\w-])trivy\s+(?:image|fs|repo|config|rootfs)\b"),
-    "tests": re.compile(r"\b(?:pytest|npm\s+(?:run\s+)?test|yarn\s+test|pnpm\s+test|go\s+test|mvn\b.*\b(?:verify|test)|gradle\w*\s+\S*test)\b"),
+    "tests": re.compile(
+        r"\b(?:pytest|npm\s+(?:run\s+)?test|yarn\s+test|pnpm\s+test|go\s+test|mvn\b.*\b(?:verify|test)|gradle\w*\s+\S*test)\b"
+    ),
     "pipeproof": re.compile(r"\bpipeproof\s+audit\b"),
 }
 _ACTIONS = {
@@ -84,19 +86,26 @@ def soft(step: Step) -> str | None:
         case "trivy" if step.uses:
             code = _opt(w, "exit-code")
             if code in {"", "0"}:
-                return f"trivy-action exit-code is {code or 'unset (0)'}, so findings do not fail ({step.line_of('with')})"
+                return (
+                    f"trivy-action exit-code is {code or 'unset (0)'}, so findings do not fail ({step.line_of('with')})"
+                )
         case "trivy":
             if not re.search(r"--exit-code[= ]\s*[1-9]", run):
                 return f"trivy without --exit-code 1 exits 0 on findings ({step.line_of('run')})"
         case "zap":
-            gated = any("riskcode" in later.run and "exit 1" in later.run
-                        for later in step.job.steps[step.index + 1:] if later.not_blocking() is None)
+            gated = any(
+                "riskcode" in later.run and "exit 1" in later.run
+                for later in step.job.steps[step.index + 1 :]
+                if later.not_blocking() is None
+            )
             if not truthy(w.get("fail_action", False)) and not gated:
                 return f"ZAP has no fail_action and no gate on its report ({step.line_of('with')})"
     return None
 
 
-def blocking(steps: Iterable[Step], tool: str, extra: Callable[[Step], str | None] | None = None) -> tuple[Step | None, str]:
+def blocking(
+    steps: Iterable[Step], tool: str, extra: Callable[[Step], str | None] | None = None
+) -> tuple[Step | None, str]:
     """The first step running `tool` that would fail its job on findings, or None and why none does."""
     candidates = [s for s in steps if kind(s) == tool]
     if not candidates:

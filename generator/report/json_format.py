@@ -21,14 +21,26 @@ def location(evidence: str) -> dict[str, Any]:
 def result(r: Result) -> dict[str, Any]:
     c = r.control
     out: dict[str, Any] = {
-        "id": c.id, "title": c.title, "family": c.family, "severity": str(c.severity), "status": r.status,
-        "reason": r.reason, "evidence": [location(e) for e in r.evidence], "soc2": list(c.soc2),
-        "iso27001": list(c.iso27001), "remediation": c.remediation,
+        "id": c.id,
+        "title": c.title,
+        "family": c.family,
+        "severity": str(c.severity),
+        "status": r.status,
+        "reason": r.reason,
+        "evidence": [location(e) for e in r.evidence],
+        "soc2": list(c.soc2),
+        "iso27001": list(c.iso27001),
+        "remediation": c.remediation,
     }
     if r.waiver is not None:
         w = r.waiver
-        out["waiver"] = {"scope": w.scope, "justification": w.justification, "approver": w.approver,
-                         "expires": w.expires.isoformat(), "at": w.where}
+        out["waiver"] = {
+            "scope": w.scope,
+            "justification": w.justification,
+            "approver": w.approver,
+            "expires": w.expires.isoformat(),
+            "at": w.where,
+        }
     return out
 
 

@@ -55,9 +55,14 @@ def _result(r: Result, index: int, platform: str) -> dict[str, Any]:
         "locations": _locations(r.evidence, files[0]),
     }
     if r.status == "waived" and r.waiver is not None:
-        out["suppressions"] = [{"kind": "external", "status": "accepted",
-                                "justification": f"{r.waiver.justification} (approved by {r.waiver.approver}, "
-                                                 f"expires {r.waiver.expires})"}]
+        out["suppressions"] = [
+            {
+                "kind": "external",
+                "status": "accepted",
+                "justification": f"{r.waiver.justification} (approved by {r.waiver.approver}, "
+                f"expires {r.waiver.expires})",
+            }
+        ]
     return out
 
 
@@ -65,19 +70,40 @@ def render(report: Report) -> str:
     controls = all_controls()
     index = {c.id: i for i, c in enumerate(controls)}
     rules = [rule(c) for c in controls]
-    rules.append({"id": FILE_ERROR, "name": "FileError", "shortDescription": {"text": "A configuration file could not be read"},
-                  "defaultConfiguration": {"level": "error"}, "properties": {"severity": "high"}})
+    rules.append(
+        {
+            "id": FILE_ERROR,
+            "name": "FileError",
+            "shortDescription": {"text": "A configuration file could not be read"},
+            "defaultConfiguration": {"level": "error"},
+            "properties": {"severity": "high"},
+        }
+    )
     platform = str(report.answers.get("platform", "github"))
-    results = [_result(r, index[r.control.id], platform) for r in report.results if r.status in {"fail", "error", "waived"}]
-    results += [{"ruleId": FILE_ERROR, "ruleIndex": len(rules) - 1, "level": "error", "message": {"text": e.message},
-                 "locations": _locations((f"{e.path}:1",), e.path)} for e in report.errors]
+    results = [
+        _result(r, index[r.control.id], platform) for r in report.results if r.status in {"fail", "error", "waived"}
+    ]
+    results += [
+        {
+            "ruleId": FILE_ERROR,
+            "ruleIndex": len(rules) - 1,
+            "level": "error",
+            "message": {"text": e.message},
+            "locations": _locations((f"{e.path}:1",), e.path),
+        }
+        for e in report.errors
+    ]
     log = {
         "$schema": SCHEMA_URI,
         "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {"name": "pipeproof", "version": __version__, "informationUri": INFO_URI, "rules": rules}},
-            "results": results,
-            "properties": {"summary": report.summary()},
-        }],
+        "runs": [
+            {
+                "tool": {
+                    "driver": {"name": "pipeproof", "version": __version__, "informationUri": INFO_URI, "rules": rules}
+                },
+                "results": results,
+                "properties": {"summary": report.summary()},
+            }
+        ],
     }
     return json.dumps(log, indent=2) + "\n"

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 from generator.audit import Report
 
-_MARK = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "waived": "WAIVED", "skipped": "SKIP", "not-applicable": "N/A"}
+_MARK = {
+    "pass": "PASS",
+    "fail": "FAIL",
+    "error": "ERROR",
+    "waived": "WAIVED",
+    "skipped": "SKIP",
+    "not-applicable": "N/A",
+}
 
 
 def summary_line(report: Report) -> str:
     s = report.summary()
-    return (f"{len(report.results)} controls: {s['pass']} pass, {s['fail']} fail, {s['waived']} waived, "
-            f"{s['not-applicable']} not applicable, {s['skipped']} skipped, {s['error']} errors; "
-            f"{s['file-errors']} unreadable files")
+    return (
+        f"{len(report.results)} controls: {s['pass']} pass, {s['fail']} fail, {s['waived']} waived, "
+        f"{s['not-applicable']} not applicable, {s['skipped']} skipped, {s['error']} errors; "
+        f"{s['file-errors']} unreadable files"
+    )
 
 
 def render(report: Report) -> str:
