@@ -60,7 +60,7 @@ class Template:
         return [q.key for q in self.questions]
 
 
-class _IncludeLoader(yaml.SafeLoader):
+class _IncludeLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """copier.yml's loader: `!include path` pulls in more YAML documents from the template root."""
 
 
