@@ -177,7 +177,7 @@ def cast(question: Question, value: Any) -> Any:
 
 def _parse_yaml_value(key: str, text: str) -> Any:
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - no aliases, no duplicate keys
     except yaml.YAMLError as exc:
         raise UserError(f"answer {key!r} = {show(text)} is not valid YAML: {exc}".splitlines()[0]) from None
 

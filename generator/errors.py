@@ -10,9 +10,17 @@ class UserError(Exception):
 
 
 def show(value: object, limit: int = 60) -> str:
-    """A bad value as it appears in a message: repr, cut short when long."""
-    text = repr(value)
+    """A bad value as it appears in a message: repr, cut short when long (never expanded in full)."""
+    import reprlib
+
+    short = reprlib.Repr()
+    short.maxstring = short.maxother = limit + 10
+    short.maxlist = short.maxdict = 6
+    short.maxlevel = 3
+    text = short.repr(value) if isinstance(value, (list, dict, tuple)) else repr(value)
     if len(text) <= limit:
         return text
-    size = len(value) if isinstance(value, (str, bytes, list, dict)) else len(text)
+    if isinstance(value, (list, dict, tuple)):
+        return f"{text[:limit]}... ({len(value)} items)"
+    size = len(value) if isinstance(value, (str, bytes)) else len(text)
     return f"{text[:limit]}... ({size} characters)"

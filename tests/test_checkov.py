@@ -97,8 +97,10 @@ def frameworks_for(tree: Path) -> list[str]:
         found.append("kubernetes")
     if any(_is_cloudformation(d) for d in docs):
         found.append("cloudformation")
-    if any(p.name in ("Dockerfile", "Containerfile") or p.name.startswith("Dockerfile.") or p.suffix == ".dockerfile"
-           for p in files):
+    if any(
+        p.name in ("Dockerfile", "Containerfile") or p.name.startswith("Dockerfile.") or p.suffix == ".dockerfile"
+        for p in files
+    ):
         found.append("dockerfile")
     return found
 
@@ -152,19 +154,29 @@ def run_checkov(tree: Path, skips: dict[str, str] | None = None) -> Scan:
     skips = load_skips() if skips is None else skips
     frameworks = frameworks_for(tree)
     argv = [
-        tool("checkov"), "-d", str(tree), "--framework", *frameworks,
-        "--skip-download", "--enable-secret-scan-all-files", "--compact", "-o", "json",
+        tool("checkov"),
+        "-d",
+        str(tree),
+        "--framework",
+        *frameworks,
+        "--skip-download",
+        "--enable-secret-scan-all-files",
+        "--compact",
+        "-o",
+        "json",
     ]
     if skips:
         argv += ["--skip-check", ",".join(sorted(skips))]
     result = subprocess.run(argv, env=CHECKOV_ENV, capture_output=True, text=True, timeout=600, check=False)
     # 0: no failed check; 1: failed checks. Anything else is checkov itself failing.
-    assert result.returncode in (0, 1), f"checkov exit {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    tail = f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    assert result.returncode in (0, 1), f"checkov exit {result.returncode}:\n{tail}"
     try:
         data = json.loads(result.stdout)
     except json.JSONDecodeError as exc:
-        raise AssertionError(f"checkov printed no JSON ({exc}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}") from exc
-    return Scan(tree, tuple(frameworks), tuple(argv), result.returncode, parse_reports(data), result.stderr, result.stdout)
+        raise AssertionError(f"checkov printed no JSON ({exc}):\n{tail}") from exc
+    reports = parse_reports(data)
+    return Scan(tree, tuple(frameworks), tuple(argv), result.returncode, reports, result.stderr, result.stdout)
 
 
 def gate_failures(scan: Scan, skips: dict[str, str]) -> list[str]:
@@ -177,8 +189,7 @@ def gate_failures(scan: Scan, skips: dict[str, str]) -> list[str]:
 
 def unscanned_workflows(scan: Scan) -> list[str]:
     """Workflow files of the tree on which checkov's github_actions framework reported no check at all."""
-    report = scan.reports.get("github_actions")
-    checks = (report["results"].get("passed_checks") or []) + (report["results"].get("failed_checks") or []) if report else []
+    checks = scan.checks("passed_checks", "github_actions") + scan.checks("failed_checks", "github_actions")
     scanned = {_relative(scan.tree, c["file_path"]) for c in checks}
     return [wf for wf in workflow_files(scan.tree) if wf not in scanned]
 
@@ -201,7 +212,7 @@ class Scans:
             tool("checkov")  # fail with the install hint before starting any thread
             names = sorted(SCENARIOS)
             with ThreadPoolExecutor(max_workers=max(2, min(len(names), os.cpu_count() or 2))) as pool:
-                self._scans = dict(zip(names, pool.map(lambda n: run_checkov(GOLDEN / n), names)))
+                self._scans = dict(zip(names, pool.map(lambda n: run_checkov(GOLDEN / n), names), strict=True))
         return self._scans[name]
 
 
@@ -218,7 +229,9 @@ def test_skip_list_names_check_ids_with_reasons() -> None:
     assert text.lstrip().startswith("#"), f"{SKIPS_FILE.name} lost its header comment (what a skip must say, review)"
     for check_id, reason in load_skips().items():
         assert CHECK_ID.match(check_id), f"{SKIPS_FILE.name}: {check_id!r} is not a checkov check id"
-        assert len(reason.split()) >= 5, f"{SKIPS_FILE.name}: {check_id} needs a reason why it does not apply, got {reason!r}"
+        assert len(reason.split()) >= 5, (
+            f"{SKIPS_FILE.name}: {check_id} needs a reason why it does not apply, got {reason!r}"
+        )
 
 
 # --- the gate over every golden tree ---------------------------------------------------------------
@@ -303,8 +316,7 @@ def weakened(tmp_path_factory: pytest.TempPathFactory) -> Weakened:
     replace_once(
         workflows / "deploy.yml",
         r"^(    steps:\n)",
-        "\\1      - name: Greet the pull request\n"
-        '        run: echo "${{ github.event.pull_request.title }}"\n',
+        '\\1      - name: Greet the pull request\n        run: echo "${{ github.event.pull_request.title }}"\n',
     )
     key = fake_aws_access_key()
     with (tree / "scripts" / "deploy.sh").open("a", encoding="utf-8") as fh:
@@ -324,10 +336,11 @@ def test_gate_fails_on_a_shell_injection_in_a_workflow(weakened: Weakened) -> No
     scan = weakened.scan
     problems = gate_failures(scan, load_skips())
     hits = [
-        c for c in scan.checks("failed_checks", "github_actions")
+        c
+        for c in scan.checks("failed_checks", "github_actions")
         if c["check_id"] == SHELL_INJECTION_CHECK and c["file_path"].lstrip("/") == ".github/workflows/deploy.yml"
     ]
-    assert hits, f"checkov missed the injected `${{{{ github.event.pull_request.title }}}}` in deploy.yml:\n{problems}"
+    assert hits, f"checkov missed the pull request title injected in deploy.yml (in {SKIPS_FILE.name}?):\n{problems}"
     assert any(scan.describe(c) in problems for c in hits), "the gate does not count the shell injection as a failure"
     assert scan.returncode == 1
 
@@ -336,10 +349,11 @@ def test_gate_finds_a_planted_aws_key(weakened: Weakened) -> None:
     scan = weakened.scan
     key = weakened.key
     hits = [
-        c for c in scan.checks("failed_checks", "secrets")
+        c
+        for c in scan.checks("failed_checks", "secrets")
         if c["check_id"] == AWS_ACCESS_KEY_CHECK and c["file_path"].lstrip("/") == "scripts/deploy.sh"
     ]
-    assert hits, f"checkov's secrets framework missed the planted key in scripts/deploy.sh: {scan.checks('failed_checks')}"
+    assert hits, f"checkov's secrets framework missed the key in scripts/deploy.sh: {scan.checks('failed_checks')}"
     # The finding is this key (checkov names a secret by its SHA-1), and the report does not leak it.
     assert hashlib.sha1(key.encode()).hexdigest() in {c["resource"] for c in hits}, hits
     assert key not in scan.raw
@@ -349,8 +363,10 @@ def test_gate_finds_a_planted_aws_key(weakened: Weakened) -> None:
 def test_coverage_guard_catches_a_workflow_checkov_silently_skipped(weakened: Weakened) -> None:
     scan = weakened.scan
     # checkov itself says nothing about the dropped workflow: no parsing error, no failed check on it.
-    assert not any(c["file_path"].lstrip("/") == ".github/workflows/pr-checks.yml" for c in scan.checks("failed_checks"))
-    assert unscanned_workflows(scan) == [".github/workflows/pr-checks.yml"]
+    dropped = ".github/workflows/pr-checks.yml"
+    assert not any(c["file_path"].lstrip("/") == dropped for c in scan.checks("failed_checks"))
+    assert not [e for report in scan.reports.values() for e in report["results"].get("parsing_errors") or []]
+    assert unscanned_workflows(scan) == [dropped]
 
 
 # --- the plumbing the gate relies on ---------------------------------------------------------------
@@ -378,4 +394,11 @@ def test_frameworks_follow_the_files_of_the_tree(tmp_path: Path) -> None:
         "    Properties: {BucketName: !Ref Name}\n"
     )
     (tmp_path / "Dockerfile").write_text("FROM scratch\n")
-    assert frameworks_for(tmp_path) == ["secrets", "github_actions", "terraform", "kubernetes", "cloudformation", "dockerfile"]
+    assert frameworks_for(tmp_path) == [
+        "secrets",
+        "github_actions",
+        "terraform",
+        "kubernetes",
+        "cloudformation",
+        "dockerfile",
+    ]

@@ -200,3 +200,55 @@ def test_without_a_tty_it_names_the_missing_answers(tmp_path: Path) -> None:
     assert "no terminal" in proc.stderr and "project_name" in proc.stderr and "--defaults" in proc.stderr
     assert "language," not in proc.stderr, "answered keys are not missing"
     assert not dest.exists()
+
+
+def _drive(dest: Path, keys: list[bytes]) -> tuple[int, str]:
+    """Run `pipeproof new DEST` on a pseudo-terminal, typing each key chunk when the prompt goes quiet."""
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "TERM": "xterm", "COLUMNS": "200", "LINES": "50"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "generator", "new", str(dest)], stdin=slave, stdout=slave, stderr=slave, env=env
+    )
+    os.close(slave)
+    out, pending, deadline = b"", list(keys), time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.3)
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            elif pending and b"(project_name)" in out:  # type only once the first prompt is on screen
+                os.write(master, pending.pop(0))
+            elif proc.poll() is not None:
+                break
+        return proc.wait(timeout=30), out.decode(errors="replace")
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_interactive_prompts_reask_bad_answers_and_render(tmp_path: Path) -> None:
+    dest = tmp_path / "term"
+    down = b"\x1b[B"
+    # name: a bad one first, then a good one; platform: default; language: one down (node); the rest: defaults.
+    code, out = _drive(dest, [b"\x15bad name\r", b"\x15term-app\r", b"\r", down + b"\r"] + [b"\r"] * 20)
+    assert code == 0, out[-2000:]
+    assert "answer 'project_name' = 'bad name' is not allowed" in out
+    answers = (dest / ".copier-answers.yml").read_text()
+    assert "project_name: term-app" in answers and "language: node" in answers
+
+
+def test_ctrl_c_at_a_prompt_exits_130_and_writes_nothing(tmp_path: Path) -> None:
+    dest = tmp_path / "term"
+    code, out = _drive(dest, [b"\x03"])
+    assert code == 130, out[-2000:]
+    assert not dest.exists()

@@ -115,8 +115,7 @@ def run(args: argparse.Namespace) -> int:
             by_file.setdefault(target.split("#")[0], []).append(control.id)
     print(f"Rendered {len(files)} files into {dest}:")
     for path in files:
-        ids = by_file.get(path.as_posix(), [])
-        print(f"  {path.as_posix():<48} {', '.join(ids)}".rstrip())
+        print(f"  {path.as_posix():<44} {compact(by_file.get(path.as_posix(), []))}".rstrip())
     print(
         f"{len(controls)} controls apply; see {dest / 'compliance' / 'CONTROLS.md'} for what each one needs "
         "and the evidence it leaves."
@@ -127,3 +126,25 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def compact(ids: list[str]) -> str:
+    """PP-HARD-01, PP-HARD-02, PP-HARD-03, PP-HARD-05 -> PP-HARD-01..03, 05 (one group per family)."""
+    groups: dict[str, list[int]] = {}
+    for control_id in ids:
+        family, _, number = control_id.rpartition("-")
+        groups.setdefault(family, []).append(int(number))
+    parts = []
+    for family, numbers in groups.items():
+        numbers.sort()
+        runs: list[str] = []
+        start = prev = numbers[0]
+        for n in [*numbers[1:], None]:
+            if n is not None and n == prev + 1:
+                prev = n
+                continue
+            runs.append(f"{start:02d}" if start == prev else f"{start:02d}..{prev:02d}")
+            if n is not None:
+                start = prev = n
+        parts.append(f"{family}-{', '.join(runs)}")
+    return "; ".join(parts)
