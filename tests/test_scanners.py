@@ -144,7 +144,10 @@ def gitleaks_ci_command(repo: Path, base_sha: str = "", head_sha: str = "") -> l
     env = {"PATH": os.environ["PATH"], "BASE_SHA": base_sha, "HEAD_SHA": head_sha}
     chosen = subprocess.run(
         ["bash", "-c", range_lines[0] + '\nprintf %s "${range}"'],
-        env=env, capture_output=True, text=True, check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert chosen, "the workflow chose an empty --log-opts range"
 
@@ -176,7 +179,10 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
     dest = tmp_path_factory.mktemp("render") / "acme-service"
     result = subprocess.run(
         [sys.executable, "-m", "generator", "new", str(dest), "--defaults"],
-        capture_output=True, text=True, timeout=300, check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert result.returncode == 0, f"pipeproof new failed:\n{result.stdout}\n{result.stderr}"
     return dest
@@ -388,7 +394,8 @@ def test_semgrep_ci_step_fails_on_a_finding_and_passes_clean_code(rendered: Path
         (target / "app.py").write_text(code)
         result = run(
             [semgrep, "scan", *scan_args, "--config", str(rules), "--disable-version-check"],
-            target, env=SEMGREP_ENV,
+            target,
+            env=SEMGREP_ENV,
         )
         return result, target / output_name
 

@@ -29,6 +29,9 @@ def run(args: argparse.Namespace) -> int:
     from generator.report.text import summary_line
 
     report = audit(args.path)
+    platform = report.answers.get("platform")
+    if not any(platform in r.control.platforms for r in report.results):
+        print(f"warning: no control covers platform {platform!r} yet (planned); nothing was checked", file=sys.stderr)
     output = RENDER[args.format](report)
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
