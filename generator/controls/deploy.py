@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from generator.controls.base import Control, Outcome, Severity, failed, passed
-from generator.controls.github import GitHub, Job
+from generator.controls.github import GitHub, Job, each_production_job
 
 _DEPLOY = ".github/workflows/deploy.yml"
 
@@ -18,6 +18,7 @@ class Deploy(Control):
 _PROD_WORDS = re.compile(r"\b(prod|production)\b", re.IGNORECASE)
 _DEPLOY_WORDS = re.compile(r"\b(deploy|release|kubectl\s+(apply|set|rollout)|helm\s+upgrade|terraform\s+apply)\b")
 _ROLLBACK_WORDS = re.compile(r"rollback|roll\s+back|rollout\s+undo|revert", re.IGNORECASE)
+_CHECK_RUNS = re.compile(r"check-runs|check-suites|commits/\S+/status\b")
 _HEALTH_WORDS = re.compile(r"health|smoke|rollout\s+status|curl\b", re.IGNORECASE)
 
 
@@ -87,14 +88,12 @@ class PP_DEPLOY_02(Deploy):
 
     @classmethod
     def check(cls, gh: GitHub) -> Outcome:
-        production = gh.production_jobs()
-        if not production:
-            return failed("no production job (environment: production)")
-        for job in production:
-            staging = [j for j in gh.deploy_path(job) if j.environment and j.environment != "production"]
-            if not staging:
+        def judge(job: Job) -> Outcome:
+            if not [j for j in gh.deploy_path(job) if j.environment and j.environment != "production"]:
                 return failed(f"production job {job.id} does not need a staging deploy first (needs:)", job.where)
-        return passed("staging deploys first, production needs it", *(j.where for j in production))
+            return passed("staging deploys first, production needs it", job.where)
+
+        return each_production_job(gh, judge)
 
 
 class PP_DEPLOY_03(Deploy):
@@ -111,33 +110,18 @@ class PP_DEPLOY_03(Deploy):
 
     @classmethod
     def check(cls, gh: GitHub) -> Outcome:
-        production = gh.production_jobs()
-        if not production:
-            return failed("no production job (environment: production)")
-        for job in production:
-            steps = job.steps
-            verify = next((s for s in steps if re.search(r"check-runs|check-suites|/status\b", s.run)), None)
-            if verify is None or verify.not_blocking():
-                return failed(
-                    f"production job {job.id} does not verify the commit's check runs before deploying", job.where
-                )
+        def judge(job: Job) -> Outcome:
+            verify = next((s for s in job.steps if _CHECK_RUNS.search(s.run) and s.not_blocking() is None), None)
+            if verify is None:
+                return failed(f"production job {job.id} does not verify the commit's check runs", job.where)
             deploy = next(
-                (
-                    s
-                    for s in steps
-                    if _DEPLOY_WORDS.search(s.name + " " + s.run)
-                    and s is not verify
-                    and s.index > 0
-                    and "check-runs" not in s.run
-                ),
-                None,
+                (s for s in job.steps if _DEPLOY_WORDS.search(s.name + " " + s.run) and s is not verify), None
             )
             if deploy is not None and deploy.index < verify.index:
                 return failed("the check-run verification comes after the deploy step", verify.where)
-        return passed(
-            "production verifies every required check on the commit first",
-            *(next(s.where for s in j.steps if "check-runs" in s.run) for j in production),
-        )
+            return passed("production verifies every required check on the commit first", verify.where)
+
+        return each_production_job(gh, judge)
 
 
 class PP_DEPLOY_04(Deploy):
@@ -154,10 +138,7 @@ class PP_DEPLOY_04(Deploy):
 
     @classmethod
     def check(cls, gh: GitHub) -> Outcome:
-        production = gh.production_jobs()
-        if not production:
-            return failed("no production job (environment: production)")
-        for job in production:
+        def judge(job: Job) -> Outcome:
             health = next(
                 (
                     s
@@ -180,11 +161,11 @@ class PP_DEPLOY_04(Deploy):
                 return failed(
                     f"production job {job.id} has no rollback step that runs on failure (if: failure())", health.where
                 )
-            if "rollback-record" not in rollback.run and "rollback" not in " ".join(
-                s.run for s in job.steps[rollback.index + 1 :]
-            ):
-                return failed("the rollback leaves no record", rollback.where)
-        return passed("a failed health check triggers the rollback step", *(j.where for j in production))
+            if "rollback-record" not in " ".join(s.run + str(s.with_) for s in job.steps[rollback.index :]):
+                return failed("the rollback leaves no record (rollback-record)", rollback.where)
+            return passed("a failed health check triggers the rollback step, which leaves a record", rollback.where)
+
+        return each_production_job(gh, judge)
 
 
 class PP_DEPLOY_05(Deploy):

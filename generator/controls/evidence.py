@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from generator.controls.base import Control, Outcome, Severity, failed, passed
-from generator.controls.github import GitHub
+from generator.controls.github import GitHub, Job, Step, each_production_job
 
 # The "what to log" table of the source document, as the keys a deployment record must carry.
 RECORD_FIELDS = (
@@ -45,10 +45,7 @@ class PP_EVID_01(Evidence):
 
     @classmethod
     def check(cls, gh: GitHub) -> Outcome:
-        production = gh.production_jobs()
-        if not production:
-            return failed("no production job (environment: production) to record")
-        for job in production:
+        def judge(job: Job) -> Outcome:
             writer = next((s for s in job.steps if "deployment-record" in s.run), None)
             if writer is None:
                 return failed(f"production job {job.id} writes no deployment record", job.where)
@@ -57,17 +54,11 @@ class PP_EVID_01(Evidence):
                 return failed(f"the deployment record lacks {', '.join(missing)}", writer.where)
             if "always()" not in str(writer.data.get("if", "")):
                 return failed("the deployment record is not written when the deploy fails (if: always())", writer.where)
-            kept = [
-                s
-                for s in job.steps[writer.index + 1 :]
-                if s.action == "actions/upload-artifact" or "ship-evidence" in s.uses
-            ]
-            if not kept:
+            if not [s for s in job.steps[writer.index + 1 :] if s.action == "actions/upload-artifact" or _ships(s)]:
                 return failed("the deployment record is neither uploaded nor shipped", writer.where)
-        return passed(
-            "every production deploy writes a complete record",
-            *(next(s.where for s in j.steps if "deployment-record" in s.run) for j in production),
-        )
+            return passed("every production deploy writes a complete record", writer.where)
+
+        return each_production_job(gh, judge)
 
 
 class PP_EVID_02(Evidence):
@@ -89,27 +80,18 @@ class PP_EVID_02(Evidence):
 
     @classmethod
     def check(cls, gh: GitHub) -> Outcome:
-        production = gh.production_jobs()
-        if not production:
-            return failed("no production job whose evidence could be shipped")
-        for job in production:
-            if not any(
-                ("ship-evidence" in s.uses and "deployment-record" in str(s.with_.get("path", "")))
-                or (_uploads_to_cloud(s.run) and "deployment-record" in s.run)
-                for s in job.steps
-            ):
+        def judge(job: Job) -> Outcome:
+            shipped = [s for s in job.steps if _ships(s, "deployment-record")]
+            if not shipped:
                 return failed(
                     f"production job {job.id} does not ship its deployment record to the evidence store", job.where
                 )
-        shipped_scans = any(
-            ("scan" in s.name.lower() or "scan" in str(s.with_.get("kind", "")))
-            and ("ship-evidence" in s.uses or _uploads_to_cloud(s.run))
-            for j in gh.jobs()
-            for s in j.steps
-        )
-        if not shipped_scans:
+            return passed("deployment records and scan reports go to the evidence store", shipped[0].where)
+
+        outcome = each_production_job(gh, judge)
+        if outcome.status == "pass" and not any(_ships(s, "scan") for s in gh.steps()):
             return failed("scan results are not shipped to the evidence store (only artifacts, which expire)")
-        return passed("deployment records and scan reports go to the evidence store", *(j.where for j in production))
+        return outcome
 
 
 class PP_EVID_03(Evidence):
@@ -174,9 +156,16 @@ class PP_EVID_04(Evidence):
                 continue
             for job in workflow.jobs.values():
                 export = next((s for s in job.steps if "audit-log" in s.run and s.not_blocking() is None), None)
-                if export and any("ship-evidence" in s.uses or _uploads_to_cloud(s.run) for s in job.steps):
+                if export and any(_ships(s) for s in job.steps):
                     return passed("the audit log is exported on a schedule and shipped", export.where)
         return failed("no scheduled job exports the audit log to the evidence store")
+
+
+def _ships(step: Step, what: str = "") -> bool:
+    """A step that uploads `what` (a name fragment) to the evidence store: the ship action or a cloud CLI."""
+    if "ship-evidence" in step.uses:
+        return what in str(step.with_.get("path", "")) + " " + str(step.with_.get("kind", ""))
+    return _uploads_to_cloud(step.run) and what in step.run
 
 
 def _uploads_to_cloud(run: str) -> bool:

@@ -7,11 +7,12 @@ step or job, `needs:` on a disabled job, `|| true` in a script, and each tool's 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from generator.controls.base import Outcome, failed, passed
 from generator.repo import Doc, Repo
 
 PR_EVENTS = {"pull_request", "merge_group"}
@@ -312,3 +313,17 @@ class Protection:
                 params = rule.get("parameters")
                 return (params if isinstance(params, dict) else {}), doc.at("rules", i)
         return None, doc.at("rules")
+
+
+def each_production_job(gh: GitHub, judge: Callable[[Job], Outcome]) -> Outcome:
+    """Judge every production job (`environment: production`): the first failure, else all the evidence."""
+    production = gh.production_jobs()
+    if not production:
+        return failed("no job deploys through `environment: production`")
+    evidence: list[str] = []
+    for job in production:
+        outcome = judge(job)
+        if outcome.status != "pass":
+            return outcome
+        evidence += outcome.evidence
+    return passed(outcome.reason, *evidence)

@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 from generator.controls import tools
 from generator.controls.base import Control, Outcome, Severity, failed, passed
-from generator.controls.github import GitHub
+from generator.controls.github import GitHub, Job, each_production_job
 from generator.repo import Repo
 
 _PR = ".github/workflows/pr-checks.yml"
@@ -234,19 +234,15 @@ class PP_SCAN_09(Scan):
 
     @classmethod
     def check(cls, gh: GitHub) -> Outcome:
-        production = gh.production_jobs()
-        if not production:
-            return failed("no production deploy job (environment: production) whose path DAST could gate")
-        evidence = []
-        for job in production:
-            steps = [s for j in gh.deploy_path(job) for s in j.steps]
-            step, why = tools.blocking(steps, "zap")
+        def judge(job: Job) -> Outcome:
+            step, why = tools.blocking([s for j in gh.deploy_path(job) for s in j.steps], "zap")
             if step is None:
                 return failed(f"production deploy is not gated by a blocking DAST scan: {why}", job.where)
             if step.job is job:
                 return failed("DAST runs in the production job itself, not against staging before it", step.where)
-            evidence.append(step.where)
-        return passed("a blocking ZAP scan of staging gates the production deploy", *evidence)
+            return passed("a blocking ZAP scan of staging gates the production deploy", step.where)
+
+        return each_production_job(gh, judge)
 
 
 class PP_SCAN_10(Scan):
