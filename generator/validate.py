@@ -12,7 +12,6 @@ import re
 import shutil
 import subprocess
 import sys
-import sysconfig
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,10 +52,7 @@ class Finding:
 
 def find_tool(name: str) -> str | None:
     """A tool on PATH, or next to this Python (an un-activated virtualenv's bin/)."""
-    search = os.pathsep.join(
-        [sysconfig.get_path("scripts"), str(Path(sys.executable).parent), os.environ.get("PATH", "")]
-    )
-    return shutil.which(name, path=search)
+    return shutil.which(name, path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
 
 
 def collect(root: Path) -> dict[str, list[Path]]:
@@ -203,7 +199,8 @@ def _zizmor(root: Path, out: str, err: str, code: int, argv: list[str]) -> list[
             (item.get("locations") or [{}])[0],
         )
         key = location.get("symbolic", {}).get("key", {})
-        path = (key.get("Local") or {}).get("given_path") or key.get("path") or "?"
+        local = key.get("Local") or {}
+        path = local.get("given_path") or local.get("verbatim_path") or key.get("path") or "?"
         point = location.get("concrete", {}).get("location", {}).get("start_point", {})
         severity = item.get("determinations", {}).get("severity", "")
         findings.append(
@@ -230,6 +227,8 @@ def _check_jsonschema(root: Path, out: str, err: str, code: int, argv: list[str]
     findings = []
     for error in report.get("errors", []):
         path = error.get("filename", "?")
+        # "not valid under any of the given schemas" says little; the deepest sub-error says what is wrong.
+        error = error.get("best_deep_match") or error
         line = _line_of(root / path, error.get("path", "$"))
         findings.append(
             Finding(path, line, 1, "check-jsonschema", schema, f"{error.get('path', '$')}: {error.get('message', '')}")
@@ -250,8 +249,8 @@ def _line_of(path: Path, json_path: str) -> int:
     except (OSError, yaml.YAMLError):
         return 1
     line = 1
-    for part in re.findall(r"\.([^.\[]+)|\[(\d+)\]", json_path.removeprefix("$")):
-        key, index = part
+    for dotted, index, quoted in re.findall(r"\.([^.\[]+)|\[(\d+)\]|\['([^']*)'\]", json_path.removeprefix("$")):
+        key = dotted or quoted
         if isinstance(node, yaml.MappingNode) and key:
             node = next((v for k, v in node.value if k.value == key), None)
         elif isinstance(node, yaml.SequenceNode) and index and int(index) < len(node.value):

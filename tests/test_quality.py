@@ -15,5 +15,7 @@ def test_mypy_strict() -> None:
 
 def test_ruff() -> None:
     for args in (["check", "generator", "tests", "benchmarks"], ["format", "--check", "generator", "tests"]):
-        proc = subprocess.run([sys.executable, "-m", "ruff", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(
+            [sys.executable, "-m", "ruff", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+        )
         assert proc.returncode == 0, proc.stdout + proc.stderr
