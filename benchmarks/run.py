@@ -335,7 +335,7 @@ def build_synthetic(dest: Path, n: int) -> Path:
 
 
 def bench_audit(tools: dict[str, str], sizes: Sequence[int], quick: bool, tmp: Path) -> None:
-    reps = {0: 3, 100: 3, 1000: 2} if quick else {0: 5, 100: 5, 1000: 3, 5000: 2}
+    reps = {0: 3, 100: 3, 1000: 2} if quick else {0: 5, 100: 5, 1000: 3, 5000: 3}
     log(f"4. audit vs zizmor vs checkov on synthetic repositories with {', '.join(map(str, sizes))} workflows "
         f"(checkov at {' and '.join(map(str, CHECKOV_SIZES))} only, one run each)")
     repos = {n: build_synthetic(tmp / f"synth-{n}", n) for n in (0, *sizes)}
