@@ -94,20 +94,17 @@ _UPLOADS = {
 
 
 def _uses_and_runs(data: Any) -> tuple[list[str], list[str]]:
-    """Every `uses:` and `run:` string in a workflow or action."""
-    uses: list[str] = []
-    runs: list[str] = []
-    stack = [data]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            for key, found in (("uses", uses), ("run", runs)):
-                if isinstance(node.get(key), str):
-                    found.append(node[key])
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return uses, runs
+    """Every step's `uses:` and `run:` in a workflow or composite action."""
+    steps: list[Any] = []
+    jobs = data.get("jobs") if isinstance(data, dict) else None
+    for job in jobs.values() if isinstance(jobs, dict) else []:
+        steps += job.get("steps") or [] if isinstance(job, dict) else []
+    runs = data.get("runs") if isinstance(data, dict) else None
+    steps += runs.get("steps") or [] if isinstance(runs, dict) else []
+    steps = [s for s in steps if isinstance(s, dict)]
+    return [s["uses"] for s in steps if isinstance(s.get("uses"), str)], [
+        s["run"] for s in steps if isinstance(s.get("run"), str)
+    ]
 
 
 def _any_containing(repo: Repo, patterns: tuple[str, ...], *needles: tuple[str, ...]) -> bool:

@@ -34,11 +34,12 @@ def is_false(value: Any) -> bool:
     return value is False or (isinstance(value, str) and bool(_FALSE.match(value)))
 
 
-@dataclass
+@dataclass(eq=False)
 class Step:
     job: Job
     index: int
     data: dict[str, Any]
+    tool: str | None = None  # what tools.kind() found, once it has looked
 
     @property
     def uses(self) -> str:

@@ -180,11 +180,11 @@ class PP_HARD_05(Hardening):
 
     @classmethod
     def check(cls, gh: GitHub) -> Outcome:
-        for doc in [*gh.repo.workflows, *gh.repo.actions]:
-            for keys, key in _keys(doc.data, ()):
+        for doc, path, mapping in _credential_places(gh):
+            for key in mapping:
                 if _LONG_LIVED.match(str(key)):
                     return failed(
-                        f"{key} passes a long-lived cloud credential; use OIDC (id-token: write)", doc.at(*keys)
+                        f"{key} passes a long-lived cloud credential; use OIDC (id-token: write)", doc.at(*path, key)
                     )
         return passed("no long-lived cloud credentials in workflows or actions")
 
@@ -327,17 +327,19 @@ def _broad(permissions: Any, *, top: bool) -> str | None:
     return f"has an unexpected value {permissions!r}"
 
 
-def _keys(data: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], Any]]:
-    """Every mapping key in the document with its key path (iteratively; documents are bounded)."""
-    stack: list[tuple[Any, tuple[Any, ...]]] = [(data, path)]
-    while stack:
-        node, here = stack.pop()
-        if isinstance(node, dict):
-            for key, value in node.items():
-                yield (*here, key), key
-                stack.append((value, (*here, key)))
-        elif isinstance(node, list):
-            stack.extend((item, (*here, i)) for i, item in enumerate(node))
+def _credential_places(gh: GitHub) -> Iterator[tuple[Doc, tuple[Any, ...], dict[str, Any]]]:
+    """Every env: and with: mapping of workflows, jobs, steps and composite actions: where credentials travel."""
+    for workflow in gh.workflows:
+        if isinstance(workflow.doc.data.get("env"), dict):
+            yield workflow.doc, ("env",), workflow.doc.data["env"]
+        for job in workflow.jobs.values():
+            for key in ("env", "with", "secrets"):
+                if isinstance(job.data.get(key), dict):
+                    yield job.doc, ("jobs", job.id, key), job.data[key]
+    for doc, path, step in _all_steps(gh):
+        for key in ("env", "with"):
+            if isinstance(step.get(key), dict):
+                yield doc, (*path, key), step[key]
 
 
 def _images(job: dict[str, Any]) -> Iterator[tuple[tuple[str, ...], str]]:

@@ -41,12 +41,13 @@ _ACTIONS = {
 
 def kind(step: Step) -> str:
     """The tool a step runs ('semgrep', 'grype', 'tests', ...), or '' for anything else."""
-    if step.uses:
-        return _ACTIONS.get(step.action, "")
-    for name, pattern in _RUN_PATTERNS.items():
-        if pattern.search(step.run):
-            return name
-    return ""
+    if step.tool is None:  # several checks ask about every step: work it out once
+        step.tool = (
+            _ACTIONS.get(step.action, "")
+            if step.uses
+            else next((name for name, pattern in _RUN_PATTERNS.items() if pattern.search(step.run)), "")
+        )
+    return step.tool
 
 
 def _opt(with_: dict[str, object], key: str) -> str:
