@@ -135,8 +135,9 @@ def timed_cpu(cmd: Cmd) -> tuple[float, float]:
     """Wall seconds and CPU seconds (user + system, the process and the children it waited for)."""
     cpu = _children_cpu()
     start = time.perf_counter()
-    proc = subprocess.run(cmd.argv, cwd=cmd.cwd, env=cmd.env or tool_env(), stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, text=True)
+    proc = subprocess.run(
+        cmd.argv, cwd=cmd.cwd, env=cmd.env or tool_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     elapsed = time.perf_counter() - start
     cpu = _children_cpu() - cpu
     if proc.returncode not in cmd.ok:
@@ -197,18 +198,36 @@ def bench_new(tools: dict[str, str], reps: int, tmp: Path) -> None:
         return Cmd([*PIPEPROOF, "new", str(tmp / tag / "bench"), "--defaults", *DATA])
 
     def copier(tag: str) -> Cmd:
-        return Cmd([tools["copier"], "copy", "--defaults", "--vcs-ref", "HEAD", "--quiet", *DATA, str(ROOT),
-                    str(tmp / tag / "bench")])
+        return Cmd(
+            [
+                tools["copier"],
+                "copy",
+                "--defaults",
+                "--vcs-ref",
+                "HEAD",
+                "--quiet",
+                *DATA,
+                str(ROOT),
+                str(tmp / tag / "bench"),
+            ]
+        )
 
     timed(pipeproof("warm-p"))  # bytecode, page cache; the two trees are then compared
     timed(copier("warm-c"))
     same = same_tree(tmp / "warm-p" / "bench", tmp / "warm-c" / "bench")
     t = interleaved(reps, {"p": lambda i: timed(pipeproof(f"p{i}")), "c": lambda i: timed(copier(f"c{i}"))})
     ratio = t["p"] / t["c"]
-    add("1. new --defaults vs copier copy", f"{ratio:.2f}x", "<= 1.3x", ratio <= 1.3, [
-        f"pipeproof new {fmt_s(t['p'])}, copier copy {fmt_s(t['c'])} (medians of {reps}; --data {' '.join(ANSWERS)})",
-        f"rendered trees identical: {same}",
-    ])
+    add(
+        "1. new --defaults vs copier copy",
+        f"{ratio:.2f}x",
+        "<= 1.3x",
+        ratio <= 1.3,
+        [
+            f"pipeproof new {fmt_s(t['p'])}, copier copy {fmt_s(t['c'])} "
+            f"(medians of {reps}; --data {' '.join(ANSWERS)})",
+            f"rendered trees identical: {same}",
+        ],
+    )
 
 
 def same_tree(a: Path, b: Path) -> str:
@@ -242,8 +261,15 @@ def bench_update(tools: dict[str, str], reps: int, tmp: Path) -> None:
     probe = subprocess.run([*PIPEPROOF, "update", "--help"], capture_output=True, text=True, env=tool_env())
     if probe.returncode != 0:
         log("2. `pipeproof update --help` exits non-zero: update is not implemented yet, row n/a")
-        ROWS.append(Row(name, "n/a (update not implemented yet)", target, "n/a",
-                        [f"`python -m generator update --help` exited {probe.returncode}"]))
+        ROWS.append(
+            Row(
+                name,
+                "n/a (update not implemented yet)",
+                target,
+                "n/a",
+                [f"`python -m generator update --help` exited {probe.returncode}"],
+            )
+        )
         return
     log(f"2. pipeproof update vs copier update ({reps} reps each, alternating)")
     base = tmp / "base" / "bench"
@@ -266,8 +292,13 @@ def bench_update(tools: dict[str, str], reps: int, tmp: Path) -> None:
 
     t = interleaved(reps, {"p": pipeproof, "c": copier})
     ratio = t["p"] / t["c"]
-    add(name, f"{ratio:.2f}x", target, ratio <= 1.3,
-        [f"pipeproof update {fmt_s(t['p'])}, copier update {fmt_s(t['c'])} (medians of {reps})"])
+    add(
+        name,
+        f"{ratio:.2f}x",
+        target,
+        ratio <= 1.3,
+        [f"pipeproof update {fmt_s(t['p'])}, copier update {fmt_s(t['c'])} (medians of {reps})"],
+    )
 
 
 # ---------------------------------------------------------------------------- 3. validate goldens
@@ -275,11 +306,13 @@ def bench_update(tools: dict[str, str], reps: int, tmp: Path) -> None:
 
 def direct_linters(tree: Path, tools: dict[str, str], env: dict[str, str]) -> list[Cmd]:
     """The four linters over one tree with the files and options `pipeproof validate` uses, one per command."""
+
     def rel(paths: list[Path]) -> list[str]:
         return sorted(p.relative_to(tree).as_posix() for p in paths if p.is_file())
 
-    yaml_files = rel([p for p in [*tree.rglob("*.yml"), *tree.rglob("*.yaml")]
-                      if ".git" not in p.relative_to(tree).parts])
+    yaml_files = rel(
+        [p for p in [*tree.rglob("*.yml"), *tree.rglob("*.yaml")] if ".git" not in p.relative_to(tree).parts]
+    )
     workflows = rel([*tree.glob(".github/workflows/*.yml"), *tree.glob(".github/workflows/*.yaml")])
     actions = rel([*tree.glob(".github/actions/*/action.yml"), *tree.glob(".github/actions/*/action.yaml")])
     dependabot = rel([tree / ".github/dependabot.yml"])
@@ -289,14 +322,24 @@ def direct_linters(tree: Path, tools: dict[str, str], env: dict[str, str]) -> li
     if workflows:
         argv = [tools["actionlint"], "-format", "{{json .}}", "-no-color", *workflows]
         runs.append(Cmd(argv, FINDINGS_OK, tree, env))
-    for schema, files in (("vendor.github-workflows", workflows), ("vendor.github-actions", actions),
-                          ("vendor.dependabot", dependabot)):
+    for schema, files in (
+        ("vendor.github-workflows", workflows),
+        ("vendor.github-actions", actions),
+        ("vendor.dependabot", dependabot),
+    ):
         if files:
             argv = [tools["check-jsonschema"], "--builtin-schema", schema, "--output-format", "json", *files]
             runs.append(Cmd(argv, FINDINGS_OK, tree, env))
     if workflows:
-        argv = [tools["zizmor"], "--offline", "--persona=auditor", "--format=json", "--no-progress", "--color=never",
-                "."]
+        argv = [
+            tools["zizmor"],
+            "--offline",
+            "--persona=auditor",
+            "--format=json",
+            "--no-progress",
+            "--color=never",
+            ".",
+        ]
         runs.append(Cmd(argv, ZIZMOR_OK, tree, env))
     return runs
 
@@ -319,24 +362,33 @@ def bench_validate(tools: dict[str, str], reps: int) -> None:
         validate = Cmd([*PIPEPROOF, "validate", str(tree)], FINDINGS_OK, None, env)
         linters = direct_linters(tree, tools, env)
         timed(validate)  # warm-up
-        t = interleaved(reps, {
-            "validate": lambda i, cmd=validate: run("validate", [cmd]),  # type: ignore[misc]
-            "sequence": lambda i, cmds=linters: run("sequence", cmds),  # type: ignore[misc]
-        })
+        t = interleaved(
+            reps,
+            {
+                "validate": lambda i, cmd=validate: run("validate", [cmd]),  # type: ignore[misc]
+                "sequence": lambda i, cmds=linters: run("sequence", cmds),  # type: ignore[misc]
+            },
+        )
         per_tree.append((tree.name, t["validate"], t["sequence"]))
         log(f"   {tree.name}: validate {fmt_s(t['validate'])}, linters in sequence {fmt_s(t['sequence'])}")
     v_total = sum(v for _, v, _ in per_tree)
     d_total = sum(d for _, _, d in per_tree)
     ratio = v_total / d_total
-    add("3. validate vs 4 linters in sequence", f"{ratio:.2f}x", "< 1.0x (parallel)", ratio < 1.0, [
-        f"validate {fmt_s(v_total)} in total over {len(per_tree)} trees, per-tree median "
-        f"{fmt_s(statistics.median(v for _, v, _ in per_tree))}; the linters one after another {fmt_s(d_total)} "
-        "(yamllint, actionlint, check-jsonschema once per schema, zizmor --offline)",
-        f"parallelism gain {d_total / v_total:.2f}x on {cpu_count()} cores (medians of {reps} per tree); CPU time "
-        f"(user + sys, mean per pass over all trees) validate {cpu['validate']:.2f} s vs sequence "
-        f"{cpu['sequence']:.2f} s: validate does the same work plus its own start-up, so the gain needs idle cores",
-        *(f"  {name}: validate {fmt_s(v)} vs sequence {fmt_s(d)} = {v / d:.2f}x" for name, v, d in per_tree),
-    ])
+    add(
+        "3. validate vs 4 linters in sequence",
+        f"{ratio:.2f}x",
+        "< 1.0x (parallel)",
+        ratio < 1.0,
+        [
+            f"validate {fmt_s(v_total)} in total over {len(per_tree)} trees, per-tree median "
+            f"{fmt_s(statistics.median(v for _, v, _ in per_tree))}; the linters one after another {fmt_s(d_total)} "
+            "(yamllint, actionlint, check-jsonschema once per schema, zizmor --offline)",
+            f"parallelism gain {d_total / v_total:.2f}x on {cpu_count()} cores (medians of {reps} per tree); CPU time "
+            f"(user + sys, mean per pass over all trees) validate {cpu['validate']:.2f} s vs sequence "
+            f"{cpu['sequence']:.2f} s: validate does the same work plus its own start-up, so the gain needs idle cores",
+            *(f"  {name}: validate {fmt_s(v)} vs sequence {fmt_s(d)} = {v / d:.2f}x" for name, v, d in per_tree),
+        ],
+    )
 
 
 # ------------------------------------------------------------------------------ 4. audit at scale
@@ -359,9 +411,11 @@ def build_synthetic(dest: Path, n: int) -> Path:
 
 
 def bench_audit(tools: dict[str, str], sizes: Sequence[int], quick: bool, tmp: Path) -> None:
-    reps = {0: 3, 100: 3, 1000: 2} if quick else {0: 5, 100: 5, 1000: 3, 5000: 3}
-    log(f"4. audit vs zizmor vs checkov on synthetic repositories with {', '.join(map(str, sizes))} workflows "
-        f"(checkov at {' and '.join(map(str, CHECKOV_SIZES))} only, one run each)")
+    reps = {0: 5, 100: 5, 1000: 2} if quick else {0: 11, 100: 11, 1000: 3, 5000: 3}
+    log(
+        f"4. audit vs zizmor vs checkov on synthetic repositories with {', '.join(map(str, sizes))} workflows "
+        f"(checkov at {' and '.join(map(str, CHECKOV_SIZES))} only, one run each)"
+    )
     repos = {n: build_synthetic(tmp / f"synth-{n}", n) for n in (0, *sizes)}
     checkov_env = tool_env(CHECKOV_ENV)
 
@@ -397,24 +451,42 @@ def bench_audit(tools: dict[str, str], sizes: Sequence[int], quick: bool, tmp: P
         for n in sizes
     ]
     ratio = a[1000] / z[1000]
-    add("4a. audit vs zizmor --offline @1,000", f"{ratio:.2f}x", "<= 2x", ratio <= 2.0, [
-        "; ".join(f"{a[n] / z[n]:.2f}x at N={n}" for n in sizes),
-        *per_size,
-    ])
+    add(
+        "4a. audit vs zizmor --offline @1,000",
+        f"{ratio:.2f}x",
+        "<= 2x",
+        ratio <= 2.0,
+        [
+            "; ".join(f"{a[n] / z[n]:.2f}x at N={n}" for n in sizes),
+            *per_size,
+        ],
+    )
     speedup = c[1000] / a[1000]
-    add("4b. audit vs checkov @1,000", f"{speedup:.1f}x faster", ">= 10x faster", speedup >= 10, [
-        f"checkov {fmt_s(c[1000])} vs audit {fmt_s(a[1000])}; at N=100 {c[100] / a[100]:.1f}x faster; checkov runs "
-        f"once per size and not at 5,000 (at {fmt_s(c[1000] / 1000)}/file that alone would break the 10-min budget)",
-    ])
+    add(
+        "4b. audit vs checkov @1,000",
+        f"{speedup:.1f}x faster",
+        ">= 10x faster",
+        speedup >= 10,
+        [
+            f"checkov {fmt_s(c[1000])} vs audit {fmt_s(a[1000])}; at N=100 {c[100] / a[100]:.1f}x faster; checkov runs "
+            f"once per size and not at 5,000 "
+            f"(at {fmt_s(c[1000] / 1000)}/file that alone would break the 10-min budget)",
+        ],
+    )
     largest = max(sizes)
     raw = (a[largest] / largest) / (a[100] / 100)
     marginal = ((a[largest] - a[0]) / largest) / ((a[100] - a[0]) / 100)
-    add(f"4c. audit per-file time {largest:,} vs 100", f"{marginal:.2f} (raw {raw:.2f})", "~1 (0.75-1.33)",
-        0.75 <= marginal <= 1.33, [
+    add(
+        f"4c. audit per-file time {largest:,} vs 100",
+        f"{marginal:.2f} (raw {raw:.2f})",
+        "~1 (0.75-1.33)",
+        0.75 <= marginal <= 1.33,
+        [
             f"per-file = (t(N) - t(0)) / N with t(0) = {fmt_s(a[0])}, the audit of the same repository without "
             f"workflows (start-up, catalog, other files); the raw t(N)/N ratio {raw:.2f} still holds that fixed cost",
             *(f"  N={n:>5}: {fmt_ms((a[n] - a[0]) / n)}/file marginal, {fmt_ms(a[n] / n)}/file raw" for n in sizes),
-        ])
+        ],
+    )
 
 
 # ----------------------------------------------------------------------------------- 5. start-up
@@ -428,10 +500,16 @@ def bench_startup(reps: int) -> None:
     timed(help_cmd), timed(bare)  # warm-up
     t = interleaved(reps, {"help": lambda i: timed(help_cmd), "bare": lambda i: timed(bare)})
     shown = " ".join([Path(help_cmd.argv[0]).name, *help_cmd.argv[1:]])
-    add("5. pipeproof --help start-up", fmt_s(t["help"]), "<= 0.3 s", t["help"] <= 0.3, [
-        f"`{shown}` {fmt_s(t['help'])} vs `python -c pass` {fmt_s(t['bare'])}: {t['help'] / t['bare']:.1f}x the "
-        f"bare interpreter, {fmt_s(t['help'] - t['bare'])} of pipeproof's own (medians of {reps})",
-    ])
+    add(
+        "5. pipeproof --help start-up",
+        fmt_s(t["help"]),
+        "<= 0.3 s",
+        t["help"] <= 0.3,
+        [
+            f"`{shown}` {fmt_s(t['help'])} vs `python -c pass` {fmt_s(t['bare'])}: {t['help'] / t['bare']:.1f}x the "
+            f"bare interpreter, {fmt_s(t['help'] - t['bare'])} of pipeproof's own (medians of {reps})",
+        ],
+    )
 
 
 # ------------------------------------------------------------------------------------------ report
@@ -493,8 +571,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         steps: list[tuple[str, str, Callable[[], None]]] = [
             ("1. new --defaults vs copier copy", "<= 1.3x", lambda: bench_new(tools, 3 if quick else 5, tmp / "new")),
             ("2. update vs copier update", "<= 1.3x", lambda: bench_update(tools, 3 if quick else 5, tmp / "update")),
-            ("3. validate vs 4 linters in sequence", "< 1.0x (parallel)",
-             lambda: bench_validate(tools, 2 if quick else 3)),
+            (
+                "3. validate vs 4 linters in sequence",
+                "< 1.0x (parallel)",
+                lambda: bench_validate(tools, 2 if quick else 3),
+            ),
             ("4. audit vs zizmor / checkov", "see 4a-4c", lambda: bench_audit(tools, sizes, quick, tmp / "audit")),
             ("5. pipeproof --help start-up", "<= 0.3 s", lambda: bench_startup(10 if quick else 20)),
         ]

@@ -212,7 +212,7 @@ class GitHub:
             if workflow.triggers & PR_EVENTS:
                 for job in workflow.jobs.values():
                     if job.calls:
-                        called.add(job.calls.split("@")[0].removeprefix("./").removeprefix("$/"))
+                        called.add(_local_path(job.calls))
         return called
 
     def gates_pull_requests(self, job: Job) -> bool:
@@ -234,9 +234,13 @@ class GitHub:
         names = {job.id} | job.upstream()
         jobs = [job.workflow.jobs[n] for n in sorted(names) if n in job.workflow.jobs]
         for called in [j.calls for j in jobs if j.calls]:
-            path = called.split("@")[0].removeprefix("./").removeprefix("$/")
-            jobs += [j for w in self.workflows if w.doc.path == path for j in w.jobs.values()]
+            workflow = self._by_path.get(_local_path(called))
+            jobs += list(workflow.jobs.values()) if workflow else []
         return jobs
+
+    @cached_property
+    def _by_path(self) -> dict[str, Workflow]:
+        return {w.doc.path: w for w in self.workflows}
 
     @property
     def action_steps(self) -> Iterator[tuple[Doc, int, dict[str, Any]]]:
@@ -328,3 +332,8 @@ def each_production_job(gh: GitHub, judge: Callable[[Job], Outcome]) -> Outcome:
             return outcome
         evidence += outcome.evidence
     return passed(outcome.reason, *evidence)
+
+
+def _local_path(uses: str) -> str:
+    """`./.github/workflows/x.yml` or `$/.github/workflows/x.yml@ref` as a repository path."""
+    return uses.split("@")[0].removeprefix("./").removeprefix("$/")
