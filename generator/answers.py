@@ -236,11 +236,6 @@ def resolve(
     return answers
 
 
-def missing(template: Template, given: Mapping[str, Any]) -> list[str]:
-    """The questions that would be asked but have no given answer (for the no-TTY error)."""
-    return [q.key for q in template.questions if q.key not in given]
-
-
 # --- --data and --data-file ------------------------------------------------------------------------
 
 

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from generator.controls.base import Control, Severity, all_controls, applicable, get
+from generator.controls.base import Control, Severity, all_controls, applicable
 
-__all__ = ["Control", "Severity", "all_controls", "applicable", "get"]
+__all__ = ["Control", "Severity", "all_controls", "applicable"]

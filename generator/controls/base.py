@@ -20,7 +20,6 @@ __all__ = [
     "all_controls",
     "applicable",
     "failed",
-    "get",
     "not_applicable",
     "passed",
 ]
@@ -108,11 +107,6 @@ def all_controls() -> list[type[Control]]:
     if not _REGISTRY:
         _load()
     return list(_REGISTRY.values())
-
-
-def get(control_id: str) -> type[Control]:
-    all_controls()
-    return _REGISTRY[control_id]
 
 
 _ENV = Environment(autoescape=False)
