@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from generator import validate
-from tests.helpers import GOLDEN, SCENARIOS, diff_trees, render_scenario
+from tests.helpers import GOLDEN, ROOT, SCENARIOS, diff_trees, mask, render_scenario
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
@@ -47,3 +47,14 @@ def test_scenarios_cover_every_answer_value() -> None:
         assert wanted <= seen.get(question.key, set()), (
             f"{question.key}: no scenario uses {wanted - seen[question.key]}"
         )
+
+
+def test_plain_copier_renders_the_same_tree(tmp_path: Path) -> None:
+    """The repository is a copier template on its own: copier without pipeproof gives the golden tree."""
+    import copier
+
+    dest = tmp_path / "python-defaults"
+    copier.run_copy(str(ROOT), dest, defaults=True, quiet=True, unsafe=False, vcs_ref="HEAD")
+    mask(dest)
+    diff = diff_trees(GOLDEN / "python-defaults", dest)
+    assert not diff, diff
