@@ -8,10 +8,10 @@ from typing import Any
 from generator import __version__
 from generator.audit import Report, Result
 from generator.controls import Control, Severity, all_controls
+from generator.project import repository
 from generator.report.json_format import location
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
-INFO_URI = "https://github.com/pipeproof/pipeproof"
 LEVEL = {Severity.CRITICAL: "error", Severity.HIGH: "error", Severity.MEDIUM: "warning", Severity.LOW: "note"}
 FILE_ERROR = "PP-FILE-ERROR"
 
@@ -24,7 +24,7 @@ def rule(c: type[Control]) -> dict[str, Any]:
         "shortDescription": {"text": c.title},
         "fullDescription": {"text": f"{c.title}. Maps to {', '.join(refs)}."},
         "help": {"text": c.remediation, "markdown": f"**Remediation:** {c.remediation}\n\n**Evidence:** {c.evidence}"},
-        "helpUri": f"{INFO_URI}#controls",
+        "helpUri": f"{repository()}#controls",
         "defaultConfiguration": {"level": LEVEL[c.severity]},
         "properties": {
             "soc2": list(c.soc2),
@@ -99,7 +99,12 @@ def render(report: Report) -> str:
         "runs": [
             {
                 "tool": {
-                    "driver": {"name": "pipeproof", "version": __version__, "informationUri": INFO_URI, "rules": rules}
+                    "driver": {
+                        "name": "pipeproof",
+                        "version": __version__,
+                        "informationUri": repository(),
+                        "rules": rules,
+                    }
                 },
                 "results": results,
                 "properties": {"summary": report.summary()},
