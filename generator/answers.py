@@ -122,6 +122,21 @@ def _truthy(rendered: str) -> bool:
     return rendered.strip().lower() not in {"", "false", "no", "off", "0", "n", "none", "null"}
 
 
+# Computed keys that are plain data or are computed from other computed keys; everything else with a string
+# default is a Jinja expression over the answers (e.g. approval_mode), rendered by `derived`.
+_DATA_KEYS = frozenset({"pins", "catalog", "controls", "needs_met", "pipeproof"})
+
+
+def derived(template: Template, answers: Mapping[str, Any]) -> dict[str, Any]:
+    """The computed keys that depend on the answers (copier renders them the same way), as typed values."""
+    values: dict[str, Any] = {}
+    for key, default in template.computed.items():
+        if key in _DATA_KEYS or not isinstance(default, str):
+            continue
+        values[key] = yaml.safe_load(_render(template, default, answers))
+    return values
+
+
 def is_asked(template: Template, question: Question, answers: Mapping[str, Any]) -> bool:
     """Whether copier would ask this question given the answers so far (its `when:`)."""
     if isinstance(question.when, bool):

@@ -13,6 +13,8 @@ from typing import Any, ClassVar, Literal
 
 from jinja2 import Environment
 
+from generator.controls.needs import Need
+
 __all__ = [
     "Control",
     "Outcome",
@@ -82,6 +84,14 @@ class Control:
     requires: ClassVar[tuple[str, ...]] = ()
     # Finding ids of the source document's "common audit findings" this control prevents.
     prevents: ClassVar[tuple[str, ...]] = ()
+    # For the auditor (CONTROLS.md): who owns the control, how often it operates, how to test it, and how to
+    # pull the population to sample from (per platform: the exact command or API call).
+    owner: ClassVar[str]
+    frequency: ClassVar[str]
+    procedure: ClassVar[str]
+    population: ClassVar[Mapping[str, str]] = {}
+    # What the control needs beyond the rendered files, and the fallback when the answers lack it.
+    needs: ClassVar[tuple[Need, ...]] = ()
 
     # The check over parsed configuration: a method whose parameter names pick the fixtures it needs
     # (repo, answers, gh, protection); see generator/audit.py.

@@ -8,19 +8,34 @@ from typing import Any
 
 from generator.controls.base import Control, Outcome, Severity, failed, passed
 from generator.controls.github import GitHub, Job, Protection
+from generator.controls.needs import PROTECTION, SETTINGS_APPLIED, TEAM
 from generator.repo import Repo
 
 _SETTINGS = (".github/settings.yml", ".github/rulesets/default-branch.json")
 
 
+_MERGED_PRS = (
+    'gh pr list --repo "$REPO" --base {default_branch} --state merged --search "merged:$FROM..$TO" --limit 1000 '
+    "--json number,author,mergedAt,mergedBy,reviews,url > population.json; "
+    "sample: jq -r '.[].number' population.json | shuf -n 25"
+)
+_PROTECTION_EXPORT = (
+    'gh api "repos/$REPO/branches/{default_branch}/protection"; gh api "repos/$REPO/rules/branches/{default_branch}"'
+)
+
+
 class Branch(Control):
     family = "branch"
     implemented_by = {"github": _SETTINGS}
+    owner = "Engineering lead (control owner); the security team reviews the settings each quarter"
+    frequency = "Every change to the default branch (continuous); settings reviewed quarterly"
+    population = {"github": _MERGED_PRS}
+    needs = (PROTECTION, SETTINGS_APPLIED)
 
 
 # A requirement on branch protection: where it lives in settings.yml (the REST branch-protection names) and
 # in a ruleset (rule type, parameter; parameter None means "the rule must exist"), and what satisfies it.
-Need = tuple[tuple[str, ...] | None, tuple[str, str | None] | None, Callable[[Any], bool], str]
+Requirement = tuple[tuple[str, ...] | None, tuple[str, str | None] | None, Callable[[Any], bool], str]
 
 
 def is_true(value: Any) -> bool:
@@ -31,7 +46,7 @@ def is_false_value(value: Any) -> bool:
     return value is False
 
 
-def expect(protection: Protection, needs: list[Need]) -> Outcome:
+def expect(protection: Protection, needs: list[Requirement]) -> Outcome:
     """Pass when every protection source that exists meets every need; fail on the first that does not."""
     if not protection.exists:
         return failed(
@@ -62,6 +77,12 @@ def expect(protection: Protection, needs: list[Need]) -> Outcome:
 
 class PP_BRANCH_01(Branch):
     """Changes reach the default branch only through approved pull requests"""
+
+    procedure = (
+        "For each sampled merged pull request, confirm it had at least the required number of approving "
+        "reviews from people other than its author before it merged; confirm the live protection export "
+        "requires reviews and matches .github/settings.yml."
+    )
 
     id = "PP-BRANCH-01"
     soc2 = ("CC8.1", "CC6.1")
@@ -103,6 +124,13 @@ class PP_BRANCH_01(Branch):
 class PP_BRANCH_02(Branch):
     """Administrators cannot bypass branch protection"""
 
+    procedure = (
+        "Confirm enforce_admins is true in the live protection export and the ruleset has no bypass actors; "
+        "list commits on the default branch that did not come through a pull request (the deployment records' "
+        "pull_requests lists) and confirm there are none."
+    )
+    population = {"github": _PROTECTION_EXPORT}
+
     id = "PP-BRANCH-02"
     soc2 = ("CC8.1", "CC6.1")
     iso27001 = ("A.8.4", "A.8.25")
@@ -129,6 +157,11 @@ class PP_BRANCH_02(Branch):
 
 class PP_BRANCH_03(Branch):
     """Approvals are fresh and independent of the last pusher"""
+
+    procedure = (
+        "For each sampled pull request, confirm the approvals were given on its final commit (review "
+        "commit_id equals the head SHA) and that stale approvals were dismissed after later pushes."
+    )
 
     id = "PP-BRANCH-03"
     soc2 = ("CC8.1",)
@@ -177,6 +210,12 @@ class PP_BRANCH_03(Branch):
 
 class PP_BRANCH_04(Branch):
     """Required status checks (every scanner) gate the merge on an up-to-date branch"""
+
+    procedure = (
+        "For each sampled pull request, confirm every required check (pr-checks jobs) concluded success on "
+        "its final commit before merge; confirm the required checks are pinned to the GitHub Actions app in "
+        "the live export."
+    )
 
     id = "PP-BRANCH-04"
     soc2 = ("CC8.1", "CC7.1")
@@ -229,6 +268,13 @@ class PP_BRANCH_04(Branch):
 class PP_BRANCH_05(Branch):
     """History on the default branch cannot be rewritten or deleted"""
 
+    procedure = (
+        "Confirm force pushes and deletions are blocked and linear history is required in the live export; "
+        "confirm the default branch history has no rewritten commits since the last audit (each deployment "
+        "record's previous_sha is an ancestor of its sha)."
+    )
+    population = {"github": _PROTECTION_EXPORT}
+
     id = "PP-BRANCH-05"
     soc2 = ("CC8.1",)
     iso27001 = ("A.8.15", "A.8.32")
@@ -259,10 +305,18 @@ class PP_BRANCH_05(Branch):
 class PP_BRANCH_06(Branch):
     """Code owners review changes to the pipeline, its settings and the compliance files"""
 
+    procedure = (
+        "Confirm CODEOWNERS assigns the pipeline, settings, compliance and scanner files to the security "
+        "team, that GitHub reports no CODEOWNERS errors, and that sampled pull requests touching those paths "
+        "carry an approval from a member of that team."
+    )
+
     id = "PP-BRANCH-06"
     soc2 = ("CC8.1", "CC6.1")
     iso27001 = ("A.8.4", "A.8.9")
     implemented_by = {"github": (".github/CODEOWNERS",)}
+    needs = (PROTECTION, SETTINGS_APPLIED, TEAM)
+    population = {"github": 'gh api "repos/$REPO/codeowners/errors"; then ' + _MERGED_PRS}
     remediation = (
         "Add CODEOWNERS entries owned by the security team for /.github/, /compliance/, /.gitleaks.toml, "
         "/.pre-commit-config.yaml, /.zap/ and /scripts/, and require code-owner review."

@@ -6,13 +6,26 @@ import re
 
 from generator.controls.base import Control, Outcome, Severity, failed, passed
 from generator.controls.github import GitHub, Job, each_production_job
+from generator.controls.needs import DEPLOY_HOOKS, ENV_REVIEWERS, ENVIRONMENTS, PROTECTION, TEAM
 
 _DEPLOY = ".github/workflows/deploy.yml"
+
+
+_PRODUCTION_RUNS = (
+    'gh run list --repo "$REPO" --workflow deploy.yml --workflow promote.yml --branch {default_branch} '
+    '--created "$FROM..$TO" --limit 1000 --json databaseId,workflowName,headSha,conclusion,url > population.json '
+    "(deploy.yml holds production where environments have reviewers, promote.yml where a promotion pull request "
+    "approves it); the deployment records in the evidence store are the same population"
+)
 
 
 class Deploy(Control):
     family = "deploy"
     implemented_by = {"github": (f"{_DEPLOY}#deploy-production",)}
+    owner = "Release manager (control owner); the security team approves production"
+    frequency = "Every production deploy"
+    population = {"github": _PRODUCTION_RUNS}
+    needs = (ENVIRONMENTS, DEPLOY_HOOKS)
 
 
 _PROD_WORDS = re.compile(r"\b(prod|production)\b", re.IGNORECASE)
@@ -30,6 +43,14 @@ def deploys_to_production(job: Job) -> bool:
 
 class PP_DEPLOY_01(Deploy):
     """Production deploys need a separate approval through a protected environment"""
+
+    procedure = (
+        "For each sampled production deploy, open its deployment record and confirm the approval it holds "
+        "(environment approval or promotion pull request review, as returned by GitHub) names an approver "
+        "from the security team who is not the person who triggered the deploy, given before the deploy "
+        "started."
+    )
+    needs = (ENV_REVIEWERS, PROTECTION, TEAM, DEPLOY_HOOKS)
 
     id = "PP-DEPLOY-01"
     soc2 = ("CC8.1",)
@@ -77,6 +98,11 @@ class PP_DEPLOY_01(Deploy):
 class PP_DEPLOY_02(Deploy):
     """Staging and production are separate environments, and staging comes first"""
 
+    procedure = (
+        "For each sampled production deploy, confirm the same commit (and image digest) was deployed to "
+        "staging first, in the same deploy run or in the candidate run the promotion names."
+    )
+
     id = "PP-DEPLOY-02"
     implemented_by = {"github": (f"{_DEPLOY}#deploy-staging", ".github/settings.yml")}
     soc2 = ("CC8.1",)
@@ -98,6 +124,11 @@ class PP_DEPLOY_02(Deploy):
 
 class PP_DEPLOY_03(Deploy):
     """The production job verifies that every required check passed on the commit it deploys"""
+
+    procedure = (
+        "For each sampled production deploy, confirm the deployment record's checks list holds every required "
+        "check with conclusion success, from the run that built the deployed image."
+    )
 
     id = "PP-DEPLOY-03"
     soc2 = ("CC8.1",)
@@ -126,6 +157,11 @@ class PP_DEPLOY_03(Deploy):
 
 class PP_DEPLOY_04(Deploy):
     """A failed health check rolls production back automatically and records the rollback"""
+
+    procedure = (
+        "For each sampled failed or cancelled production deploy, confirm the rollback step ran and the "
+        "deployment record says rolled_back (or rollback_failed, with the incident that followed)."
+    )
 
     id = "PP-DEPLOY-04"
     soc2 = ("CC8.1",)
@@ -170,6 +206,16 @@ class PP_DEPLOY_04(Deploy):
 
 class PP_DEPLOY_05(Deploy):
     """Rollback is drilled on a schedule and each drill leaves evidence"""
+
+    procedure = (
+        "Confirm a rollback-drill record exists for every quarter of the period, each with result success, "
+        "rolled back to the production version and restored the current one."
+    )
+    frequency = "Quarterly, and on demand"
+    population = {
+        "github": 'gh run list --repo "$REPO" --workflow rollback-drill.yml --created "$FROM..$TO" '
+        "--json databaseId,conclusion,createdAt,url"
+    }
 
     id = "PP-DEPLOY-05"
     soc2 = ("CC8.1",)

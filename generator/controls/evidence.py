@@ -7,6 +7,7 @@ from typing import Any
 
 from generator.controls.base import Control, Outcome, Severity, failed, passed
 from generator.controls.github import GitHub, Job, Step, each_production_job
+from generator.controls.needs import AUDIT_LOG_API, EVIDENCE_STORE
 
 # The "what to log" table of the source document, as the keys a deployment record must carry.
 RECORD_FIELDS = (
@@ -26,10 +27,24 @@ RETENTION_LIMIT = {"public": 90, "private": 400}  # days; GitHub clamps larger v
 
 class Evidence(Control):
     family = "evidence"
+    owner = "Security team (control owner); the platform team runs the evidence store"
+    frequency = "Every production deploy, every deploy run's scans, daily exports"
+    population = {
+        "github": "the deployment records and manifests under the evidence store prefix {project_name}/ for the "
+        "period (aws s3api list-objects-v2 --bucket {evidence_bucket} --prefix {project_name}/YYYY/, or the "
+        "workflow artifacts while they last); sample 25"
+    }
+    needs = (EVIDENCE_STORE,)
 
 
 class PP_EVID_01(Evidence):
     """Every production deployment leaves a complete deployment record"""
+
+    procedure = (
+        "For each sampled production deploy, confirm a deployment record exists, that its SHA-256 matches the "
+        "evidence manifest, and that it names the commit, the image digest, the approvals, every pull request "
+        "since the previous production SHA with its approvers, the checks and the scan reports."
+    )
 
     id = "PP-EVID-01"
     soc2 = ("CC8.1", "CC7.2")
@@ -64,6 +79,12 @@ class PP_EVID_01(Evidence):
 class PP_EVID_02(Evidence):
     """Scan results and deployment evidence are kept for seven years in object-locked storage"""
 
+    procedure = (
+        "For a sample of records and scan reports, confirm the object exists under its content-addressed key, "
+        "is locked in compliance mode until seven years after it was written, and that its SHA-256 matches "
+        "the manifest."
+    )
+
     id = "PP-EVID-02"
     soc2 = ("CC7.2", "CC8.1")
     iso27001 = ("A.8.15",)
@@ -96,6 +117,12 @@ class PP_EVID_02(Evidence):
 
 class PP_EVID_03(Evidence):
     """Artifact retention stays within the platform's limit"""
+
+    procedure = (
+        "Confirm every upload-artifact step keeps at most 90 days (public) or 400 days (private): larger "
+        "values are silently shortened, so no control may rely on them."
+    )
+    needs = ()
 
     id = "PP-EVID-03"
     soc2 = ("CC7.2",)
@@ -138,11 +165,19 @@ class PP_EVID_03(Evidence):
 class PP_EVID_04(Evidence):
     """The platform audit log is exported daily to object-locked storage"""
 
+    procedure = (
+        "Confirm an audit-log export exists in the evidence store for every day of the period and that each "
+        "holds events; sample days and compare with the organisation audit log."
+    )
+    frequency = "Daily"
+    needs = (AUDIT_LOG_API, EVIDENCE_STORE)
+
     id = "PP-EVID-04"
     soc2 = ("CC7.2",)
     iso27001 = ("A.8.15",)
     severity = Severity.MEDIUM
-    applies = "evidence_store != 'none'"
+    # The organisation audit-log REST API exists on GitHub Enterprise Cloud only.
+    applies = "evidence_store != 'none' and github_plan == 'enterprise' and github_host == 'github.com'"
     implemented_by = {"github": (".github/workflows/audit-log-export.yml#export",)}
     remediation = (
         "Run a scheduled job that exports the organisation audit log and ships it to the evidence store through OIDC."

@@ -9,6 +9,7 @@ from typing import Any
 from generator.controls import tools
 from generator.controls.base import Control, Outcome, Severity, failed, passed
 from generator.controls.github import GitHub
+from generator.controls.needs import PIPEPROOF_ACTION, PROTECTION, RUNNER_TOOLS, TEAM
 from generator.repo import Doc, Repo
 
 _SHA = re.compile(r"^[^@\s]+@[0-9a-f]{40}$")
@@ -44,10 +45,19 @@ _WORKFLOWS = (
 class Hardening(Control):
     family = "hardening"
     implemented_by = {"github": _WORKFLOWS}
+    owner = "Platform team (control owner); the security team reviews changes to .github/"
+    frequency = "Every change to the pipeline (the controls-drift job audits each pull request)"
+    population = {
+        "github": 'git log --since "$FROM" --until "$TO" --format="%H %an %ad %s" -- .github/; for each sampled '
+        "commit: pipeproof audit at that commit (git worktree add /tmp/at COMMIT && pipeproof audit /tmp/at)"
+    }
+    needs = (PROTECTION, TEAM)
 
 
 class PP_HARD_01(Hardening):
     """Actions are pinned to full commit SHAs"""
+
+    procedure = "Run pipeproof audit on the sampled commits and confirm every action reference is a 40-hex commit SHA."
 
     id = "PP-HARD-01"
     soc2 = ("CC7.1", "CC8.1")
@@ -81,6 +91,11 @@ class PP_HARD_01(Hardening):
 
 class PP_HARD_02(Hardening):
     """Workflow tokens have least privilege"""
+
+    procedure = (
+        "Run pipeproof audit on the sampled commits and confirm no workflow or job grants more than it needs "
+        "(no write-all, write scopes per job)."
+    )
 
     id = "PP-HARD-02"
     soc2 = ("CC6.1",)
@@ -116,6 +131,11 @@ class PP_HARD_02(Hardening):
 class PP_HARD_03(Hardening):
     """No untrusted expression is expanded inside a shell script"""
 
+    procedure = (
+        "Run pipeproof audit on the sampled commits and confirm no untrusted expression is expanded inside a "
+        "run: script."
+    )
+
     id = "PP-HARD-03"
     soc2 = ("CC7.1", "CC8.1")
     iso27001 = ("A.8.28",)
@@ -144,6 +164,8 @@ class PP_HARD_03(Hardening):
 class PP_HARD_04(Hardening):
     """Checkouts do not persist the token on disk"""
 
+    procedure = "Run pipeproof audit on the sampled commits and confirm every checkout sets persist-credentials: false."
+
     id = "PP-HARD-04"
     soc2 = ("CC6.1",)
     iso27001 = ("A.8.4",)
@@ -166,6 +188,11 @@ class PP_HARD_04(Hardening):
 
 class PP_HARD_05(Hardening):
     """Cloud access uses short-lived OIDC credentials, never long-lived keys"""
+
+    procedure = (
+        "Confirm workflows authenticate to clouds only through OIDC and that the repository and organisation "
+        "hold no long-lived cloud keys as secrets (gh secret list)."
+    )
 
     id = "PP-HARD-05"
     soc2 = ("CC6.1",)
@@ -192,6 +219,11 @@ class PP_HARD_05(Hardening):
 class PP_HARD_06(Hardening):
     """No dangerous workflow triggers"""
 
+    procedure = (
+        "Run pipeproof audit on the sampled commits and confirm no workflow runs untrusted code with secrets "
+        "or write permissions (pull_request_target, workflow_run, comment triggers)."
+    )
+
     id = "PP-HARD-06"
     soc2 = ("CC6.1", "CC8.1")
     iso27001 = ("A.8.25",)
@@ -213,6 +245,10 @@ class PP_HARD_06(Hardening):
 
 class PP_HARD_07(Hardening):
     """Every job has a timeout and a concurrency group"""
+
+    procedure = (
+        "Run pipeproof audit on the sampled commits and confirm every job has a timeout and a concurrency group."
+    )
 
     id = "PP-HARD-07"
     soc2 = ("CC8.1",)
@@ -238,6 +274,11 @@ class PP_HARD_07(Hardening):
 class PP_HARD_08(Hardening):
     """Dependabot keeps action pins and dependencies fresh"""
 
+    procedure = (
+        "Confirm Dependabot (or Renovate) opened update pull requests for actions and dependencies during the "
+        "period and that they were reviewed like any change."
+    )
+
     id = "PP-HARD-08"
     soc2 = ("CC7.1",)
     iso27001 = ("A.8.9", "A.8.28")
@@ -259,6 +300,12 @@ class PP_HARD_08(Hardening):
 
 class PP_HARD_09(Hardening):
     """Container images and tools are version-pinned, never a mutable tag"""
+
+    procedure = (
+        "Run pipeproof audit on the sampled commits and confirm every tool and image runs by exact version "
+        "with a checksum or digest."
+    )
+    needs = (PROTECTION, TEAM, RUNNER_TOOLS)
 
     id = "PP-HARD-09"
     soc2 = ("CC8.1",)
@@ -291,6 +338,12 @@ class PP_HARD_09(Hardening):
 
 class PP_HARD_10(Hardening):
     """Control drift is audited on every change"""
+
+    procedure = (
+        "For each sampled pull request, confirm the controls-drift check ran and that its failures blocked "
+        "the merge or were waived."
+    )
+    needs = (PROTECTION, PIPEPROOF_ACTION)
 
     id = "PP-HARD-10"
     soc2 = ("CC4.1", "CC8.1")

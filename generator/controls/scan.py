@@ -2,22 +2,41 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 from generator.controls import tools
 from generator.controls.base import Control, Outcome, Severity, failed, passed
 from generator.controls.github import GitHub, Job, each_production_job
+from generator.controls.needs import CODE_SECURITY, ENVIRONMENTS, PROTECTION, TEAM
 from generator.repo import Repo
 
 _PR = ".github/workflows/pr-checks.yml"
+_DEPLOY_RUNS = (
+    'gh run list --repo "$REPO" --workflow deploy.yml --branch {default_branch} --created "$FROM..$TO" '
+    "--limit 1000 --json databaseId,headSha,conclusion,url > population.json; "
+    "sample: jq -r '.[].databaseId' population.json | shuf -n 25"
+)
 _SCAN_EVIDENCE = (
     "SARIF in code scanning (kept while the alert exists), a workflow artifact ({retention} days) and, "
     "for every commit deployed, the evidence store ({store_retention})."
 )
 
 
+_RUNS = (
+    'gh run list --repo "$REPO" --workflow pr-checks.yml --created "$FROM..$TO" --limit 1000 '
+    "--json databaseId,headSha,event,conclusion,url > population.json; "
+    "sample: jq -r '.[].databaseId' population.json | shuf -n 25; "
+    'each run\'s jobs: gh run view RUN_ID --repo "$REPO" --json jobs'
+)
+
+
 class Scan(Control):
     family = "scan"
+    owner = "Security team (scanner configuration, triage and waivers); engineering lead (fixes)"
+    frequency = "Every pull request, every merge-queue group and every deploy (continuous)"
+    population = {"github": _RUNS}
+    needs = (PROTECTION, CODE_SECURITY)
     prevents: ClassVar[tuple[str, ...]] = ("scans-not-blocking",)
     # The tool whose blocking step on pull requests proves the control (None: a custom check).
     tool: ClassVar[str | None] = None
@@ -35,6 +54,12 @@ class Scan(Control):
 class PP_SCAN_01(Scan):
     """Static analysis (Semgrep) runs on every change and blocks on findings"""
 
+    procedure = (
+        "For each sampled run, confirm the sast job ran, used the pinned Semgrep with --error and --disable- "
+        "nosem, and that a run with findings failed and its pull request did not merge until fixed or waived; "
+        "open the kept semgrep.sarif."
+    )
+
     id = "PP-SCAN-01"
     tool = "semgrep"
     implemented_by = {"github": (f"{_PR}#sast",)}
@@ -51,6 +76,11 @@ class PP_SCAN_01(Scan):
 class PP_SCAN_02(Scan):
     """Dependency review blocks high-severity vulnerabilities and denied licences"""
 
+    procedure = (
+        "For each sampled run, confirm the sca job ran on the change and that advisories of high severity or "
+        "licences outside the allow-list failed it; compare the allow-list with the licence policy."
+    )
+
     id = "PP-SCAN-02"
     tool = "dependency-review"
     implemented_by = {"github": (f"{_PR}#sca",)}
@@ -65,6 +95,13 @@ class PP_SCAN_02(Scan):
 
 class PP_SCAN_03(Scan):
     """An SBOM is produced for every build and scanned for vulnerabilities"""
+
+    population = {"github": _DEPLOY_RUNS}
+    procedure = (
+        "For each sampled deploy, confirm an SPDX SBOM of the deployed image (by digest) exists in the "
+        "evidence store with the SHA-256 the deployment record names, and that Grype scanned it and would "
+        "fail on high."
+    )
 
     id = "PP-SCAN-03"
     implemented_by = {"github": (f"{_PR}#sbom", ".github/workflows/deploy.yml#build")}
@@ -99,6 +136,12 @@ class PP_SCAN_03(Scan):
 class PP_SCAN_04(Scan):
     """Secrets scanning (gitleaks) over the pull request's commits blocks the merge"""
 
+    procedure = (
+        "For each sampled run, confirm the secrets job scanned every commit of the change with gitleaks (exit "
+        "code 1, inline allows ignored); confirm GitHub secret scanning and push protection are on where the "
+        "plan has them."
+    )
+
     id = "PP-SCAN-04"
     tool = "gitleaks"
     implemented_by = {"github": (f"{_PR}#secrets",)}
@@ -114,6 +157,14 @@ class PP_SCAN_04(Scan):
 
 class PP_SCAN_05(Scan):
     """Secrets are caught before they are committed (pre-commit gitleaks hook)"""
+
+    frequency = "Every local commit of an engineer who installed the hooks"
+    population = {"github": "cat .pre-commit-config.yaml; per engineer: pre-commit run gitleaks --all-files"}
+    needs = ()
+    procedure = (
+        "Confirm .pre-commit-config.yaml carries the gitleaks hook pinned to a release commit; ask a sample "
+        "of engineers to show `pre-commit install` in their clone (the hook is a local control)."
+    )
 
     id = "PP-SCAN-05"
     soc2 = ("CC6.1",)
@@ -142,6 +193,14 @@ class PP_SCAN_05(Scan):
 
 class PP_SCAN_06(Scan):
     """The secrets-scanner allowlist does not silently disable the scanner"""
+
+    frequency = "Every change to the gitleaks configuration"
+    population = {"github": 'git log --format="%H %an %ad" -- .gitleaks.toml .gitleaksignore'}
+    needs = (PROTECTION, TEAM)
+    procedure = (
+        "Confirm .gitleaks.toml extends the default rules with no allowlist entry and that no .gitleaksignore "
+        "exists, or that each one is covered by an unexpired waiver."
+    )
 
     id = "PP-SCAN-06"
     soc2 = ("CC6.1",)
@@ -193,6 +252,11 @@ class PP_SCAN_06(Scan):
 class PP_SCAN_07(Scan):
     """Infrastructure as code is scanned (Checkov) and blocks on findings"""
 
+    procedure = (
+        "For each sampled run, confirm the iac job ran Checkov over the declared frameworks without --soft- "
+        "fail and that failed checks failed the job."
+    )
+
     id = "PP-SCAN-07"
     tool = "checkov"
     implemented_by = {"github": (f"{_PR}#iac",)}
@@ -205,6 +269,13 @@ class PP_SCAN_07(Scan):
 
 class PP_SCAN_08(Scan):
     """Container images are scanned (Trivy) and block on CRITICAL or HIGH vulnerabilities"""
+
+    population = {"github": _DEPLOY_RUNS}
+    procedure = (
+        "For each sampled deploy, confirm Trivy scanned the image that was deployed (the digest in the "
+        "deployment record) and would fail on CRITICAL or HIGH; for pull requests, confirm the container job "
+        "ran."
+    )
 
     id = "PP-SCAN-08"
     tool = "trivy"
@@ -221,6 +292,14 @@ class PP_SCAN_08(Scan):
 
 class PP_SCAN_09(Scan):
     """Staging is tested dynamically (OWASP ZAP) and high alerts block promotion"""
+
+    population = {"github": _DEPLOY_RUNS}
+    needs = (ENVIRONMENTS,)
+    procedure = (
+        "For each sampled production deploy, confirm the dast job of the same run scanned staging after "
+        "staging served that commit, that zap-gate.sh applied .zap/rules.tsv, and that a high-risk alert "
+        "would have blocked production."
+    )
 
     id = "PP-SCAN-09"
     soc2 = ("CC7.1",)
@@ -248,6 +327,11 @@ class PP_SCAN_09(Scan):
 class PP_SCAN_10(Scan):
     """Unit tests run on every change"""
 
+    procedure = (
+        "For each sampled run, confirm the unit-tests job ran and that a failing test failed it; confirm "
+        "unit-tests is a required check."
+    )
+
     id = "PP-SCAN-10"
     tool = "tests"
     implemented_by = {"github": (f"{_PR}#unit-tests",)}
@@ -257,3 +341,90 @@ class PP_SCAN_10(Scan):
     prevents = ()
     remediation = "Run the language's unit tests on every pull request and list the job as a required check."
     evidence = "Test job logs in the check run."
+
+
+# Files a scanner reads to skip findings, rules or paths (and where each tool looks for them).
+SUPPRESSION_FILES = (
+    ".gitleaksignore",
+    ".trivyignore",
+    ".trivyignore.yaml",
+    "trivy.yaml",
+    ".grype.yaml",
+    ".grype/config.yaml",
+    ".syft.yaml",
+    ".checkov.yaml",
+    ".checkov.yml",
+    "osv-scanner.toml",
+    ".osv-scanner.toml",
+)
+# .semgrepignore lines that only skip dependency and build folders (what pipeproof renders).
+_SEMGREP_IGNORE_OK = frozenset({".git/", "node_modules/", "vendor/", ".venv/", "venv/", "dist/", "build/"})
+_INLINE = re.compile(r"checkov:skip=|#\s*nosec\b|trivy:ignore:")
+
+
+class PP_SCAN_11(Scan):
+    """Scanner suppressions are code-owned and each one is covered by a waiver"""
+
+    id = "PP-SCAN-11"
+    soc2 = ("CC7.1", "CC8.1")
+    iso27001 = ("A.8.28", "A.8.29")
+    severity = Severity.MEDIUM
+    prevents = ("scans-not-blocking",)
+    implemented_by = {"github": (".github/CODEOWNERS", "compliance/risk-acceptance.yml")}
+    remediation = (
+        "Give every scanner suppression file (.trivyignore, .grype.yaml, .syft.yaml, .checkov.yaml, "
+        "osv-scanner.toml, .gitleaksignore, a .semgrepignore that skips source) a CODEOWNERS entry for the "
+        "security team and a waiver in compliance/risk-acceptance.yml; run Semgrep with --disable-nosem and "
+        "gitleaks with --ignore-gitleaks-allow; use WARN, never IGNORE, in .zap/rules.tsv."
+    )
+    evidence = "CODEOWNERS and compliance/risk-acceptance.yml under version control; the waiver register."
+    procedure = (
+        "List every suppression file and inline suppression in the repository at the end of the period; "
+        "confirm each is owned by the security team in CODEOWNERS and covered by a waiver with a justification, "
+        "an approver and an unexpired date."
+    )
+    frequency = "Every change to a suppression file; the waiver register is reviewed quarterly"
+    population = {
+        "github": "git ls-files '*.trivyignore*' '*trivy.yaml' '*.grype.yaml' '*.syft.yaml' '*.checkov.y*ml' "
+        "'*osv-scanner.toml' '*.gitleaksignore' '*.semgrepignore'; git grep -n 'checkov:skip=\\|nosec\\|nosemgrep'"
+    }
+    needs = (PROTECTION, TEAM)
+
+    @classmethod
+    def check(cls, repo: Repo) -> Outcome:  # type: ignore[override]  # fixtures are injected by name
+        from generator.controls.branch import _owner
+
+        found: list[str] = []
+        for path in repo.files(*(f"**/{name}" for name in SUPPRESSION_FILES), *SUPPRESSION_FILES):
+            found.append(f"{path.relative_to(repo.root).as_posix()}:1")
+        ignore = repo.root / ".semgrepignore"
+        if ignore.is_file():
+            lines = ignore.read_text(encoding="utf-8", errors="replace").splitlines()
+            for number, line in enumerate(lines, 1):
+                if line.strip() and not line.lstrip().startswith("#") and line.strip() not in _SEMGREP_IGNORE_OK:
+                    found.append(f".semgrepignore:{number}")
+        rules = repo.root / ".zap" / "rules.tsv"
+        if rules.is_file():
+            for number, line in enumerate(rules.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+                fields = line.split("\t")
+                if len(fields) > 1 and fields[1].strip().upper() == "IGNORE":
+                    found.append(f".zap/rules.tsv:{number}")
+        for path in repo.files("**/*.tf", "**/*.yaml", "**/*.yml", "**/*.json", "**/*.py", "**/*.go", "**/*.js"):
+            rel = path.relative_to(repo.root).as_posix()
+            if rel.startswith(".github/"):
+                continue
+            try:
+                text = path.read_bytes()[: 1 << 20].decode("utf-8", "replace")
+            except OSError:
+                continue
+            if "checkov:skip" in text or "nosec" in text or "trivy:ignore" in text:
+                for number, line in enumerate(text.splitlines(), 1):
+                    if _INLINE.search(line):
+                        found.append(f"{rel}:{number}")
+        if not found:
+            return passed("no scanner suppression files or inline suppressions")
+        owners = repo.codeowners
+        unowned = [e for e in found if owners is None or not (_owner(owners.data, e.rsplit(":", 1)[0]) or (0, []))[1]]
+        if unowned:
+            return failed(f"{len(unowned)} suppression(s) without a code owner", *unowned)
+        return failed(f"{len(found)} suppression(s) need a waiver in compliance/risk-acceptance.yml", *found)

@@ -36,6 +36,11 @@ def catalog_entry(control: type[Control]) -> dict[str, Any]:
         "evidence": control.evidence,
         "remediation": control.remediation,
         "prevents": list(control.prevents),
+        "owner": control.owner,
+        "frequency": control.frequency,
+        "procedure": control.procedure,
+        "population": dict(control.population),
+        "needs": [{"key": n.key, "what": n.what, "met": n.met, "fallback": n.fallback} for n in control.needs],
     }
 
 
@@ -47,11 +52,19 @@ def applicability_expression(controls: list[type[Control]]) -> str:
     return f"[[ [{pairs}] | selectattr('1') | map(attribute='0') | list | tojson ]]"
 
 
+def needs_expression(controls: list[type[Control]]) -> str:
+    """One Jinja expression that yields {need key: met} for the needs the answers can decide, as JSON."""
+    needs = {n.key: n.met for c in controls for n in c.needs if n.met is not None}
+    pairs = ", ".join(f"({json.dumps(key)}, ({met}))" for key, met in sorted(needs.items()))
+    return f"[[ dict([{pairs}]) | tojson ]]"
+
+
 def render() -> str:
     controls = all_controls()
     doc = {
         "catalog": {"type": "yaml", "when": False, "default": [catalog_entry(c) for c in controls]},
         "controls": {"type": "yaml", "when": False, "default": applicability_expression(controls)},
+        "needs_met": {"type": "yaml", "when": False, "default": needs_expression(controls)},
     }
     # JSON is YAML, and json.dumps output is stable and needs no YAML emitter quirks.
     return HEADER + json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
