@@ -254,7 +254,7 @@ def triggered(workflow: Mapping[Any, Any], event: Event) -> Truth:
         return False
     config = triggers[event.name]
     if not isinstance(config, Mapping):
-        return True  # `push:` with nothing under it, or `schedule:` with its cron list
+        config = {}  # `pull_request:` with nothing under it, or `schedule:` with its cron list
     verdict = _types(config, event)
     if event.name == "push":
         ref = event.ref
