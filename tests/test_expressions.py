@@ -263,6 +263,10 @@ CASES = [
     ("tojson-empty", "toJSON(fromJSON('{}'))", "{}"),
     ("tojson-number", "toJSON(1e21)", "1e+21"),
     ("tojson-nan", "toJSON(NaN)", "null"),
+    ("tojson-escapes", "toJSON('tab\there \"quoted\" back\\slash')", '"tab\\there \\"quoted\\" back\\\\slash"'),
+    ("tojson-control", "toJSON(fromJSON('\"\\u0001\\u2028\\ud800\"'))", '"\\u0001\u2028\\ud800"'),
+    ("number-nbsp", "'\u00a0 5 ' == 5", True),  # JavaScript's whitespace, not Python's
+    ("number-file-separator", "'\x1c5' == 5", False),
     ("tojson-key-order", "toJSON(fromJSON(env.JSON))", SAME),  # index-like keys first, as in JavaScript
     ("depth-49", "!" * 49 + "true", False),
     ("depth-50", "!" * 50 + "true", ERROR),
