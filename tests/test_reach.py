@@ -336,6 +336,12 @@ def test_invalid_workflows(jobs: str, match: str) -> None:
         reached(f"on: pull_request\njobs: {jobs}", PR)
 
 
+def test_malformed_workflows_are_typed_errors() -> None:
+    for doc in ("just text", "jobs: {}", "on: push\njobs: {}"):
+        with pytest.raises(WorkflowError):
+            jobs_reached({MAIN: load(doc)}, MAIN, PUSH)
+
+
 def test_untriggered_workflow_has_no_checks() -> None:
     assert reached("on: push\njobs: {a: {runs-on: x}}", PR) == {}
 

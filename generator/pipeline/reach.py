@@ -142,6 +142,8 @@ def _any(values: Iterable[Truth]) -> Truth:
 
 
 def _triggers(workflow: Mapping[Any, Any]) -> dict[str, Any]:
+    if not isinstance(workflow, Mapping):
+        raise WorkflowError(f"a workflow is a mapping, not {type(workflow).__name__}")
     # PyYAML reads a bare `on:` key as the boolean True (YAML 1.1).
     on = workflow.get("on", workflow.get(True))
     if isinstance(on, str):
