@@ -133,7 +133,10 @@ def derived(template: Template, answers: Mapping[str, Any]) -> dict[str, Any]:
     for key, default in template.computed.items():
         if key in _DATA_KEYS or not isinstance(default, str):
             continue
-        values[key] = yaml.safe_load(_render(template, default, answers))
+        values[key] = yaml.safe_load(_render(template, default, {**answers, **values}))
+    for key, default in template.computed.items():
+        if isinstance(default, bool):
+            values[key] = default
     return values
 
 

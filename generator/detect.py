@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from generator.pipeline.model import Pipeline
 from generator.repo import Repo
 
 DEFAULTS: dict[str, Any] = {
@@ -38,10 +39,10 @@ _OIDC_ACTIONS = {
 }
 
 
-def answers(repo: Repo) -> dict[str, Any]:
-    """The answers the audit judges the repository by, and where each came from."""
+def answers(repo: Repo, found_in_files: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The answers the audit judges the repository by: pipeproof's answers file, else what the files say."""
     found = dict(DEFAULTS)
-    found.update(detected(repo))
+    found.update(detected(repo) if found_in_files is None else found_in_files)
     doc = repo.answers_file
     if doc is not None and isinstance(doc.data, dict):
         found.update({k: v for k, v in doc.data.items() if not str(k).startswith("_")})
@@ -120,3 +121,60 @@ def _any_containing(repo: Repo, patterns: tuple[str, ...], *needles: tuple[str, 
         if all(any(n in head for n in group) for group in needles):
             return True
     return False
+
+
+# What a repository does, from its pipeline: deploy a service, publish releases, both or neither.
+_DEPLOY_ACTIONS = (
+    "azure/webapps-deploy",
+    "azure/k8s-deploy",
+    "google-github-actions/deploy-cloudrun",
+    "google-github-actions/deploy-appengine",
+    "aws-actions/amazon-ecs-deploy-task-definition",
+    "cloudflare/wrangler-action",
+    "superfly/flyctl-actions",
+    "amondnet/vercel-action",
+)
+_DEPLOY_COMMANDS = re.compile(
+    r"\bscripts/deploy\.sh\b|kubectl\s+(?:apply|set\s+image|rollout\s+restart)|helm\s+(?:upgrade|install)\b|"
+    r"terraform\s+apply|pulumi\s+up|aws\s+ecs\s+update-service|aws\s+lambda\s+update-function-code|"
+    r"aws\s+cloudformation\s+deploy|gcloud\s+(?:run|app|functions)\s+deploy|az\s+(?:webapp|containerapp)\s+"
+    r"(?:deploy|update)|flyctl\s+deploy|vercel\s+--prod|netlify\s+deploy\s+--prod|serverless\s+deploy|"
+    r"cdk\s+deploy|argocd\s+app\s+sync"
+)
+_PUBLISH_ACTIONS = (
+    "pypa/gh-action-pypi-publish",
+    "softprops/action-gh-release",
+    "goreleaser/goreleaser-action",
+    "js-devtools/npm-publish",
+    "ncipollo/release-action",
+    "rust-lang/crates-io-auth-action",
+)
+PUBLISH_COMMANDS = re.compile(
+    r"\b(?:twine\s+upload|uv\s+publish|poetry\s+publish|hatch\s+publish|flit\s+publish|(?:npm|pnpm)\s+publish|"
+    r"yarn\s+(?:npm\s+)?publish|cargo\s+publish|goreleaser\s+release|gh\s+release\s+create|mvn\b[^\n]*\bdeploy\b|"
+    r"gradlew?\b[^\n]*\bpublish|gem\s+push|dotnet\s+nuget\s+push)\b"
+)
+_RELEASE_ENVIRONMENTS = re.compile(r"^(?:pypi|testpypi|npm|crates|release|releases?|publish\w*|github-pages|docs)$")
+
+
+def profile(pipeline: Pipeline) -> tuple[bool, bool, str]:
+    """(deploys, publishes, why) from what the pipeline's jobs do."""
+    deploys: list[str] = []
+    publishes: list[str] = []
+    for job in pipeline.jobs:
+        if job.environment:
+            if _RELEASE_ENVIRONMENTS.match(job.environment):
+                publishes.append(f"environment {job.environment} ({job.where})")
+            elif job.environment not in {"test", "ci", "preview", "copilot"}:
+                deploys.append(f"environment {job.environment} ({job.where})")
+        for step in job.steps:
+            if step.action in _DEPLOY_ACTIONS or _DEPLOY_COMMANDS.search(step.run):
+                deploys.append(f"a deploy step ({step.where})")
+            if step.action in _PUBLISH_ACTIONS or PUBLISH_COMMANDS.search(step.run):
+                publishes.append(f"a publish step ({step.where})")
+    why = []
+    if deploys:
+        why.append(f"deploys: {deploys[0]}")
+    if publishes:
+        why.append(f"publishes releases: {publishes[0]}")
+    return bool(deploys), bool(publishes), "; ".join(why) or "neither deploys nor publishes"

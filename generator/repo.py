@@ -6,11 +6,12 @@ such file becomes a per-file error and the audit goes on.
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -103,9 +104,28 @@ def read_text(path: Path) -> str:
         raise ParseError(f"not UTF-8 ({exc.reason} at byte {exc.start})") from None
 
 
+_CONFLICT = re.compile(r"^(<{7}|={7}|>{7})(?: |$)", re.MULTILINE)
+
+
+def conflict_line(text: str) -> int | None:
+    """The first line of an unresolved merge-conflict marker (what `copier update` leaves), or None."""
+    m = _CONFLICT.search(text)
+    return text.count("\n", 0, m.start()) + 1 if m else None
+
+
+class ConflictError(ParseError):
+    """A file with merge-conflict markers: nothing in it can be judged until the conflict is resolved."""
+
+    def __init__(self, line: int) -> None:
+        super().__init__(f"unresolved merge conflict (marker at line {line}): resolve it, then audit again")
+        self.line = line
+
+
 def load_yaml(path: Path) -> Any:
     """Parse one YAML file with line numbers, or raise ParseError saying why not."""
     text = read_text(path)
+    if (line := conflict_line(text)) is not None:
+        raise ConflictError(line)
     try:
         data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
@@ -147,6 +167,8 @@ class Doc:
 class FileError:
     path: str
     message: str
+    line: int = 1
+    conflict: bool = False  # an unresolved merge conflict: the controls reading this file are unknown
 
 
 @dataclass
@@ -162,6 +184,8 @@ class Repo:
     def _load(self, path: Path, loader: Any = load_yaml) -> Doc | None:
         try:
             return Doc(self._rel(path), loader(path))
+        except ConflictError as exc:
+            self.errors.append(FileError(self._rel(path), str(exc), exc.line, conflict=True))
         except ParseError as exc:
             self.errors.append(FileError(self._rel(path), str(exc)))
         except OSError as exc:
@@ -217,12 +241,61 @@ class Repo:
     def answers_file(self) -> Doc | None:
         return self._first(".copier-answers.yml")
 
+    @cached_property
+    def all_files(self) -> list[str]:
+        """Every file (POSIX path relative to root), walked once, outside .git and dependency folders."""
+        found: list[str] = []
+        for folder, dirs, names in os.walk(self.root):
+            dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith(".venv"))
+            rel = os.path.relpath(folder, self.root)
+            prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
+            found.extend(prefix + name for name in sorted(names))
+        return found
+
     def files(self, *patterns: str) -> Iterator[Path]:
-        """Repository files matching any glob, outside .git and dependency folders."""
-        skip = {".git", "node_modules", ".venv", "venv", "vendor", ".terraform"}
-        for path in self._glob(*patterns):
-            if not skip.intersection(path.relative_to(self.root).parts):
-                yield path
+        """Repository files matching any glob (`**/` matches any depth, including none)."""
+        regexes = [_glob_regex(p) for p in patterns]
+        for rel in self.all_files:
+            if any(r.match(rel) for r in regexes):
+                yield self.root / rel
+
+    def text(self, rel: str, limit: int = MAX_FILE) -> str | None:
+        """A repository file's text (a script a step runs), or None when absent, outside the root or unreadable."""
+        path = (self.root / rel).resolve()
+        if not path.is_relative_to(self.root.resolve()) or not path.is_file():
+            return None
+        try:
+            if path.stat().st_size > limit:
+                return None
+            return path.read_bytes().decode("utf-8", "replace")
+        except OSError:
+            return None
+
+
+SKIP_DIRS = frozenset({".git", "node_modules", ".venv", "venv", "vendor", ".terraform", "__pycache__", ".tox"})
+
+
+@lru_cache(maxsize=256)
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    out = ""
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out += "(?:.*/)?"
+            i += 3
+        elif pattern.startswith("**", i):
+            out += ".*"
+            i += 2
+        elif pattern[i] == "*":
+            out += "[^/]*"
+            i += 1
+        elif pattern[i] == "?":
+            out += "[^/]"
+            i += 1
+        else:
+            out += re.escape(pattern[i])
+            i += 1
+    return re.compile(out + r"\Z")
 
 
 def _load_json(path: Path) -> Any:

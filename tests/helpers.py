@@ -16,8 +16,11 @@ ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "golden"
 SCENARIOS: dict[str, dict[str, Any]] = yaml.safe_load((GOLDEN / "scenarios.yml").read_text(encoding="utf-8"))
 
-# Values that change with the checkout or the commit, masked before comparing (and in golden/).
+# Values that change with the checkout or the commit, masked before comparing (and in golden/): the answers
+# file's source and commit, and the commit of pipeproof's own action that the controls-drift job pins.
 _VOLATILE = re.compile(r"^(_commit|_src_path): .*$", re.MULTILINE)
+_ACTION_PIN = re.compile(r"(pipeproof/pipeproof@)[0-9a-f]{40}( # ).*$", re.MULTILINE)
+MASKED_PIN = "0" * 40
 
 
 def template() -> answers_mod.Template:
@@ -41,6 +44,11 @@ def mask(tree: Path) -> None:
     if answers_file.exists():
         text = answers_file.read_text(encoding="utf-8")
         answers_file.write_text(_VOLATILE.sub(lambda m: f"{m[1]}: <masked>", text), encoding="utf-8")
+    for workflow in (tree / ".github" / "workflows").glob("*.yml"):
+        text = workflow.read_text(encoding="utf-8")
+        masked = _ACTION_PIN.sub(lambda m: f"{m[1]}{MASKED_PIN}{m[2]}v0.0.0 (masked: the rendering commit)", text)
+        if masked != text:
+            workflow.write_text(masked, encoding="utf-8")
 
 
 def tree_files(root: Path) -> dict[str, Path]:

@@ -22,6 +22,7 @@ import re
 import secrets
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -201,6 +202,32 @@ def _relative(tree: Path, file_path: str) -> str:
     return file_path.lstrip("/")
 
 
+# checkov 3.3.30's GitHub Actions schema predates `concurrency.queue` (GitHub changelog 2026-05-07) and drops a
+# workflow that has it without a word. checkov therefore reads a copy of each tree without that one key; a
+# test below proves the copy differs from the golden tree in those lines only.
+QUEUE_LINE = re.compile(r"^\s+queue: max\s*$", re.MULTILINE)
+
+
+def checkov_view(tree: Path, into: Path) -> Path:
+    """A copy of `tree` as checkov's schema can read it (no `queue: max` lines)."""
+    view = into / tree.name
+    shutil.copytree(tree, view)
+    for workflow in (view / ".github" / "workflows").glob("*.yml"):
+        text = workflow.read_text(encoding="utf-8")
+        workflow.write_text(QUEUE_LINE.sub("", text).replace("\n\n\n", "\n\n"), encoding="utf-8")
+    return view
+
+
+def test_checkov_view_removes_only_the_queue_key(tmp_path: Path) -> None:
+    tree = GOLDEN / "python-defaults"
+    view = checkov_view(tree, tmp_path)
+    for workflow in (tree / ".github" / "workflows").glob("*.yml"):
+        before = [line for line in workflow.read_text(encoding="utf-8").splitlines() if not QUEUE_LINE.match(line)]
+        after = (view / ".github/workflows" / workflow.name).read_text(encoding="utf-8").splitlines()
+        assert [line for line in before if line.strip()] == [line for line in after if line.strip()], workflow.name
+    assert QUEUE_LINE.search((tree / ".github/workflows/deploy.yml").read_text()), "the golden deploy queues"
+
+
 class Scans:
     """checkov over every golden tree, run once, in parallel, the first time a test asks for one."""
 
@@ -211,8 +238,10 @@ class Scans:
         if self._scans is None:
             tool("checkov")  # fail with the install hint before starting any thread
             names = sorted(SCENARIOS)
+            into = Path(tempfile.mkdtemp(prefix="pipeproof-checkov-"))
+            views = {n: checkov_view(GOLDEN / n, into) for n in names}
             with ThreadPoolExecutor(max_workers=max(2, min(len(names), os.cpu_count() or 2))) as pool:
-                self._scans = dict(zip(names, pool.map(lambda n: run_checkov(GOLDEN / n), names), strict=True))
+                self._scans = dict(zip(names, pool.map(lambda n: run_checkov(views[n]), names), strict=True))
         return self._scans[name]
 
 
@@ -310,8 +339,7 @@ def weakened(tmp_path_factory: pytest.TempPathFactory) -> Weakened:
     mutable tag such as `@v4`; zizmor catches both in `pipeproof validate`.)
     """
     name = sorted(SCENARIOS)[0]
-    tree = tmp_path_factory.mktemp("weakened") / name
-    shutil.copytree(GOLDEN / name, tree)
+    tree = checkov_view(GOLDEN / name, tmp_path_factory.mktemp("weakened"))
     workflows = tree / ".github" / "workflows"
     replace_once(
         workflows / "deploy.yml",

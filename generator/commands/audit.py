@@ -21,6 +21,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="low",
         help="exit 1 when a control of this severity or higher fails (default: low, any failure)",
     )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="count `unknown` (cannot be decided from the files) as failing for --fail-on",
+    )
+    parser.add_argument(
+        "--profile",
+        choices=("auto", "service", "library"),
+        default="auto",
+        help="what the repository is: service (deploys; deployment and evidence controls apply), library "
+        "(publishes releases), or auto: detected from its pipeline (default)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,10 +44,16 @@ def run(args: argparse.Namespace) -> int:
     # The process ends after one audit: the cyclic garbage collector would only rescan the parsed documents
     # (a fifth of the time on thousands of workflows), so it stays off.
     gc.disable()
-    report = audit(args.path)
+    report = audit(args.path, profile=args.profile)
     platform = report.answers.get("platform")
     if not any(platform in r.control.platforms for r in report.results):
         print(f"warning: no control covers platform {platform!r} yet (planned); nothing was checked", file=sys.stderr)
+    if report.empty:
+        print(
+            f"error: nothing to audit in {args.path}: no workflow, GitLab pipeline or settings file was found "
+            "(is PATH the repository root?)",
+            file=sys.stderr,
+        )
     output = RENDER[args.format](report)
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -43,5 +61,5 @@ def run(args: argparse.Namespace) -> int:
         print(summary_line(report), file=sys.stderr)
     else:
         sys.stdout.write(output)
-    failing = report.failing(Severity[args.fail_on.upper()])
-    return 1 if failing or report.errors else 0
+    failing = report.failing(Severity[args.fail_on.upper()], strict=args.strict)
+    return 1 if failing or report.errors or report.empty else 0

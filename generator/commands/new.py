@@ -99,7 +99,7 @@ def gather(args: argparse.Namespace, template: Template, *, tty: bool) -> dict[s
 
 
 def run(args: argparse.Namespace) -> int:
-    from generator import render
+    from generator import nextsteps, render
     from generator.controls import applicable
 
     dest: Path = args.dest
@@ -108,43 +108,23 @@ def run(args: argparse.Namespace) -> int:
     answers = gather(args, template, tty=sys.stdin.isatty() and sys.stdout.isatty())
     files = render.copy(dest, answers)
 
-    controls = applicable(answers)
+    full = {**answers, **answers_mod.derived(template, answers)}
+    controls = applicable(full)
     by_file: dict[str, list[str]] = {}
     for control in controls:
         for target in control.implemented_by.get(answers["platform"], ()):
-            by_file.setdefault(target.split("#")[0], []).append(control.id)
+            by_file.setdefault(target.format_map(full).split("#")[0], []).append(control.id)
     print(f"Rendered {len(files)} files into {dest}:")
     for path in files:
-        print(f"  {path.as_posix():<44} {compact(by_file.get(path.as_posix(), []))}".rstrip())
+        print(f"  {path.as_posix():<44} {nextsteps.compact(by_file.get(path.as_posix(), []))}".rstrip())
     print(
         f"{len(controls)} controls apply; see {dest / 'compliance' / 'CONTROLS.md'} for what each one needs "
         "and the evidence it leaves."
     )
+    print(nextsteps.render(nextsteps.next_steps(controls, full, str(dest))), end="")
     if answers.get("evidence_store") == "none":
         print(
             "warning: no evidence store: evidence expires with the workflow artifacts (PP-EVID-02 does not apply)",
             file=sys.stderr,
         )
     return 0
-
-
-def compact(ids: list[str]) -> str:
-    """PP-HARD-01, PP-HARD-02, PP-HARD-03, PP-HARD-05 -> PP-HARD-01..03, 05 (one group per family)."""
-    groups: dict[str, list[int]] = {}
-    for control_id in ids:
-        family, _, number = control_id.rpartition("-")
-        groups.setdefault(family, []).append(int(number))
-    parts = []
-    for family, numbers in groups.items():
-        numbers.sort()
-        runs: list[str] = []
-        start = prev = numbers[0]
-        for n in [*numbers[1:], None]:
-            if n is not None and n == prev + 1:
-                prev = n
-                continue
-            runs.append(f"{start:02d}" if start == prev else f"{start:02d}..{prev:02d}")
-            if n is not None:
-                start = prev = n
-        parts.append(f"{family}-{', '.join(runs)}")
-    return "; ".join(parts)

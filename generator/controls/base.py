@@ -17,6 +17,7 @@ from generator.controls.needs import Need
 
 __all__ = [
     "Control",
+    "Finding",
     "Outcome",
     "Severity",
     "all_controls",
@@ -24,6 +25,7 @@ __all__ = [
     "failed",
     "not_applicable",
     "passed",
+    "unknown",
 ]
 
 
@@ -40,20 +42,52 @@ class Severity(enum.IntEnum):
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """What a check found: its status, a one-line reason and the file:line evidence."""
+class Finding:
+    """One instance of a failure: where it is (file:line) and what is wrong there."""
 
-    status: Literal["pass", "fail", "not-applicable"]
+    where: str
+    message: str
+
+
+Status = Literal["pass", "fail", "unknown", "not-applicable"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a check found: its status, a one-line reason, every instance (fail, unknown) or the evidence (pass).
+
+    `unknown` means the files cannot decide it; the reason says what would (the live settings, `pipeproof
+    protect check`, an organisation setting, a remote workflow's contents).
+    """
+
+    status: Status
     reason: str
     evidence: tuple[str, ...] = ()
+    findings: tuple[Finding, ...] = ()
+
+    @property
+    def locations(self) -> tuple[str, ...]:
+        return tuple(f.where for f in self.findings) or self.evidence
 
 
 def passed(reason: str, *evidence: str) -> Outcome:
-    return Outcome("pass", reason, tuple(evidence))
+    return Outcome("pass", reason, tuple(dict.fromkeys(evidence)))
 
 
-def failed(reason: str, *evidence: str) -> Outcome:
-    return Outcome("fail", reason, tuple(evidence))
+def _findings(reason: str, items: tuple[Finding | str, ...]) -> tuple[Finding, ...]:
+    return tuple(i if isinstance(i, Finding) else Finding(i, reason) for i in items)
+
+
+def failed(reason: str, *findings: Finding | str) -> Outcome:
+    """A failure; each instance is a Finding, or a location that `reason` describes."""
+    found = _findings(reason, findings)
+    return Outcome("fail", reason, tuple(f.where for f in found), found)
+
+
+def unknown(reason: str, *findings: Finding | str) -> Outcome:
+    """The files cannot decide; `reason` says what would."""
+    found = _findings(reason, findings)
+    return Outcome("unknown", reason, tuple(f.where for f in found), found)
 
 
 def not_applicable(reason: str) -> Outcome:

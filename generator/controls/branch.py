@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
-from generator.controls.base import Control, Outcome, Severity, failed, passed
-from generator.controls.github import GitHub, Job, Protection
-from generator.controls.needs import PROTECTION, SETTINGS_APPLIED, TEAM
+from generator.controls.base import Control, Finding, Outcome, Severity, failed, passed, unknown
+from generator.controls.needs import PROTECTION, SETTINGS_APPLIED, TEAM, Need
+from generator.pipeline.model import CHANGE_EVENTS, Pipeline
 from generator.repo import Repo
 
 _SETTINGS = (".github/settings.yml", ".github/rulesets/default-branch.json")
@@ -30,49 +30,47 @@ class Branch(Control):
     owner = "Engineering lead (control owner); the security team reviews the settings each quarter"
     frequency = "Every change to the default branch (continuous); settings reviewed quarterly"
     population = {"github": _MERGED_PRS}
-    needs = (PROTECTION, SETTINGS_APPLIED)
+    needs: ClassVar[tuple[Need, ...]] = (PROTECTION, SETTINGS_APPLIED)
 
 
-# A requirement on branch protection: where it lives in settings.yml (the REST branch-protection names) and
-# in a ruleset (rule type, parameter; parameter None means "the rule must exist"), and what satisfies it.
-Requirement = tuple[tuple[str, ...] | None, tuple[str, str | None] | None, Callable[[Any], bool], str]
+_UNDECLARED = (
+    "branch protection of {branch!r} is not declared in the repository (.github/settings.yml or an active "
+    "ruleset in .github/rulesets/*.json); the live settings decide: `pipeproof protect check`, or the "
+    "repository's Settings > Branches and Rules"
+)
+
+
+def expect(pipeline: Pipeline, needs: list[tuple[str, Callable[[Any], bool], str]]) -> Outcome:
+    """Every declared protection source the platform would apply must meet every need.
+
+    A source the platform would not apply (a settings file missing a mandatory key, a ruleset that is not
+    active) implements nothing; when no source would apply, the control fails.
+    """
+    protection = pipeline.protection
+    if protection is None or not protection.declared:
+        return unknown(_UNDECLARED.format(branch=pipeline.default_branch))
+    ignored = [Finding(s, why) for s, why in protection.applies.items() if why]
+    live = [s for s, why in protection.applies.items() if not why]
+    if not live:
+        return failed("no declared protection source would be applied", *ignored)
+    findings: list[Finding] = []
+    evidence: list[str] = []
+    for key, ok, wanted in needs:
+        for value, where in protection.get(key):
+            source = next((s for s in live if where.split(":")[0] == s.split(":")[0]), None)
+            if source is None:
+                continue
+            if ok(value):
+                evidence.append(where)
+            else:
+                findings.append(Finding(where, f"{key} is {value!r}; needs {wanted}"))
+    if findings:
+        return failed(findings[0].message, *findings)
+    return passed("every declared protection source meets it", *evidence)
 
 
 def is_true(value: Any) -> bool:
     return value is True
-
-
-def is_false_value(value: Any) -> bool:
-    return value is False
-
-
-def expect(protection: Protection, needs: list[Requirement]) -> Outcome:
-    """Pass when every protection source that exists meets every need; fail on the first that does not."""
-    if not protection.exists:
-        return failed(
-            f"no protection of branch {protection.branch!r} in .github/settings.yml or an active ruleset in "
-            ".github/rulesets/*.json (settings made only in the UI cannot be audited from the repository)"
-        )
-    evidence: list[str] = []
-    for keys, rule, ok, wanted in needs:
-        if keys is not None and protection.settings is not None:
-            found = protection.setting(*keys)
-            value, where = found if found else (None, "")
-            if not ok(value):
-                return failed(f"settings.yml {'.'.join(keys)} is {value!r}; needs {wanted}", where)
-            evidence.append(where)
-        if rule is not None:
-            rule_type, parameter = rule
-            for ruleset in protection.rulesets:
-                params, where = protection.rule(ruleset, rule_type)
-                if parameter is None:
-                    if params is None:
-                        return failed(f"ruleset has no {rule_type!r} rule; needs {wanted}", where)
-                elif params is None or not ok(params.get(parameter)):
-                    value = None if params is None else params.get(parameter)
-                    return failed(f"ruleset {rule_type}.{parameter} is {value!r}; needs {wanted}", where)
-                evidence.append(where)
-    return passed("every protection source meets it", *dict.fromkeys(evidence))
 
 
 class PP_BRANCH_01(Branch):
@@ -96,28 +94,15 @@ class PP_BRANCH_01(Branch):
     evidence = "Branch-protection settings under version control; pull-request review history on the platform."
 
     @classmethod
-    def check(cls, protection: Protection, answers: dict[str, Any]) -> Outcome:
+    def check(cls, pipeline: Pipeline, answers: dict[str, Any]) -> Outcome:
         minimum = int(answers.get("required_approvals") or 1)
 
         def enough(value: Any) -> bool:
             return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
 
         return expect(
-            protection,
-            [
-                (
-                    ("required_pull_request_reviews",),
-                    ("pull_request", None),
-                    lambda v: isinstance(v, dict),
-                    "pull requests with reviews",
-                ),
-                (
-                    ("required_pull_request_reviews", "required_approving_review_count"),
-                    ("pull_request", "required_approving_review_count"),
-                    enough,
-                    f"at least {minimum} approvals",
-                ),
-            ],
+            pipeline,
+            [("pull_request", is_true, "pull requests required"), ("approvals", enough, f"at least {minimum}")],
         )
 
 
@@ -144,10 +129,12 @@ class PP_BRANCH_02(Branch):
     evidence = "enforce_admins and ruleset bypass list under version control."
 
     @classmethod
-    def check(cls, protection: Protection) -> Outcome:
-        outcome = expect(protection, [(("enforce_admins",), None, is_true, "true")])
-        if outcome.status != "pass":
-            return outcome
+    def check(cls, pipeline: Pipeline) -> Outcome:
+        outcome = expect(pipeline, [("enforce_admins", is_true, "true (no bypass for administrators)")])
+        protection = pipeline.protection
+        if outcome.status == "pass" and protection is not None and protection.bypass:
+            return failed("a ruleset lets actors bypass it outside pull requests (bypass_actors)", *protection.bypass)
+        return outcome
         for doc, data in protection.rulesets:
             actors = data.get("bypass_actors") or []
             if actors:
@@ -175,35 +162,14 @@ class PP_BRANCH_03(Branch):
     evidence = "Review settings under version control; review timeline per pull request."
 
     @classmethod
-    def check(cls, protection: Protection) -> Outcome:
-        reviews = "required_pull_request_reviews"
+    def check(cls, pipeline: Pipeline) -> Outcome:
         return expect(
-            protection,
+            pipeline,
             [
-                (
-                    (reviews, "dismiss_stale_reviews"),
-                    ("pull_request", "dismiss_stale_reviews_on_push"),
-                    is_true,
-                    "true",
-                ),
-                (
-                    (reviews, "require_last_push_approval"),
-                    ("pull_request", "require_last_push_approval"),
-                    is_true,
-                    "true",
-                ),
-                (
-                    (reviews, "require_code_owner_reviews"),
-                    ("pull_request", "require_code_owner_review"),
-                    is_true,
-                    "true",
-                ),
-                (
-                    ("required_conversation_resolution",),
-                    ("pull_request", "required_review_thread_resolution"),
-                    is_true,
-                    "true",
-                ),
+                ("dismiss_stale", is_true, "true"),
+                ("last_push_approval", is_true, "true"),
+                ("code_owner_review", is_true, "true"),
+                ("conversation_resolution", is_true, "true"),
             ],
         )
 
@@ -229,39 +195,56 @@ class PP_BRANCH_04(Branch):
     evidence = "Required-check list under version control; check runs per commit on the platform."
 
     @classmethod
-    def check(cls, protection: Protection, gh: GitHub) -> Outcome:
+    def check(cls, pipeline: Pipeline) -> Outcome:
         outcome = expect(
-            protection,
+            pipeline,
             [
-                (
-                    ("required_status_checks", "strict"),
-                    ("required_status_checks", "strict_required_status_checks_policy"),
-                    is_true,
-                    "true (the branch must be up to date)",
-                ),
+                ("status_checks", is_true, "required status checks"),
+                ("strict_checks", is_true, "true (the branch must be up to date)"),
             ],
         )
         if outcome.status != "pass":
             return outcome
-        # Every pull-request job that runs a scanner or the tests must be a required check.
-        wanted = sorted({job.name for job in gh.jobs() if gh.gates_pull_requests(job) and _is_gate(job)})
-        sources: list[tuple[str, set[str]]] = []
-        found = protection.setting("required_status_checks", "contexts")
-        if found is not None:
-            contexts, where = found
-            sources.append((where, {str(c) for c in contexts or []}))
-        for ruleset in protection.rulesets:
-            params, where = protection.rule(ruleset, "required_status_checks")
-            checks = (params or {}).get("required_status_checks") or []
-            sources.append((where, {str(c.get("context")) for c in checks if isinstance(c, dict)}))
-        for where, contexts in sources:
-            missing = [name for name in wanted if name not in contexts]
-            if missing:
-                return failed(f"pull-request checks not required before merge: {', '.join(missing)}", where)
+        protection = pipeline.protection
+        assert protection is not None
+        reporting = {job.name: job for job in pipeline.gating_jobs()}
+        gates = sorted(
+            {job.name for job in reporting.values() if any(True for _ in job.invocations()) and not job.calls}
+        )
+        required = {check.context for check in protection.required_checks}
+        findings = [
+            Finding(reporting[name].where, f"{name} runs a scanner or the tests on pull requests but is not required")
+            for name in gates
+            if name not in required
+        ]
+        for check in protection.required_checks:
+            job = reporting.get(check.context)
+            if job is None:
+                findings.append(
+                    Finding(
+                        check.where,
+                        f"required check {check.context!r} is reported by no job that runs on pull requests "
+                        "(required checks are check-run names: a job's name:, not its id)",
+                    )
+                )
+            elif (why := job.not_blocking(CHANGE_EVENTS[0])) is not None:
+                findings.append(
+                    Finding(check.where, f"required check {check.context!r}: {why} (a skipped check passes)")
+                )
+            if check.app is None:
+                findings.append(
+                    Finding(
+                        check.where,
+                        f"required check {check.context!r} is not pinned to an app (app_id / integration_id): "
+                        "anyone who can push may post a status with that name",
+                    )
+                )
+        if findings:
+            return failed(findings[0].message, *findings)
         return passed(
-            f"required and strict: {', '.join(wanted) or 'no scanner jobs found'}",
+            f"required, strict and pinned: {', '.join(sorted(required))}",
             *outcome.evidence,
-            *(w for w, _ in sources),
+            *(c.where for c in protection.required_checks),
         )
 
 
@@ -286,18 +269,13 @@ class PP_BRANCH_05(Branch):
     evidence = "Git history of the default branch is the change log."
 
     @classmethod
-    def check(cls, protection: Protection) -> Outcome:
+    def check(cls, pipeline: Pipeline) -> Outcome:
         return expect(
-            protection,
+            pipeline,
             [
-                (
-                    ("allow_force_pushes",),
-                    ("non_fast_forward", None),
-                    is_false_value,
-                    "false / a non_fast_forward rule",
-                ),
-                (("allow_deletions",), ("deletion", None), is_false_value, "false / a deletion rule"),
-                (("required_linear_history",), ("required_linear_history", None), is_true, "true"),
+                ("no_force_push", is_true, "force pushes blocked"),
+                ("no_deletion", is_true, "deletion blocked"),
+                ("linear_history", is_true, "true"),
             ],
         )
 
@@ -324,20 +302,23 @@ class PP_BRANCH_06(Branch):
     evidence = "CODEOWNERS under version control; code-owner approvals per pull request."
 
     @classmethod
-    def check(cls, repo: Repo) -> Outcome:
+    def check(cls, repo: Repo, pipeline: Pipeline) -> Outcome:
         doc = repo.codeowners
         if doc is None:
             return failed("no CODEOWNERS file (.github/CODEOWNERS, CODEOWNERS or docs/CODEOWNERS)")
-        paths = [".github/workflows/ci.yml", ".github/settings.yml"]
-        if (repo.root / "compliance").is_dir():
-            paths.append("compliance/CONTROLS.md")
+        paths = sorted({job.file for job in pipeline.jobs} | {".github/settings.yml"})
+        paths += [p for p in ("compliance/CONTROLS.md", "deploy/production.json") if (repo.root / p).exists()]
+        paths += [p for p in ("compliance",) if (repo.root / p).is_dir() and "compliance/CONTROLS.md" not in paths]
+        findings = []
         for path in paths:
             owner = _owner(doc.data, path)
             if owner is None:
-                return failed(f"no code owner for {path}", doc.path + ":1")
-            if not owner[1]:
-                return failed(f"the CODEOWNERS rule for {path} names no owner", f"{doc.path}:{owner[0]}")
-        return passed("pipeline, settings and compliance files have code owners", doc.path + ":1")
+                findings.append(Finding(doc.path + ":1", f"no code owner for {path}"))
+            elif not owner[1]:
+                findings.append(Finding(f"{doc.path}:{owner[0]}", f"the CODEOWNERS rule for {path} names no owner"))
+        if findings:
+            return failed(findings[0].message, *findings)
+        return passed("the pipeline, its settings and the compliance files have code owners", doc.path + ":1")
 
 
 def _owner(rules: list[tuple[int, str, list[str]]], path: str) -> tuple[int, list[str]] | None:
@@ -357,10 +338,3 @@ def _codeowners_match(pattern: str, path: str) -> bool:
     regex = re.escape(pattern).replace(r"\*\*", ".*").replace(r"\*", "[^/]*")
     prefix = "" if anchored or "/" in pattern else "(?:.*/)?"
     return re.match(f"^{prefix}{regex}(?:/.*)?$", path) is not None
-
-
-def _is_gate(job: Job) -> bool:
-    """A job that runs a scanner, the tests or the control-drift audit."""
-    from generator.controls import tools
-
-    return any(tools.kind(step) for step in job.steps)

@@ -1,15 +1,14 @@
-"""Deployment: separated environments, an approval gate, verified checks, rollback and its drill."""
+"""Deployment: separated environments, a verified approval, verified checks, rollback and its drill."""
 
 from __future__ import annotations
 
 import re
+from typing import Any, ClassVar
 
-from generator.controls.base import Control, Outcome, Severity, failed, passed
-from generator.controls.github import GitHub, Job, each_production_job
-from generator.controls.needs import DEPLOY_HOOKS, ENV_REVIEWERS, ENVIRONMENTS, PROTECTION, TEAM
-
-_DEPLOY = ".github/workflows/deploy.yml"
-
+from generator.controls.base import Control, Finding, Outcome, Severity, failed, passed, unknown
+from generator.controls.judge import deploy_path, each_production_job
+from generator.controls.needs import DEPLOY_HOOKS, ENV_REVIEWERS, ENVIRONMENTS, PROTECTION, TEAM, Need
+from generator.pipeline.model import PUSH, Job, Pipeline, Step
 
 _PRODUCTION_RUNS = (
     'gh run list --repo "$REPO" --workflow deploy.yml --workflow promote.yml --branch {default_branch} '
@@ -18,204 +17,251 @@ _PRODUCTION_RUNS = (
     "approves it); the deployment records in the evidence store are the same population"
 )
 
+# What a step does, read from its script and the scripts it runs (words say what it does, the tool registry
+# and the shell model say whether it can fail).
+_APPROVALS = re.compile(r"actions/runs/[^\s\"']*/approvals|/pulls/[^\s\"']*/reviews|pending_deployments")
+_CHECK_RUNS = re.compile(r"check-runs|check-suites|commits/\S+/status\b")
+_ACCEPTS_SKIPPED = re.compile(
+    r"conclusion\s*==\s*[\"'](?:skipped|neutral)[\"']|[\"']?\b(?:skipped|neutral)\b[\"']?\s*\)|"
+    r"[\"']?\b(?:skipped|neutral)\b\s*[\"']?\s*\|\s*[\"']?\b(?:success|skipped|neutral)\b"
+)
+_DEPLOY = re.compile(
+    r"\bdeploy\.sh\b|kubectl\s+(?:apply|set\s+image|rollout\s+restart)|helm\s+(?:upgrade|install)|"
+    r"terraform\s+apply|(?:aws|gcloud|az)\s+\S+\s+(?:deploy|update-service|update)|flyctl\s+deploy|"
+    r"argocd\s+app\s+sync"
+)
+_HEALTH = re.compile(r"health|smoke|rollout\s+status|curl\b", re.IGNORECASE)
+_ROLLBACK = re.compile(r"rollback|roll\s+back|rollout\s+undo|revert", re.IGNORECASE)
+
+
+def deploy_step(job: Job) -> Step | None:
+    """The step that deploys (the first whose script deploys and is not a rollback)."""
+    for step in job.steps:
+        text = step.name + "\n" + step.run
+        if _DEPLOY.search(text) and not _ROLLBACK.search(step.name):
+            return step
+    return None
+
 
 class Deploy(Control):
     family = "deploy"
-    implemented_by = {"github": (f"{_DEPLOY}#deploy-production",)}
+    implemented_by = {"github": ("{production_workflow}#deploy-production",)}
     owner = "Release manager (control owner); the security team approves production"
     frequency = "Every production deploy"
     population = {"github": _PRODUCTION_RUNS}
-    needs = (ENVIRONMENTS, DEPLOY_HOOKS)
-
-
-_PROD_WORDS = re.compile(r"\b(prod|production)\b", re.IGNORECASE)
-_DEPLOY_WORDS = re.compile(r"\b(deploy|release|kubectl\s+(apply|set|rollout)|helm\s+upgrade|terraform\s+apply)\b")
-_ROLLBACK_WORDS = re.compile(r"rollback|roll\s+back|rollout\s+undo|revert", re.IGNORECASE)
-_CHECK_RUNS = re.compile(r"check-runs|check-suites|commits/\S+/status\b")
-_HEALTH_WORDS = re.compile(r"health|smoke|rollout\s+status|curl\b", re.IGNORECASE)
-
-
-def deploys_to_production(job: Job) -> bool:
-    """A job that looks like a production deploy, whether or not it uses an environment."""
-    text = " ".join([job.id, job.name, *(s.name + " " + s.run for s in job.steps)])
-    return bool(_PROD_WORDS.search(text) and _DEPLOY_WORDS.search(text))
+    needs: ClassVar[tuple[Need, ...]] = (ENVIRONMENTS, DEPLOY_HOOKS)
+    # Only a repository that deploys has these controls; a library's releases are judged as releases.
+    applies = "deploys"
 
 
 class PP_DEPLOY_01(Deploy):
-    """Production deploys need a separate approval through a protected environment"""
-
-    procedure = (
-        "For each sampled production deploy, open its deployment record and confirm the approval it holds "
-        "(environment approval or promotion pull request review, as returned by GitHub) names an approver "
-        "from the security team who is not the person who triggered the deploy, given before the deploy "
-        "started."
-    )
-    needs = (ENV_REVIEWERS, PROTECTION, TEAM, DEPLOY_HOOKS)
+    """Production deploys need a separate, verified approval"""
 
     id = "PP-DEPLOY-01"
     soc2 = ("CC8.1",)
     iso27001 = ("A.8.25", "A.8.31")
     severity = Severity.CRITICAL
     prevents = ("no-separate-approval",)
-    implemented_by = {"github": (f"{_DEPLOY}#deploy-production", ".github/settings.yml")}
+    implemented_by = {"github": ("{production_workflow}#deploy-production", ".github/settings.yml")}
+    needs = (ENV_REVIEWERS, PROTECTION, TEAM, DEPLOY_HOOKS)
     remediation = (
-        "Deploy production only from a job with `environment: production`, and give that environment required "
-        "reviewers from the security team and a deployment-branch policy of protected branches."
+        "Deploy production only from a job whose approval GitHub enforces and the job verifies: an environment "
+        "with required reviewers from the security team (GitHub Enterprise, or a public repository), or a "
+        "promotion pull request the code owners approve; restrict the environment to the default branch, and "
+        "fail the job unless the approval came from someone other than who triggered it."
     )
-    evidence = "Environment approvals in the workflow run; the approvers are copied into the deployment record."
+    evidence = "The approvals GitHub returned, copied into the deployment record."
+    procedure = (
+        "For each sampled production deploy, open its deployment record and confirm the approval it holds "
+        "(environment approval or promotion pull request review, as returned by GitHub) names an approver from "
+        "the security team who is not the person who triggered the deploy, given before the deploy started."
+    )
 
     @classmethod
-    def check(cls, gh: GitHub) -> Outcome:
-        ungated = [j for j in gh.jobs() if deploys_to_production(j) and j.environment != "production" and not j.calls]
-        if ungated:
-            return failed(
-                f"job {ungated[0].id} deploys to production without `environment: production`", ungated[0].where
-            )
-        production = gh.production_jobs()
-        if not production:
-            return failed("no job deploys through `environment: production` (the approval gate)")
-        evidence = [j.doc.at("jobs", j.id, "environment") for j in production]
-        settings = gh.repo.settings
-        if settings is not None and isinstance(settings.data, dict) and "environments" in settings.data:
-            envs = {
-                str(e.get("name", "")).lower(): (i, e)
-                for i, e in enumerate(settings.data.get("environments") or [])
-                if isinstance(e, dict)
-            }
-            if "production" not in envs:
-                return failed("settings.yml configures environments but not production", settings.at("environments"))
-            i, env = envs["production"]
-            policy = env.get("deployment_branch_policy")
-            if not (isinstance(policy, dict) and (policy.get("protected_branches") or policy.get("custom_branches"))):
-                return failed(
-                    "the production environment accepts deploys from any branch (deployment_branch_policy)",
-                    settings.at("environments", i),
+    def check(cls, pipeline: Pipeline, answers: dict[str, Any]) -> Outcome:
+        findings: list[Finding] = []
+        branch = pipeline.default_branch
+        production = pipeline.environments.get("production")
+        if pipeline.environments and production is None:
+            findings.append(
+                Finding(
+                    next(iter(pipeline.environments.values())).where,
+                    "the settings declare environments but not production",
                 )
-            evidence.append(settings.at("environments", i))
-        return passed("production deploys only through the protected production environment", *evidence)
+            )
+        elif production is not None and production.branches != (branch,):
+            allowed = "any branch" if production.branches is None else ", ".join(production.branches)
+            findings.append(Finding(production.where, f"production accepts deploys from {allowed}, not only {branch}"))
+
+        def judge(job: Job) -> Outcome:
+            verify = [s for s in job.steps if _APPROVALS.search(s.text) and s.not_blocking(PUSH) is None]
+            deploy = deploy_step(job)
+            if verify and (deploy is None or verify[0].index < deploy.index):
+                note = ""
+                if answers.get("visibility") == "private" and answers.get("github_plan") == "free":
+                    note = " (GitHub Free does not enforce it on a private repository: the workflow does)"
+                return passed(
+                    f"{job.name} verifies the approval GitHub returns before it deploys{note}", verify[0].where
+                )
+            if job.environment:
+                env = pipeline.environments.get(job.environment)
+                if env is not None and env.reviewers:
+                    return passed(f"the {job.environment} environment declares required reviewers", env.where)
+                return unknown(
+                    f"{job.name} deploys through the {job.environment} environment, whose required reviewers are "
+                    "set outside the files (pipeproof protect check decides); the job does not verify an approval",
+                    job.where,
+                )
+            return failed(f"{job.name} deploys to production with no approval that GitHub enforces", job.where)
+
+        outcome = each_production_job(pipeline, judge)
+        if findings and outcome.status != "fail":
+            return failed(findings[0].message, *findings)
+        if findings:
+            return failed(outcome.reason, *outcome.findings, *findings)
+        return outcome
 
 
 class PP_DEPLOY_02(Deploy):
     """Staging and production are separate environments, and staging comes first"""
 
-    procedure = (
-        "For each sampled production deploy, confirm the same commit (and image digest) was deployed to "
-        "staging first, in the same deploy run or in the candidate run the promotion names."
-    )
-
     id = "PP-DEPLOY-02"
-    implemented_by = {"github": (f"{_DEPLOY}#deploy-staging", ".github/settings.yml")}
+    implemented_by = {"github": (".github/workflows/deploy.yml#deploy-staging", ".github/settings.yml")}
     soc2 = ("CC8.1",)
     iso27001 = ("A.8.31",)
     remediation = (
-        "Deploy to a `staging` environment first and make the production job depend on it (and on DAST) through needs:."
+        "Deploy to a `staging` environment first and make production depend on it (and on DAST): through "
+        "needs:, or by verifying the checks of the run that deployed the candidate to staging."
     )
     evidence = "Deployment history per environment on the platform."
+    procedure = (
+        "For each sampled production deploy, confirm the same commit (and image digest) was deployed to staging "
+        "first, in the same deploy run or in the candidate run the promotion names."
+    )
 
     @classmethod
-    def check(cls, gh: GitHub) -> Outcome:
+    def check(cls, pipeline: Pipeline) -> Outcome:
         def judge(job: Job) -> Outcome:
-            if not [j for j in gh.deploy_path(job) if j.environment and j.environment != "production"]:
-                return failed(f"production job {job.id} does not need a staging deploy first (needs:)", job.where)
-            return passed("staging deploys first, production needs it", job.where)
+            staging = [
+                j
+                for j in deploy_path(pipeline, job)
+                if (j.environment and not pipeline.adapter.deploys_to_production(j)) or "staging" in j.name.lower()
+            ]
+            if not staging:
+                return failed(
+                    f"{job.name} does not stand on a staging deploy (needs:, or the candidate's checks)", job.where
+                )
+            return passed("staging deploys first; production stands on it", staging[0].where)
 
-        return each_production_job(gh, judge)
+        return each_production_job(pipeline, judge)
 
 
 class PP_DEPLOY_03(Deploy):
-    """The production job verifies that every required check passed on the commit it deploys"""
-
-    procedure = (
-        "For each sampled production deploy, confirm the deployment record's checks list holds every required "
-        "check with conclusion success, from the run that built the deployed image."
-    )
+    """The production job verifies that every required check passed on what it deploys"""
 
     id = "PP-DEPLOY-03"
     soc2 = ("CC8.1",)
     iso27001 = ("A.8.25",)
     remediation = (
-        "Before deploying, query the check runs of the commit and stop unless every required check concluded "
-        "with success."
+        "Before deploying, query the check runs of the commit (of the run that built it) and stop unless every "
+        "required check concluded with success: a skipped, neutral, pending or missing check stops the deploy."
     )
     evidence = "The verification step's log and the checks list in the deployment record."
+    procedure = (
+        "For each sampled production deploy, confirm the deployment record's checks list holds every required "
+        "check with conclusion success, from the run that built the deployed image."
+    )
 
     @classmethod
-    def check(cls, gh: GitHub) -> Outcome:
+    def check(cls, pipeline: Pipeline) -> Outcome:
         def judge(job: Job) -> Outcome:
-            verify = next((s for s in job.steps if _CHECK_RUNS.search(s.run) and s.not_blocking() is None), None)
-            if verify is None:
-                return failed(f"production job {job.id} does not verify the commit's check runs", job.where)
-            deploy = next(
-                (s for s in job.steps if _DEPLOY_WORDS.search(s.name + " " + s.run) and s is not verify), None
-            )
-            if deploy is not None and deploy.index < verify.index:
-                return failed("the check-run verification comes after the deploy step", verify.where)
-            return passed("production verifies every required check on the commit first", verify.where)
+            gates = [s for s in job.steps if _CHECK_RUNS.search(s.text)]
+            if not gates:
+                return failed(f"{job.name} does not verify the check runs of what it deploys", job.where)
+            gate = gates[0]
+            if (why := gate.not_blocking(PUSH)) is not None:
+                return failed(f"the check gate cannot stop the deploy: {why}", gate.where)
+            if m := _ACCEPTS_SKIPPED.search(gate.text):
+                return failed(
+                    f"the check gate accepts a check that did not pass ({m[0].strip()}): GitHub reports "
+                    "a job skipped by its if: as skipped",
+                    gate.where,
+                )
+            deploy = deploy_step(job)
+            if deploy is not None and deploy.index < gate.index:
+                return failed("the check gate comes after the deploy step", gate.where)
+            return passed(f"{job.name} verifies every check run before it deploys", gate.where)
 
-        return each_production_job(gh, judge)
+        return each_production_job(pipeline, judge)
 
 
 class PP_DEPLOY_04(Deploy):
-    """A failed health check rolls production back automatically and records the rollback"""
-
-    procedure = (
-        "For each sampled failed or cancelled production deploy, confirm the rollback step ran and the "
-        "deployment record says rolled_back (or rollback_failed, with the incident that followed)."
-    )
+    """A failed, cancelled or timed-out deploy rolls production back automatically and leaves a record"""
 
     id = "PP-DEPLOY-04"
     soc2 = ("CC8.1",)
     iso27001 = ("A.8.32",)
     remediation = (
-        "After the deploy, run a health check; on failure run the rollback step (if: failure()) and write a "
-        "rollback record to the evidence store."
+        "After the deploy, run a health check that verifies the deployed version; on failure or cancellation "
+        "run the rollback step (if: failure() || cancelled()), give the deploy step its own timeout-minutes so "
+        "the job has time left, and record the outcome (if: always())."
     )
-    evidence = "rollback-record.json: workflow artifact ({retention} days) and the evidence store ({store_retention})."
+    evidence = (
+        "deployment-record.json (status rolled_back): workflow artifact ({retention} days) and the evidence "
+        "store ({store_retention})."
+    )
+    procedure = (
+        "For each sampled failed or cancelled production deploy, confirm the rollback step ran and the "
+        "deployment record says rolled_back (or rollback_failed, with the incident that followed)."
+    )
 
     @classmethod
-    def check(cls, gh: GitHub) -> Outcome:
+    def check(cls, pipeline: Pipeline) -> Outcome:
         def judge(job: Job) -> Outcome:
+            deploy = deploy_step(job)
+            if deploy is None:
+                return failed(f"{job.name}: no deploy step found", job.where)
+            later = job.steps[deploy.index + 1 :]
             health = next(
-                (
-                    s
-                    for s in job.steps
-                    if _HEALTH_WORDS.search(s.name + " " + s.run) and not _ROLLBACK_WORDS.search(s.name)
-                ),
-                None,
+                (s for s in later if _HEALTH.search(s.name + " " + s.run) and not _ROLLBACK.search(s.name)), None
             )
             if health is None:
-                return failed(f"production job {job.id} has no health check after the deploy", job.where)
-            rollback = next(
-                (
-                    s
-                    for s in job.steps[health.index + 1 :]
-                    if _ROLLBACK_WORDS.search(s.name + " " + s.run) and "failure()" in str(s.data.get("if", ""))
-                ),
-                None,
-            )
-            if rollback is None:
-                return failed(
-                    f"production job {job.id} has no rollback step that runs on failure (if: failure())", health.where
+                return failed(f"{job.name} has no health check after the deploy", deploy.where)
+            rollback = next((s for s in later if _ROLLBACK.search(s.name + " " + s.run)), None)
+            condition = str(rollback.data.get("if", "")) if rollback is not None else ""
+            if rollback is None or "failure()" not in condition:
+                return failed(f"{job.name} has no rollback step that runs on failure (if: failure())", health.where)
+            findings = []
+            if "cancelled()" not in condition and "always()" not in condition:
+                findings.append(
+                    Finding(rollback.line_of("if"), "a cancelled deploy is not rolled back (no cancelled())")
                 )
-            if "rollback-record" not in " ".join(s.run + str(s.with_) for s in job.steps[rollback.index :]):
-                return failed("the rollback leaves no record (rollback-record)", rollback.where)
-            return passed("a failed health check triggers the rollback step, which leaves a record", rollback.where)
+            if "timeout-minutes" not in deploy.data:
+                findings.append(
+                    Finding(
+                        deploy.where,
+                        "the deploy step has no timeout-minutes: a hung deploy runs into "
+                        "the job timeout, which cancels the job before the rollback",
+                    )
+                )
+            record = [
+                s
+                for s in job.steps[rollback.index + 1 :]
+                if "always()" in str(s.data.get("if", "")) and re.search(r"record", s.name + s.text, re.IGNORECASE)
+            ]
+            if not record:
+                findings.append(
+                    Finding(rollback.where, "the rollback leaves no record (no always() record step after it)")
+                )
+            if findings:
+                return failed(findings[0].message, *findings)
+            return passed("a failed or cancelled deploy rolls back and the record says so", rollback.where)
 
-        return each_production_job(gh, judge)
+        return each_production_job(pipeline, judge)
 
 
 class PP_DEPLOY_05(Deploy):
     """Rollback is drilled on a schedule and each drill leaves evidence"""
-
-    procedure = (
-        "Confirm a rollback-drill record exists for every quarter of the period, each with result success, "
-        "rolled back to the production version and restored the current one."
-    )
-    frequency = "Quarterly, and on demand"
-    population = {
-        "github": 'gh run list --repo "$REPO" --workflow rollback-drill.yml --created "$FROM..$TO" '
-        "--json databaseId,conclusion,createdAt,url"
-    }
 
     id = "PP-DEPLOY-05"
     soc2 = ("CC8.1",)
@@ -230,18 +276,29 @@ class PP_DEPLOY_05(Deploy):
     evidence = (
         "rollback-drill-record.json: workflow artifact ({retention} days) and the evidence store ({store_retention})."
     )
+    procedure = (
+        "Confirm a rollback-drill record exists for every quarter of the period, each with result success, "
+        "rolled back to the production version and restored the current one."
+    )
+    frequency = "Quarterly, and on demand"
+    population = {
+        "github": 'gh run list --repo "$REPO" --workflow rollback-drill.yml --created "$FROM..$TO" '
+        "--json databaseId,conclusion,createdAt,url"
+    }
 
     @classmethod
-    def check(cls, gh: GitHub) -> Outcome:
-        for workflow in gh.workflows:
-            if not workflow.triggers & {"workflow_dispatch", "schedule"}:
+    def check(cls, pipeline: Pipeline) -> Outcome:
+        for job in pipeline.jobs:
+            if not job.runs_on("schedule", "manual"):
                 continue
-            for job in workflow.jobs.values():
-                drills = [
-                    s for s in job.steps if _ROLLBACK_WORDS.search(s.name + " " + s.run) and s.not_blocking() is None
-                ]
-                kept = [s for s in job.steps if s.action in {"actions/upload-artifact"} or "ship-evidence" in s.uses]
-                if drills and kept:
-                    when = "scheduled" if "schedule" in workflow.triggers else "on demand only"
-                    return passed(f"rollback drill ({when}) leaves a record", drills[0].where)
+            drills = [
+                s
+                for s in job.steps
+                if _ROLLBACK.search(s.name + " " + s.text)
+                and s.not_blocking("schedule" if job.runs_on("schedule") else "manual") is None
+            ]
+            kept = [s for s in job.steps if s.action == "actions/upload-artifact" or "evidence" in s.uses]
+            if drills and kept:
+                when = "scheduled" if job.runs_on("schedule") else "on demand only"
+                return passed(f"rollback drill ({when}) leaves a record", drills[0].where)
         return failed("no scheduled or on-demand workflow drills a rollback and keeps a record of it")

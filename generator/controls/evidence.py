@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
-from generator.controls.base import Control, Outcome, Severity, failed, passed
-from generator.controls.github import GitHub, Job, Step, each_production_job
-from generator.controls.needs import AUDIT_LOG_API, EVIDENCE_STORE
+from generator.controls.base import Control, Finding, Outcome, Severity, failed, not_applicable, passed, unknown
+from generator.controls.judge import each_production_job
+from generator.controls.needs import AUDIT_LOG_API, EVIDENCE_STORE, Need
+from generator.pipeline.model import Job, Pipeline, Step
 
-# The "what to log" table of the source document, as the keys a deployment record must carry.
-RECORD_FIELDS = (
-    "sha",
-    "author",
-    "reviewers",
-    "approvers",
-    "approved_at",
-    "deployed_at",
-    "environment",
-    "status",
-    "scan_results",
-    "sbom",
-)
+# The "what to log" table of the source document, as the data a deployment record must carry (each entry:
+# the accepted spellings in the script that writes it).
+RECORD_FIELDS = {
+    "commit": ("sha", "commit"),
+    "environment": ("environment",),
+    "status": ("status", "outcome"),
+    "approvers": ("approval", "approvers"),
+    "pull requests and their reviewers": ("pull_requests", "reviewers", "reviews"),
+    "checks": ("checks",),
+    "scan results": ("evidence", "scan_results", "scans"),
+    "SBOM": ("sbom",),
+    "deployer": ("deployed_by", "actor"),
+    "time": ("finished_at", "deployed_at"),
+}
 RETENTION_LIMIT = {"public": 90, "private": 400}  # days; GitHub clamps larger values silently
 
 
@@ -34,7 +36,7 @@ class Evidence(Control):
         "period (aws s3api list-objects-v2 --bucket {evidence_bucket} --prefix {project_name}/YYYY/, or the "
         "workflow artifacts while they last); sample 25"
     }
-    needs = (EVIDENCE_STORE,)
+    needs: ClassVar[tuple[Need, ...]] = (EVIDENCE_STORE,)
 
 
 class PP_EVID_01(Evidence):
@@ -59,21 +61,25 @@ class PP_EVID_01(Evidence):
     )
 
     @classmethod
-    def check(cls, gh: GitHub) -> Outcome:
+    def check(cls, pipeline: Pipeline) -> Outcome:
         def judge(job: Job) -> Outcome:
-            writer = next((s for s in job.steps if "deployment-record" in s.run), None)
+            writer = next((s for s in job.steps if "deployment-record" in s.text), None)
             if writer is None:
-                return failed(f"production job {job.id} writes no deployment record", job.where)
-            missing = [f for f in RECORD_FIELDS if not re.search(rf"\b{f}\b", writer.run)]
+                return failed(f"{job.name} writes no deployment record", job.where)
+            text = writer.text
+            missing = [
+                name for name, words in RECORD_FIELDS.items() if not any(re.search(rf"\b{w}\b", text) for w in words)
+            ]
             if missing:
                 return failed(f"the deployment record lacks {', '.join(missing)}", writer.where)
             if "always()" not in str(writer.data.get("if", "")):
                 return failed("the deployment record is not written when the deploy fails (if: always())", writer.where)
-            if not [s for s in job.steps[writer.index + 1 :] if s.action == "actions/upload-artifact" or _ships(s)]:
+            kept = [s for s in job.steps[writer.index + 1 :] if s.action == "actions/upload-artifact" or _ships(s)]
+            if not kept:
                 return failed("the deployment record is neither uploaded nor shipped", writer.where)
             return passed("every production deploy writes a complete record", writer.where)
 
-        return each_production_job(gh, judge)
+        return each_production_job(pipeline, judge)
 
 
 class PP_EVID_02(Evidence):
@@ -100,18 +106,27 @@ class PP_EVID_02(Evidence):
     evidence = "Objects under <bucket>/<project>/ with a 7-year compliance-mode retention."
 
     @classmethod
-    def check(cls, gh: GitHub) -> Outcome:
+    def check(cls, pipeline: Pipeline) -> Outcome:
         def judge(job: Job) -> Outcome:
-            shipped = [s for s in job.steps if _ships(s, "deployment-record")]
+            writer = next((s for s in job.steps if "deployment-record" in s.text), None)
+            after = job.steps[writer.index + 1 :] if writer is not None else job.steps
+            shipped = [s for s in after if _ships(s)]
             if not shipped:
-                return failed(
-                    f"production job {job.id} does not ship its deployment record to the evidence store", job.where
-                )
-            return passed("deployment records and scan reports go to the evidence store", shipped[0].where)
+                return failed(f"{job.name} does not ship its deployment record to the evidence store", job.where)
+            return passed("deployment records go to the evidence store", shipped[0].where)
 
-        outcome = each_production_job(gh, judge)
-        if outcome.status == "pass" and not any(_ships(s, "scan") for s in gh.steps()):
-            return failed("scan results are not shipped to the evidence store (only artifacts, which expire)")
+        outcome = each_production_job(pipeline, judge)
+        if outcome.status == "pass":
+            scans = [
+                s
+                for s in pipeline.steps()
+                if _ships(s)
+                and re.search(r"scan|manifest|evidence", s.name + s.text)
+                and s.job not in pipeline.production_jobs()
+            ]
+            if not scans:
+                return failed("scan results are not shipped to the evidence store (only artifacts, which expire)")
+            return passed(outcome.reason + "; so do the scan results", *outcome.evidence, scans[0].where)
         return outcome
 
 
@@ -138,27 +153,42 @@ class PP_EVID_03(Evidence):
     evidence = "retention-days in the workflows under version control."
 
     @classmethod
-    def check(cls, gh: GitHub, answers: dict[str, Any]) -> Outcome:
-        visibility = answers.get("visibility")
-        limit = RETENTION_LIMIT.get(str(visibility), RETENTION_LIMIT["private"])
-        evidence = []
-        for step in gh.steps():
+    def check(cls, pipeline: Pipeline, answers: dict[str, Any]) -> Outcome:
+        visibility = str(answers.get("visibility"))
+        known = visibility in RETENTION_LIMIT
+        limit = RETENTION_LIMIT[visibility] if known else RETENTION_LIMIT["public"]
+        evidence: list[str] = []
+        over: list[Finding] = []
+        seen: set[str] = set()
+        for step in pipeline.steps():
             if step.action != "actions/upload-artifact" or "retention-days" not in step.with_:
                 continue
-            raw = step.with_["retention-days"]
+            where = step.line_of("with")
+            if where in seen:
+                continue
+            seen.add(where)
             try:
-                days = int(str(raw))
+                days = int(str(step.with_["retention-days"]))
             except ValueError:
                 continue  # an expression: judged where it is set
-            where = step.line_of("with")
             if days > limit:
-                kind = visibility if visibility in RETENTION_LIMIT else "private (the larger limit; visibility unknown)"
-                return failed(
-                    f"retention-days: {days} exceeds the {limit}-day limit of a {kind} repository; "
-                    "GitHub silently clamps it, so the evidence expires early",
-                    where,
-                )
-            evidence.append(where)
+                over.append(Finding(where, f"retention-days: {days}"))
+            else:
+                evidence.append(where)
+        if not evidence and not over:
+            return not_applicable("no artifact sets retention-days")
+        if over and not known:
+            return unknown(
+                f"{len(over)} artifact(s) keep more than 90 days, which GitHub clamps to 90 on a public repository; "
+                "the repository's visibility decides (set visibility in .github/settings.yml)",
+                *over,
+            )
+        if over:
+            return failed(
+                f"{len(over)} artifact(s) exceed the {limit}-day limit of a {visibility} repository; GitHub silently "
+                "clamps them, so the evidence expires early",
+                *over,
+            )
         return passed(f"every artifact retention is within {limit} days", *evidence[:5])
 
 
@@ -185,23 +215,21 @@ class PP_EVID_04(Evidence):
     evidence = "audit-log-<date>.json in the evidence store ({store_retention})."
 
     @classmethod
-    def check(cls, gh: GitHub) -> Outcome:
-        for workflow in gh.workflows:
-            if "schedule" not in workflow.triggers:
+    def check(cls, pipeline: Pipeline) -> Outcome:
+        for job in pipeline.jobs:
+            if not job.runs_on("schedule"):
                 continue
-            for job in workflow.jobs.values():
-                export = next((s for s in job.steps if "audit-log" in s.run and s.not_blocking() is None), None)
-                if export and any(_ships(s) for s in job.steps):
-                    return passed("the audit log is exported on a schedule and shipped", export.where)
+            export = next((s for s in job.steps if "audit-log" in s.text and s.not_blocking("schedule") is None), None)
+            if export and any(_ships(s) for s in job.steps):
+                return passed("the audit log is exported on a schedule and shipped", export.where)
         return failed("no scheduled job exports the audit log to the evidence store")
 
 
-def _ships(step: Step, what: str = "") -> bool:
-    """A step that uploads `what` (a name fragment) to the evidence store: the ship action or a cloud CLI."""
-    if "ship-evidence" in step.uses:
-        return what in str(step.with_.get("path", "")) + " " + str(step.with_.get("kind", ""))
-    return _uploads_to_cloud(step.run) and what in step.run
+_UPLOAD = re.compile(
+    r"aws\s+s3\s+cp|aws\s+s3api\s+put-object|gcloud\s+storage\s+cp|gsutil\s+cp|az\s+storage\s+blob\s+upload"
+)
 
 
-def _uploads_to_cloud(run: str) -> bool:
-    return bool(re.search(r"aws\s+s3\s+cp|gcloud\s+storage\s+cp|gsutil\s+cp|az\s+storage\s+blob\s+upload", run))
+def _ships(step: Step) -> bool:
+    """A step that uploads to an evidence store: a cloud CLI upload, directly or in the local action it uses."""
+    return bool(_UPLOAD.search(step.text))

@@ -3,36 +3,88 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from typing import Any
+import shlex
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, ClassVar
 
-from generator.controls import tools
-from generator.controls.base import Control, Outcome, Severity, failed, passed
-from generator.controls.github import GitHub
-from generator.controls.needs import PIPEPROOF_ACTION, PROTECTION, RUNNER_TOOLS, TEAM
+from generator.controls.base import Control, Finding, Outcome, Severity, failed, not_applicable, passed
+from generator.controls.judge import gate
+from generator.controls.needs import PIPEPROOF_ACTION, PROTECTION, RUNNER_TOOLS, TEAM, Need
+from generator.pipeline.model import Job, Pipeline
 from generator.repo import Doc, Repo
 
 _SHA = re.compile(r"^[^@\s]+@[0-9a-f]{40}$")
-# Contexts that an outsider cannot shape; anything else inside run: is treated as injectable.
-_SAFE_EXPRESSION = re.compile(
-    r"^\s*(?:github\.(?:sha|run_id|run_number|run_attempt|repository|repository_id|repository_owner|"
-    r"repository_owner_id|workflow|job|server_url|api_url|graphql_url|ref_type|event_name|actor_id|workspace|"
-    r"action_path|retention_days)|runner\.\w+|job\.status|strategy\.\w+|secrets\.\w+)\s*$"
-)
 _EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
+# What an outsider shapes: the event payload's free text and head refs (zizmor's and GitHub's own list of
+# attacker-controlled contexts). Static matrices, env set from literals, ids, SHAs and numbers are not.
+_ATTACKER = re.compile(
+    r"github\.head_ref\b|github\.event\.(?:"
+    r"issue\.(?:title|body)|pull_request\.(?:title|body|head\.(?:ref|label)|head\.repo\.(?:name|description|homepage))|"
+    r"comment\.body|review\.body|review_comment\.body|discussion\.(?:title|body)|pages\.[^.\s]+\.page_name|"
+    r"commits\.[^.\s]+\.(?:message|author\.(?:email|name))|head_commit\.(?:message|author\.(?:email|name))|"
+    r"workflow_run\.(?:head_branch|display_title|head_commit\.(?:message|author\.(?:email|name))|"
+    r"pull_requests\.[^.\s]+\.head\.ref)|release\.(?:name|body)|merge_group\.head_commit\.message)"
+    r"|github\.event\.[\w.*\[\]'\"]*\.(?:title|body|message|head_ref|label|page_name)\b"
+)
 _LONG_LIVED = re.compile(
     r"^(AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY|aws-access-key-id|aws-secret-access-key|credentials_json|creds|"
-    r"client-secret|AZURE_CLIENT_SECRET|GOOGLE_APPLICATION_CREDENTIALS|ARM_CLIENT_SECRET)$",
+    r"client-secret|AZURE_CLIENT_SECRET|AZURE_CREDENTIALS|GOOGLE_APPLICATION_CREDENTIALS|GOOGLE_CREDENTIALS|"
+    r"ARM_CLIENT_SECRET|GCP_SA_KEY|DIGITALOCEAN_ACCESS_TOKEN)$",
     re.IGNORECASE,
 )
+# Long-lived credentials recognised by how they are used, whatever the secret is called.
+_KEY_USE = re.compile(
+    r"aws\s+configure\s+set\s+aws_(?:access_key_id|secret_access_key)|"
+    r"gcloud\s+auth\s+activate-service-account[^\n]*--key-file|"
+    r"az\s+login\s+--service-principal[^\n]*(?:-p\s|--password|--secret)"
+)
+_KEY_INPUTS = {
+    "aws-actions/configure-aws-credentials": ("aws-access-key-id", "aws-secret-access-key"),
+    "google-github-actions/auth": ("credentials_json",),
+    "azure/login": ("creds", "client-secret"),
+}
+_MUTABLE_FETCH = re.compile(
+    r"curl[^|\n]*https?://raw\.githubusercontent\.com/[^/\s]+/[^/\s]+/(?:main|master|HEAD)/[^|\n]*\|\s*(?:ba|z)?sh|"
+    r"(?:go\s+install|npx|pipx\s+run)\s+\S+@latest\b|"
+    r"curl[^|\n]*\|\s*(?:sudo\s+)?(?:ba|z)?sh\b"
+)
+# Pinned actions that still fetch a tool by mutable reference at run time (platform-facts.md, section h).
+_MUTABLE_ACTIONS = {
+    "anchore/sbom-action": "downloads syft's install script from the main branch",
+    "anchore/scan-action": "downloads grype's install script from the main branch",
+    "bridgecrewio/checkov-action": "runs the checkov container image by tag",
+}
 
 
-def _all_steps(gh: GitHub) -> Iterator[tuple[Doc, tuple[Any, ...], dict[str, Any]]]:
-    """(doc, key path, step) for every step of every workflow and composite action."""
-    for step in gh.steps():
-        yield step.job.doc, ("jobs", step.job.id, "steps", step.index), step.data
-    for doc, index, data in gh.action_steps:
-        yield doc, ("runs", "steps", index), data
+def _raw_steps(pipeline: Pipeline) -> Iterator[tuple[str, Callable[[str], str], Mapping[str, Any], str]]:
+    """(where, where-of-key, step, file) for every step of every workflow and composite action."""
+    for job in pipeline.jobs:
+        if job.called_by is not None:
+            continue  # a called workflow's jobs are also listed on their own
+        for step in job.steps:
+            yield step.where, step.line_of, step.data, job.file
+    for doc in pipeline.repo.actions:
+        runs = doc.data.get("runs")
+        steps = runs.get("steps") if isinstance(runs, Mapping) else None
+        for index, data in enumerate(steps if isinstance(steps, list) else []):
+            if isinstance(data, Mapping):
+                yield doc.at("runs", "steps", index), _at(doc, ("runs", "steps", index)), data, doc.path
+
+
+def _at(doc: Doc, path: tuple[Any, ...]) -> Callable[[str], str]:
+    return lambda key: doc.at(*path, key)
+
+
+def _own_jobs(pipeline: Pipeline) -> list[Job]:
+    return [j for j in pipeline.jobs if j.called_by is None]
+
+
+def _result(findings: list[Finding], passing: str, evidence: tuple[str, ...] = ()) -> Outcome:
+    if findings:
+        return failed(
+            findings[0].message if len(findings) == 1 else f"{len(findings)} places: {findings[0].message}", *findings
+        )
+    return passed(passing, *evidence)
 
 
 _WORKFLOWS = (
@@ -51,7 +103,7 @@ class Hardening(Control):
         "github": 'git log --since "$FROM" --until "$TO" --format="%H %an %ad %s" -- .github/; for each sampled '
         "commit: pipeproof audit at that commit (git worktree add /tmp/at COMMIT && pipeproof audit /tmp/at)"
     }
-    needs = (PROTECTION, TEAM)
+    needs: ClassVar[tuple[Need, ...]] = (PROTECTION, TEAM)
 
 
 class PP_HARD_01(Hardening):
@@ -70,23 +122,28 @@ class PP_HARD_01(Hardening):
     evidence = "Workflows under version control."
 
     @classmethod
-    def check(cls, gh: GitHub) -> Outcome:
+    def check(cls, pipeline: Pipeline) -> Outcome:
         count = 0
-        for doc, path, step in _all_steps(gh):
+        findings: list[Finding] = []
+        for _where, at, step, _file in _raw_steps(pipeline):
             uses = step.get("uses")
-            if (
-                not isinstance(uses, str)
-                or uses.startswith(("./", "$/"))
-                or re.match(r"docker://.+@sha256:[0-9a-f]{64}$", uses)
-            ):
+            if not isinstance(uses, str) or uses.startswith(("./", "$/")):
+                continue
+            if re.match(r"docker://.+@sha256:[0-9a-f]{64}$", uses):
                 continue
             count += 1
             if not _SHA.match(uses):
-                return failed(f"`uses: {uses}` is not pinned to a full commit SHA", doc.at(*path, "uses"))
-        for job in gh.jobs():
-            if job.calls and not job.calls.startswith(("./", "$/")) and not _SHA.match(job.calls):
-                return failed(f"reusable workflow `{job.calls}` is not pinned to a full commit SHA", job.where)
-        return passed(f"all {count} action references are pinned to commit SHAs")
+                findings.append(Finding(at("uses"), f"`uses: {uses}` is not pinned to a full commit SHA"))
+        for job in _own_jobs(pipeline):
+            if job.calls and not job.calls.startswith(("./", "$/")):
+                count += 1
+                if not _SHA.match(job.calls):
+                    findings.append(
+                        Finding(job.where, f"reusable workflow `{job.calls}` is not pinned to a full commit SHA")
+                    )
+        if not count:
+            return not_applicable("no action or reusable workflow of another repository is used")
+        return _result(findings, f"all {count} action references are pinned to commit SHAs")
 
 
 class PP_HARD_02(Hardening):
@@ -107,25 +164,28 @@ class PP_HARD_02(Hardening):
     evidence = "Workflows under version control."
 
     @classmethod
-    def check(cls, gh: GitHub) -> Outcome:
-        for workflow in gh.workflows:
-            data = workflow.doc.data
-            if "permissions" not in data:
-                return failed(
-                    "no top-level permissions: the token gets the repository's default (often write)", workflow.doc.at()
+    def check(cls, pipeline: Pipeline) -> Outcome:
+        findings: list[Finding] = []
+        jobs = _own_jobs(pipeline)
+        if not jobs:
+            return not_applicable("no workflow jobs")
+        for job in jobs:
+            top = pipeline.docs[job.file].data.get("permissions") if job.file in pipeline.docs else None
+            own = job.data.get("permissions")
+            if own is None and top is None:
+                findings.append(
+                    Finding(
+                        job.where,
+                        f"job {job.id} sets no permissions and neither does its workflow: "
+                        "its token gets the repository default, often write to everything",
+                    )
                 )
-            problem = _broad(data["permissions"], top=True)
+                continue
+            problem = _broad(own, top=False) if own is not None else _broad(top, top=True)
             if problem:
-                return failed(f"top-level permissions {problem}", workflow.doc.at("permissions"))
-            for job in workflow.jobs.values():
-                if "permissions" in job.data:
-                    problem = _broad(job.data["permissions"], top=False)
-                    if problem:
-                        return failed(f"job {job.id} permissions {problem}", job.doc.at("jobs", job.id, "permissions"))
-        return passed(
-            "top-level permissions are empty or read-only; jobs grant scopes one by one",
-            *(w.doc.at("permissions") for w in gh.workflows),
-        )
+                where = job.at("permissions") if own is not None else pipeline.at(job.file, "permissions")
+                findings.append(Finding(where, f"job {job.id}: permissions {problem}"))
+        return _result(findings, "every job's token has only the scopes it grants itself")
 
 
 class PP_HARD_03(Hardening):
@@ -147,18 +207,26 @@ class PP_HARD_03(Hardening):
     evidence = "Workflows under version control."
 
     @classmethod
-    def check(cls, gh: GitHub) -> Outcome:
-        for doc, path, step in _all_steps(gh):
+    def check(cls, pipeline: Pipeline) -> Outcome:
+        findings: list[Finding] = []
+        for _where, at, step, file in _raw_steps(pipeline):
             run = step.get("run")
             if not isinstance(run, str):
                 continue
+            tainted = _tainted_env(pipeline, file, step)
             for match in _EXPRESSION.finditer(run):
-                if not _SAFE_EXPRESSION.match(match[1]):
-                    return failed(
-                        f"`${{{{{match[1]}}}}}` is expanded inside a shell script; pass it through env:",
-                        doc.at(*path, "run"),
+                expression = match[1].strip()
+                if _ATTACKER.search(expression) or any(
+                    re.search(rf"\benv\.{re.escape(name)}\b", expression) for name in tainted
+                ):
+                    findings.append(
+                        Finding(
+                            at("run"),
+                            f"`${{{{ {expression} }}}}` (attacker-controlled) is expanded "
+                            "inside a shell script; pass it through env:",
+                        )
                     )
-        return passed("no untrusted expression inside run:")
+        return _result(findings, "no attacker-controlled expression inside run:")
 
 
 class PP_HARD_04(Hardening):
@@ -173,17 +241,24 @@ class PP_HARD_04(Hardening):
     evidence = "Workflows under version control."
 
     @classmethod
-    def check(cls, gh: GitHub) -> Outcome:
+    def check(cls, pipeline: Pipeline) -> Outcome:
         count = 0
-        for doc, path, step in _all_steps(gh):
+        findings: list[Finding] = []
+        for where, _at, step, _file in _raw_steps(pipeline):
             if str(step.get("uses", "")).lower().startswith("actions/checkout@"):
                 count += 1
-                value = (step.get("with") or {}).get("persist-credentials")
+                value = (
+                    (step.get("with") or {}).get("persist-credentials")
+                    if isinstance(step.get("with"), Mapping)
+                    else None
+                )
                 if str(value).lower() != "false":
-                    return failed(
-                        "actions/checkout keeps the token on disk (persist-credentials is not false)", doc.at(*path)
+                    findings.append(
+                        Finding(where, "actions/checkout keeps the token on disk (persist-credentials is not false)")
                     )
-        return passed(f"all {count} checkouts set persist-credentials: false")
+        if not count:
+            return not_applicable("no checkout")
+        return _result(findings, f"all {count} checkouts set persist-credentials: false")
 
 
 class PP_HARD_05(Hardening):
@@ -206,14 +281,26 @@ class PP_HARD_05(Hardening):
     evidence = "Workflows under version control; the cloud's trust policy."
 
     @classmethod
-    def check(cls, gh: GitHub) -> Outcome:
-        for doc, path, mapping in _credential_places(gh):
-            for key in mapping:
-                if _LONG_LIVED.match(str(key)):
-                    return failed(
-                        f"{key} passes a long-lived cloud credential; use OIDC (id-token: write)", doc.at(*path, key)
+    def check(cls, pipeline: Pipeline) -> Outcome:
+        findings: list[Finding] = []
+        for where_of, mapping in _credential_places(pipeline):
+            for key, value in mapping.items():
+                if _LONG_LIVED.match(str(key)) and "secrets." in str(value):
+                    findings.append(
+                        Finding(where_of(str(key)), f"{key} passes a long-lived cloud credential; use OIDC")
                     )
-        return passed("no long-lived cloud credentials in workflows or actions")
+        for _where, at, step, _file in _raw_steps(pipeline):
+            action = str(step.get("uses", "")).split("@")[0].lower()
+            given = step.get("with")
+            inputs: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
+            for key in _KEY_INPUTS.get(action, ()):
+                if key in inputs:
+                    findings.append(Finding(at("with"), f"{action} gets {key}: a long-lived key, not OIDC"))
+            run = step.get("run")
+            if isinstance(run, str) and (m := _KEY_USE.search(run)):
+                findings.append(Finding(at("run"), f"`{m[0]}` signs in with a long-lived key; use OIDC"))
+        unique = list({f.where + f.message: f for f in findings}.values())
+        return _result(unique, "no long-lived cloud credentials in workflows or actions")
 
 
 class PP_HARD_06(Hardening):
@@ -234,13 +321,49 @@ class PP_HARD_06(Hardening):
     evidence = "Workflows under version control."
 
     @classmethod
-    def check(cls, gh: GitHub) -> Outcome:
-        for workflow in gh.workflows:
-            bad = workflow.triggers & {"pull_request_target", "workflow_run"}
-            if bad:
-                on = "on" if "on" in workflow.doc.data else True
-                return failed(f"triggered by {', '.join(sorted(bad))}", workflow.doc.at(on))
-        return passed("no pull_request_target or workflow_run triggers")
+    def check(cls, pipeline: Pipeline) -> Outcome:
+        findings: list[Finding] = []
+        for doc in pipeline.repo.workflows:
+            on = doc.data.get("on", doc.data.get(True))
+            triggers = set(on) if isinstance(on, (list, Mapping)) else {on} if isinstance(on, str) else set()
+            privileged = {str(t) for t in triggers} & _PRIVILEGED
+            if not privileged:
+                continue
+            for job in _own_jobs(pipeline):
+                if job.file != doc.path:
+                    continue
+                for step in job.steps:
+                    ref = str((step.with_ or {}).get("ref", "")) if step.action == "actions/checkout" else ""
+                    if _HEAD_REF.search(ref) or _HEAD_FETCH.search(step.run):
+                        findings.append(
+                            Finding(
+                                step.where,
+                                f"on {', '.join(sorted(privileged))}, job {job.id} "
+                                "checks out the pull request's code, which then runs with this "
+                                "workflow's secrets and token",
+                            )
+                        )
+                    if step.action == "actions/download-artifact" and "workflow_run" in str(
+                        step.with_.get("run-id", "")
+                    ):
+                        findings.append(
+                            Finding(
+                                step.where,
+                                f"job {job.id} downloads the triggering run's artifacts, "
+                                "which the pull request controls",
+                            )
+                        )
+                if privileged & {"issue_comment", "discussion_comment"} and _privileged_job(pipeline, job):
+                    condition = str(job.data.get("if", ""))
+                    if not re.search(r"author_association|github\.actor\b|triggering_actor", condition):
+                        findings.append(
+                            Finding(
+                                job.where,
+                                f"anyone who can comment triggers job {job.id}, which "
+                                "holds secrets or write permissions (no author_association check)",
+                            )
+                        )
+        return _result(findings, "no privileged trigger runs untrusted code")
 
 
 class PP_HARD_07(Hardening):
@@ -258,17 +381,20 @@ class PP_HARD_07(Hardening):
     evidence = "Workflows under version control."
 
     @classmethod
-    def check(cls, gh: GitHub) -> Outcome:
-        for workflow in gh.workflows:
-            has_group = "concurrency" in workflow.doc.data
-            for job in workflow.jobs.values():
-                if job.calls:
-                    continue  # a reusable-workflow call takes its limits from the called jobs
-                if "timeout-minutes" not in job.data:
-                    return failed(f"job {job.id} has no timeout-minutes (the default is 6 hours)", job.where)
-                if not has_group and "concurrency" not in job.data:
-                    return failed(f"job {job.id} has no concurrency group (nor does its workflow)", job.where)
-        return passed("every job has a timeout and a concurrency group")
+    def check(cls, pipeline: Pipeline) -> Outcome:
+        findings: list[Finding] = []
+        jobs = _own_jobs(pipeline)
+        if not jobs:
+            return not_applicable("no workflow jobs")
+        for job in jobs:
+            if job.calls:
+                continue  # a reusable-workflow call takes its limits from the called jobs
+            if "timeout-minutes" not in job.data:
+                findings.append(Finding(job.where, f"job {job.id} has no timeout-minutes (the default is 6 hours)"))
+            has_group = job.file in pipeline.docs and "concurrency" in pipeline.docs[job.file].data
+            if not has_group and "concurrency" not in job.data:
+                findings.append(Finding(job.where, f"job {job.id} has no concurrency group (nor does its workflow)"))
+        return _result(findings, "every job has a timeout and a concurrency group")
 
 
 class PP_HARD_08(Hardening):
@@ -289,9 +415,16 @@ class PP_HARD_08(Hardening):
 
     @classmethod
     def check(cls, repo: Repo) -> Outcome:
+        for name in _RENOVATE:
+            path = repo.root / name
+            if path.is_file():
+                text = path.read_text(encoding="utf-8", errors="replace")
+                if "enabledManagers" in text and "github-actions" not in text:
+                    return failed("Renovate's enabledManagers leaves out github-actions", f"{name}:1")
+                return passed("Renovate keeps dependencies and action pins fresh", f"{name}:1")
         doc = repo.dependabot
         if doc is None:
-            return failed("no .github/dependabot.yml")
+            return failed("no .github/dependabot.yml or Renovate configuration")
         for i, update in enumerate(doc.data.get("updates") or [] if isinstance(doc.data, dict) else []):
             if isinstance(update, dict) and update.get("package-ecosystem") == "github-actions":
                 return passed("Dependabot updates the action pins", doc.at("updates", i))
@@ -316,24 +449,34 @@ class PP_HARD_09(Hardening):
     evidence = "Workflows under version control."
 
     @classmethod
-    def check(cls, gh: GitHub) -> Outcome:
-        for job in gh.jobs():
-            for keys, image in _images(job.data):
+    def check(cls, pipeline: Pipeline) -> Outcome:
+        findings: list[Finding] = []
+        for job in _own_jobs(pipeline):
+            for keys, image in _images(dict(job.data)):
                 if _mutable(image):
-                    return failed(f"image {image!r} has a mutable tag", job.doc.at("jobs", job.id, *keys))
-        for doc, path, step in _all_steps(gh):
+                    findings.append(Finding(job.at(*keys), f"image {image!r} has a mutable tag"))
+        for _where, at, step, _file in _raw_steps(pipeline):
             uses = str(step.get("uses", ""))
+            action = uses.split("@")[0].lower()
+            given = step.get("with")
+            inputs: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
             if uses.startswith("docker://") and _mutable(uses.removeprefix("docker://")):
-                return failed(f"`uses: {uses}` runs a mutable image tag", doc.at(*path, "uses"))
-            docker_name = (step.get("with") or {}).get("docker_name")
+                findings.append(Finding(at("uses"), f"`uses: {uses}` runs a mutable image tag"))
+            docker_name = inputs.get("docker_name")
             if isinstance(docker_name, str) and _mutable(docker_name):
-                return failed(f"docker_name {docker_name!r} is a mutable image tag", doc.at(*path, "with"))
+                findings.append(Finding(at("with"), f"docker_name {docker_name!r} is a mutable image tag"))
+            elif action.startswith("zaproxy/") and docker_name is None:
+                findings.append(Finding(at("uses"), f"{action} runs ghcr.io/zaproxy/zaproxy:stable (a moving tag)"))
+            if action in _MUTABLE_ACTIONS:
+                findings.append(Finding(at("uses"), f"{action} {_MUTABLE_ACTIONS[action]}"))
             run = step.get("run")
             if isinstance(run, str):
-                for image in re.findall(r"docker\s+run\s+(?:-{1,2}[\w-]+(?:[= ]\S+)?\s+)*([\w./-]+(?::[\w.-]+)?)", run):
+                for image in _docker_run_images(run):
                     if _mutable(image):
-                        return failed(f"`docker run {image}` runs a mutable image tag", doc.at(*path, "run"))
-        return passed("no container image runs by a mutable tag")
+                        findings.append(Finding(at("run"), f"`docker run {image}` runs a mutable image tag"))
+                if m := _MUTABLE_FETCH.search(run):
+                    findings.append(Finding(at("run"), f"`{m[0].strip()}` fetches a tool by mutable reference"))
+        return _result(findings, "no image or tool runs by a mutable reference")
 
 
 class PP_HARD_10(Hardening):
@@ -357,11 +500,8 @@ class PP_HARD_10(Hardening):
     evidence = "pipeproof.sarif: code scanning and a workflow artifact ({retention} days)."
 
     @classmethod
-    def check(cls, gh: GitHub) -> Outcome:
-        step, why = tools.blocking(gh.pr_steps(), "pipeproof")
-        if step is None:
-            return failed(f"no blocking `pipeproof audit` on pull requests: {why}")
-        return passed("pipeproof audit runs on every pull request", step.where)
+    def check(cls, pipeline: Pipeline) -> Outcome:
+        return gate(pipeline, "drift", "control-drift audit (pipeproof audit)")
 
 
 def _broad(permissions: Any, *, top: bool) -> str | None:
@@ -380,22 +520,162 @@ def _broad(permissions: Any, *, top: bool) -> str | None:
     return f"has an unexpected value {permissions!r}"
 
 
-def _credential_places(gh: GitHub) -> Iterator[tuple[Doc, tuple[Any, ...], dict[str, Any]]]:
-    """Every env: and with: mapping of workflows, jobs, steps and composite actions: where credentials travel."""
-    for workflow in gh.workflows:
-        if isinstance(workflow.doc.data.get("env"), dict):
-            yield workflow.doc, ("env",), workflow.doc.data["env"]
-        for job in workflow.jobs.values():
-            for key in ("env", "with", "secrets"):
-                if isinstance(job.data.get(key), dict):
-                    yield job.doc, ("jobs", job.id, key), job.data[key]
-    for doc, path, step in _all_steps(gh):
+def _credential_places(pipeline: Pipeline) -> Iterator[tuple[Callable[[str], str], Mapping[str, Any]]]:
+    """Every env: and with: mapping of workflows, jobs and steps: where credentials travel."""
+    for doc in pipeline.repo.workflows:
+        if isinstance(doc.data.get("env"), Mapping):
+            yield _at(doc, ("env",)), doc.data["env"]
+    for job in _own_jobs(pipeline):
+        for key in ("env", "with", "secrets"):
+            if isinstance(job.data.get(key), Mapping):
+                yield _job_at(job, key), job.data[key]
+    for _where, at, step, _file in _raw_steps(pipeline):
         for key in ("env", "with"):
-            if isinstance(step.get(key), dict):
-                yield doc, (*path, key), step[key]
+            if isinstance(step.get(key), Mapping):
+                yield _key_at(at, key), step[key]
+
+
+def _job_at(job: Job, key: str) -> Callable[[str], str]:
+    return lambda name: job.at(key, name)
+
+
+def _key_at(at: Callable[[str], str], key: str) -> Callable[[str], str]:
+    # A step's where-of-key resolves one level; the mapping's own line is close enough for a credential.
+    return lambda name: at(key)
+
+
+def _tainted_env(pipeline: Pipeline, file: str, step: Mapping[str, Any]) -> set[str]:
+    """Names of env variables (workflow, job or step level) set from an attacker-controlled expression."""
+    tainted = set()
+    sources: list[Any] = [step.get("env")]
+    if file in pipeline.docs:
+        sources.append(pipeline.docs[file].data.get("env"))
+    for env in sources:
+        if isinstance(env, Mapping):
+            tainted |= {str(k) for k, v in env.items() if _ATTACKER.search(str(v))}
+    return tainted
+
+
+_PRIVILEGED = {"pull_request_target", "workflow_run", "issue_comment", "discussion", "discussion_comment"}
+_HEAD_REF = re.compile(
+    r"pull_request\.head\.(?:sha|ref)|github\.head_ref|refs/pull/|workflow_run\.head_(?:sha|branch)|"
+    r"issue\.pull_request|steps\.[\w-]+\.outputs\.(?:head|sha|ref)"
+)
+_HEAD_FETCH = re.compile(r"gh\s+pr\s+checkout|git\s+fetch[^\n]*pull/|git\s+checkout[^\n]*(?:head_ref|FETCH_HEAD)")
+_RENOVATE = (
+    "renovate.json",
+    "renovate.json5",
+    ".github/renovate.json",
+    ".github/renovate.json5",
+    ".renovaterc",
+    ".renovaterc.json",
+    ".gitlab/renovate.json",
+)
+
+
+def _privileged_job(pipeline: Pipeline, job: Job) -> bool:
+    """A job holding secrets, a write token or an OIDC token."""
+    permissions = job.data.get("permissions")
+    if permissions is None and job.file in pipeline.docs:
+        permissions = pipeline.docs[job.file].data.get("permissions")
+    writes = permissions == "write-all" or (
+        isinstance(permissions, Mapping) and any(v == "write" for v in permissions.values())
+    )
+    return writes or "secrets." in str(job.data)
+
+
+# docker run options that take a value (so the word after them is not the image).
+_DOCKER_VALUE_FLAGS = frozenset(
+    [
+        "-e",
+        "--env",
+        "--env-file",
+        "-v",
+        "--volume",
+        "-p",
+        "--publish",
+        "--name",
+        "--network",
+        "--net",
+        "-w",
+        "--workdir",
+        "--entrypoint",
+        "-u",
+        "--user",
+        "--restart",
+        "--platform",
+        "--mount",
+        "--label",
+        "-l",
+        "--cpus",
+        "--memory",
+        "-m",
+        "--add-host",
+        "--cap-add",
+        "--cap-drop",
+        "--device",
+        "--dns",
+        "--hostname",
+        "-h",
+        "--ipc",
+        "--pid",
+        "--security-opt",
+        "--shm-size",
+        "--tmpfs",
+        "--ulimit",
+        "--gpus",
+        "--log-driver",
+        "--log-opt",
+        "--pull",
+        "--runtime",
+        "--stop-signal",
+        "--stop-timeout",
+        "--cidfile",
+        "--expose",
+        "--group-add",
+        "--health-cmd",
+        "--link",
+        "--memory-swap",
+        "--network-alias",
+        "--oom-score-adj",
+        "--storage-opt",
+        "--sysctl",
+        "--userns",
+        "--uts",
+        "--volumes-from",
+        "--cgroupns",
+        "--annotation",
+        "-a",
+        "--attach",
+        "--cpu-shares",
+        "-c",
+        "--cpuset-cpus",
+    ]
+)
+
+
+def _docker_run_images(run: str) -> Iterator[str]:
+    """The image of every `docker run` / `docker container run` in a script."""
+    for m in re.finditer(r"docker\s+(?:container\s+)?run\s+([^\n;&|]*)", run):
+        try:
+            words = shlex.split(m[1].replace("\\\n", " "))
+        except ValueError:
+            words = m[1].split()
+        i = 0
+        while i < len(words):
+            word = words[i]
+            if word.startswith("-"):
+                if "=" not in word and word in _DOCKER_VALUE_FLAGS:
+                    i += 1
+                i += 1
+                continue
+            if "${{" not in word and "$" not in word:
+                yield word
+            break
 
 
 def _images(job: dict[str, Any]) -> Iterator[tuple[tuple[str, ...], str]]:
+    """Job container and service images (a `${{ fromJson(...) }}` value is not an image name)."""
     container = job.get("container")
     if isinstance(container, str):
         yield ("container",), container

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from generator.controls import tools
-from generator.controls.base import Control, Outcome, Severity, failed, passed
-from generator.controls.github import GitHub, Job, each_production_job
-from generator.controls.needs import CODE_SECURITY, ENVIRONMENTS, PROTECTION, TEAM
+from generator.controls.base import Control, Finding, Outcome, Severity, failed, not_applicable, passed, unknown
+from generator.controls.judge import deploy_path, each_production_job, gate
+from generator.controls.needs import CODE_SECURITY, ENVIRONMENTS, PROTECTION, TEAM, Need
+from generator.pipeline.model import CHANGE_EVENTS, Job, Pipeline
 from generator.repo import Repo
 
 _PR = ".github/workflows/pr-checks.yml"
@@ -36,19 +36,18 @@ class Scan(Control):
     owner = "Security team (scanner configuration, triage and waivers); engineering lead (fixes)"
     frequency = "Every pull request, every merge-queue group and every deploy (continuous)"
     population = {"github": _RUNS}
-    needs = (PROTECTION, CODE_SECURITY)
+    # Code Security decides where the SARIF report goes (code scanning, or artifacts and the job summary).
+    needs: ClassVar[tuple[Need, ...]] = (PROTECTION, CODE_SECURITY)
     prevents: ClassVar[tuple[str, ...]] = ("scans-not-blocking",)
-    # The tool whose blocking step on pull requests proves the control (None: a custom check).
-    tool: ClassVar[str | None] = None
+    # The objective a blocking tool on every pull request meets (generator/pipeline/tools.py categories), and
+    # how the report names it; None for a control with a check of its own.
+    category: ClassVar[str | None] = None
+    objective: ClassVar[str] = ""
 
     @classmethod
-    def check(cls, gh: GitHub) -> Outcome:
-        assert cls.tool is not None
-        step, why = tools.blocking(gh.pr_steps(), cls.tool)
-        if step is None:
-            where = [s.where for s in gh.pr_steps() if tools.kind(s) == cls.tool]
-            return failed(f"no blocking {cls.tool} step on pull requests: {why}", *where)
-        return passed(f"{cls.tool} runs on pull requests and fails the job on findings", step.where)
+    def check(cls, pipeline: Pipeline) -> Outcome:
+        assert cls.category is not None
+        return gate(pipeline, cls.category, cls.objective)
 
 
 class PP_SCAN_01(Scan):
@@ -61,7 +60,8 @@ class PP_SCAN_01(Scan):
     )
 
     id = "PP-SCAN-01"
-    tool = "semgrep"
+    category = "sast"
+    objective = "static analysis"
     implemented_by = {"github": (f"{_PR}#sast",)}
     soc2 = ("CC7.1", "CC8.1")
     iso27001 = ("A.8.25", "A.8.28")
@@ -82,7 +82,8 @@ class PP_SCAN_02(Scan):
     )
 
     id = "PP-SCAN-02"
-    tool = "dependency-review"
+    category = "sca"
+    objective = "dependency vulnerability and licence check"
     implemented_by = {"github": (f"{_PR}#sca",)}
     soc2 = ("CC7.1", "CC8.1")
     iso27001 = ("A.8.28", "A.8.25")
@@ -115,22 +116,33 @@ class PP_SCAN_03(Scan):
     evidence = "sbom.spdx.json and grype.sarif: " + _SCAN_EVIDENCE
 
     @classmethod
-    def check(cls, gh: GitHub) -> Outcome:
-        sbom, why = tools.blocking(gh.pr_steps(), "sbom")
-        if sbom is None:
-            return failed(f"no SBOM generated on pull requests: {why}")
-        grype, why = tools.blocking(sbom.job.steps[sbom.index + 1 :], "grype")
-        if grype is None:
-            return failed(f"the SBOM is not scanned with a blocking Grype step after it: {why}", sbom.where)
-        evidence = [sbom.where, grype.where]
-        for job in gh.production_jobs():
-            # In the deploying workflow itself: its SBOM is the one the deployment record links.
-            path = [job.workflow.jobs[n] for n in {job.id} | job.upstream() if n in job.workflow.jobs]
-            deployed = [s for j in path for s in j.steps if tools.kind(s) == "sbom" and s.not_blocking() is None]
-            if not deployed:
-                return failed("no SBOM is generated for what production deploys (in its needs: chain)", job.where)
-            evidence.append(deployed[0].where)
-        return passed("SBOM generated and scanned on pull requests and for every deploy", *evidence)
+    def check(cls, pipeline: Pipeline) -> Outcome:
+        gating = pipeline.gating_jobs()
+        sboms = [inv for inv in pipeline.invocations("sbom", gating) if inv.step.not_blocking(CHANGE_EVENTS[0]) is None]
+        if not sboms:
+            return failed("no SBOM is generated on pull requests")
+        scanned = [
+            inv
+            for inv in pipeline.invocations("sca", gating) + pipeline.invocations("image-scan", gating)
+            if ("sbom:" in inv.use.command or inv.use.inputs.get("sbom")) and pipeline.why_not_blocking(inv) is None
+        ]
+        if not scanned:
+            return failed(
+                "the SBOM is not scanned by a blocking vulnerability scanner (grype sbom:..., scan-action sbom:)",
+                *(inv.where for inv in sboms),
+            )
+        evidence = [sboms[0].where, scanned[0].where]
+        findings = []
+        for job in pipeline.production_jobs():
+            path = [job, *deploy_path(pipeline, job)]
+            made = [inv for j in path for inv in j.invocations() if inv.tool.category == "sbom" and not inv.ignored]
+            if made:
+                evidence.append(made[0].where)
+            else:
+                findings.append(Finding(job.where, f"no SBOM is generated for what {job.name} deploys"))
+        if findings:
+            return failed(findings[0].message, *findings)
+        return passed("an SBOM is generated and scanned on every change and for every deploy", *evidence)
 
 
 class PP_SCAN_04(Scan):
@@ -143,7 +155,33 @@ class PP_SCAN_04(Scan):
     )
 
     id = "PP-SCAN-04"
-    tool = "gitleaks"
+    category = "secrets"
+    objective = "secrets scanning"
+
+    @classmethod
+    def check(cls, pipeline: Pipeline, answers: dict[str, Any]) -> Outcome:  # type: ignore[override]
+        outcome = gate(pipeline, "secrets", "secrets scanning")
+        if outcome.status == "pass":
+            return outcome
+        declared = pipeline.settings.get("security_and_analysis")
+        if declared:
+            analysis, where = declared
+            push = (analysis.get("secret_scanning_push_protection") or {}).get("status")
+            if push == "enabled":
+                return passed("GitHub secret scanning push protection is declared in the settings", where)
+        if answers.get("visibility") == "public" and outcome.status == "fail" and not outcome.findings:
+            return unknown(
+                "no secrets scanner runs in CI; GitHub enables secret scanning push protection on public "
+                "repositories unless an owner turned it off: the repository's Settings > Code security decide"
+            )
+        return Outcome(
+            outcome.status,
+            outcome.reason + " (GitHub secret scanning with push protection would meet it, but the files do "
+            "not declare it: repository.security_and_analysis in .github/settings.yml)",
+            outcome.evidence,
+            outcome.findings,
+        )
+
     implemented_by = {"github": (f"{_PR}#secrets",)}
     soc2 = ("CC6.1", "CC6.7")
     iso27001 = ("A.8.4", "A.8.11")
@@ -214,7 +252,7 @@ class PP_SCAN_06(Scan):
     evidence = ".gitleaks.toml and compliance/risk-acceptance.yml under version control."
 
     @classmethod
-    def check(cls, repo: Repo) -> Outcome:  # type: ignore[override]  # fixtures are injected by name
+    def check(cls, repo: Repo, pipeline: Pipeline) -> Outcome:  # type: ignore[override]  # fixtures by name
         ignore = repo.root / ".gitleaksignore"
         if ignore.is_file() and ignore.read_text(encoding="utf-8", errors="replace").strip():
             return failed(
@@ -223,6 +261,10 @@ class PP_SCAN_06(Scan):
             )
         doc = repo.gitleaks
         if doc is None:
+            runs = any(inv.tool.name == "gitleaks" for inv in pipeline.invocations("secrets"))
+            hook = repo.precommit is not None and "gitleaks" in str(repo.precommit.data)
+            if not runs and not hook:
+                return not_applicable("gitleaks does not run here (no CI step, no pre-commit hook)")
             return passed("no .gitleaks.toml: gitleaks runs its default rules with no allowlist")
         data: dict[str, Any] = doc.data
         lists = []
@@ -258,7 +300,8 @@ class PP_SCAN_07(Scan):
     )
 
     id = "PP-SCAN-07"
-    tool = "checkov"
+    category = "iac"
+    objective = "infrastructure-as-code scanning"
     implemented_by = {"github": (f"{_PR}#iac",)}
     soc2 = ("CC8.1", "CC7.1")
     iso27001 = ("A.8.9", "A.8.25")
@@ -278,7 +321,34 @@ class PP_SCAN_08(Scan):
     )
 
     id = "PP-SCAN-08"
-    tool = "trivy"
+    category = "image-scan"
+    objective = "container image scanning"
+
+    @classmethod
+    def check(cls, pipeline: Pipeline) -> Outcome:
+        outcome = gate(pipeline, "image-scan", "container image scanning")
+        if outcome.status != "pass":
+            return outcome
+        # Build once: what production deploys is scanned in the run that built it.
+        findings = []
+        evidence = list(outcome.evidence)
+        for job in pipeline.production_jobs():
+            scans = [
+                inv
+                for j in deploy_path(pipeline, job)
+                for inv in j.invocations()
+                if inv.tool.category == "image-scan" and pipeline.why_not_blocking(inv, ("push",)) is None
+            ]
+            if scans:
+                evidence.append(scans[0].where)
+            else:
+                findings.append(
+                    Finding(job.where, f"the image {job.name} deploys is not scanned in the run that built it")
+                )
+        if findings:
+            return failed(findings[0].message, *findings)
+        return passed(outcome.reason + "; the deployed image is scanned where it is built", *evidence)
+
     implemented_by = {"github": (f"{_PR}#container",)}
     soc2 = ("CC7.1",)
     iso27001 = ("A.8.25", "A.8.28")
@@ -312,20 +382,40 @@ class PP_SCAN_09(Scan):
     evidence = "ZAP JSON/HTML report: workflow artifact ({retention} days) and the evidence store ({store_retention})."
 
     @classmethod
-    def check(cls, gh: GitHub) -> Outcome:
+    def check(cls, pipeline: Pipeline) -> Outcome:
         def judge(job: Job) -> Outcome:
-            step, why = tools.blocking([s for j in gh.deploy_path(job) for s in j.steps], "zap")
-            if step is None:
-                return failed(f"production deploy is not gated by a blocking DAST scan: {why}", job.where)
-            if step.job is job:
-                return failed("DAST runs in the production job itself, not against staging before it", step.where)
-            return passed("a blocking ZAP scan of staging gates the production deploy", step.where)
+            path = deploy_path(pipeline, job)
+            found = []
+            for upstream in path:
+                dast = [inv for inv in upstream.invocations() if inv.tool.category == "dast"]
+                for inv in dast:
+                    if pipeline.why_not_blocking(inv, ("push",)) is None:
+                        return passed("a blocking DAST scan of staging gates the production deploy", inv.where)
+                    later = [
+                        g
+                        for g in upstream.invocations()
+                        if g.tool.category == "dast-gate"
+                        and g.step.index > inv.step.index
+                        and pipeline.why_not_blocking(g, ("push",)) is None
+                    ]
+                    if later and inv.step.not_blocking("push") is None:
+                        return passed("ZAP scans staging and a gate on its report blocks production", later[0].where)
+                    found.append(
+                        Finding(inv.where, f"DAST does not block: {pipeline.why_not_blocking(inv, ('push',))}")
+                    )
+            if any(inv.tool.category == "dast" for inv in job.invocations()):
+                return failed("DAST runs in the production job itself, not against staging before it", job.where)
+            if found:
+                return failed(found[0].message, *found)
+            return failed(f"production job {job.name} is not gated by a DAST scan of staging", job.where)
 
-        return each_production_job(gh, judge)
+        return each_production_job(pipeline, judge)
 
 
 class PP_SCAN_10(Scan):
     """Unit tests run on every change"""
+
+    needs = (PROTECTION,)
 
     procedure = (
         "For each sampled run, confirm the unit-tests job ran and that a failing test failed it; confirm "
@@ -333,7 +423,8 @@ class PP_SCAN_10(Scan):
     )
 
     id = "PP-SCAN-10"
-    tool = "tests"
+    category = "tests"
+    objective = "the test suite"
     implemented_by = {"github": (f"{_PR}#unit-tests",)}
     soc2 = ("CC8.1",)
     iso27001 = ("A.8.25", "A.8.29")

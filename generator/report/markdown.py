@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from generator.audit import Report
-from generator.report.text import summary_line
+from generator.report.text import SHOWN, read_line, summary_line
 
 _ICON = {
     "pass": "pass",
     "fail": "**FAIL**",
     "error": "**ERROR**",
+    "unknown": "unknown",
     "waived": "waived",
     "skipped": "skipped",
     "not-applicable": "n/a",
@@ -20,16 +21,23 @@ def _cell(text: str) -> str:
 
 
 def render(report: Report) -> str:
-    out = ["# pipeproof audit", "", summary_line(report), ""]
+    out = ["# pipeproof audit", "", read_line(report), "", summary_line(report), ""]
+    if report.empty:
+        out += ["> **Nothing to audit:** no workflow, GitLab pipeline or settings file was found.", ""]
     problems = [r for r in report.results if r.status in {"fail", "error"}]
     if problems or report.errors:
         out += ["## Needs attention", ""]
-        out += [f"- `{e.path}`: could not be read: {_cell(e.message)}" for e in report.errors]
+        out += [f"- `{e.path}:{e.line}`: {_cell(e.message)}" for e in report.errors]
         for r in problems:
-            where = f" (`{r.evidence[0]}`)" if r.evidence else ""
-            out.append(
-                f"- **{r.control.id}** {r.control.title}: {_cell(r.reason)}{where}. Fix: {r.control.remediation}"
-            )
+            out.append(f"- **{r.control.id}** {r.control.title}: {_cell(r.reason)}. Fix: {r.control.remediation}")
+            out += [f"  - `{f.where}`: {_cell(f.message)}" for f in r.findings[:SHOWN]]
+            if len(r.findings) > SHOWN:
+                out.append(f"  - and {len(r.findings) - SHOWN} more")
+        out.append("")
+    unknowns = [r for r in report.results if r.status == "unknown"]
+    if unknowns:
+        out += ["## Cannot be decided from the files", ""]
+        out += [f"- **{r.control.id}** {r.control.title}: {_cell(r.reason)}" for r in unknowns]
         out.append("")
     out += [
         "## All controls",
@@ -39,7 +47,7 @@ def render(report: Report) -> str:
     ]
     for r in report.results:
         c = r.control
-        evidence = "<br>".join(f"`{e}`" for e in r.evidence[:3])
+        evidence = "<br>".join(f"`{e}`" for e in (r.findings and [f.where for f in r.findings] or r.evidence)[:3])
         out.append(
             f"| {_ICON[r.status]} | {c.id} {_cell(c.title)} | {c.severity} | {', '.join(c.soc2)} | "
             f"{', '.join(c.iso27001)} | {_cell(r.reason)} | {evidence} |"

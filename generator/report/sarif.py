@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from generator import __version__
 from generator.audit import Report, Result
 from generator.controls import Control, Severity, all_controls
+from generator.controls.base import Finding
 from generator.project import repository
 from generator.report.json_format import location
 
@@ -37,32 +39,54 @@ def rule(c: type[Control]) -> dict[str, Any]:
     }
 
 
-def _locations(evidence: tuple[str, ...], fallback: str) -> list[dict[str, Any]]:
-    places = [location(e) for e in evidence] or [{"path": fallback, "line": 1}]
-    return [
-        {"physicalLocation": {"artifactLocation": {"uri": p["path"]}, "region": {"startLine": p["line"] or 1}}}
-        for p in places[:10]
-    ]
+def _locations(wheres: list[str], root: Path) -> list[dict[str, Any]]:
+    """SARIF locations for the places that are files of the repository (never a path that does not exist)."""
+    out = []
+    for where in wheres:
+        place = location(where)
+        path = place["path"]
+        if not path or path.startswith("/") or ".." in path.split("/") or not (root / path).is_file():
+            continue
+        out.append(
+            {"physicalLocation": {"artifactLocation": {"uri": path}, "region": {"startLine": place["line"] or 1}}}
+        )
+    return out
 
 
-def _result(r: Result, index: int, platform: str) -> dict[str, Any]:
-    files = [f.split("#")[0] for f in r.control.implemented_by.get(platform, ())] or ["."]
-    out: dict[str, Any] = {
-        "ruleId": r.control.id,
-        "ruleIndex": index,
-        "level": LEVEL[r.control.severity],
-        "message": {"text": f"{r.control.title}: {r.reason}"},
-        "locations": _locations(r.evidence, files[0]),
-    }
-    if r.status == "waived" and r.waiver is not None:
-        out["suppressions"] = [
-            {
-                "kind": "external",
-                "status": "accepted",
-                "justification": f"{r.waiver.justification} (approved by {r.waiver.approver}, "
-                f"expires {r.waiver.expires})",
-            }
-        ]
+def _fallback(r: Result, report: Report) -> list[str]:
+    """Where to show a finding that has no file of its own: the files that implement the control, if present."""
+    platform = str(report.answers.get("platform", "github"))
+    return [f.split("#")[0] + ":1" for f in r.control.implemented_by.get(platform, ())]
+
+
+def _results(r: Result, index: int, report: Report) -> list[dict[str, Any]]:
+    instances = r.findings or (Finding("", r.reason),)
+    out = []
+    for finding in instances:
+        message = r.reason if finding.message == r.reason else f"{r.reason}: {finding.message}"
+        result: dict[str, Any] = {
+            "ruleId": r.control.id,
+            "ruleIndex": index,
+            "level": "note" if r.status == "unknown" else LEVEL[r.control.severity],
+            "message": {"text": f"{r.control.title}: {message}"},
+        }
+        locations = _locations([finding.where] if finding.where else [], report.root) or _locations(
+            _fallback(r, report), report.root
+        )
+        if locations:
+            result["locations"] = locations[:1]
+        if r.status == "waived" and r.waiver is not None:
+            result["suppressions"] = [
+                {
+                    "kind": "external",
+                    "status": "accepted",
+                    "justification": f"{r.waiver.justification} (approved by {r.waiver.approver}, "
+                    f"expires {r.waiver.expires})",
+                }
+            ]
+        if r.status == "unknown":
+            result["properties"] = {"status": "unknown"}
+        out.append(result)
     return out
 
 
@@ -79,20 +103,22 @@ def render(report: Report) -> str:
             "properties": {"severity": "high"},
         }
     )
-    platform = str(report.answers.get("platform", "github"))
     results = [
-        _result(r, index[r.control.id], platform) for r in report.results if r.status in {"fail", "error", "waived"}
+        item
+        for r in report.results
+        if r.status in {"fail", "error", "waived", "unknown"}
+        for item in _results(r, index[r.control.id], report)
     ]
-    results += [
-        {
+    for e in report.errors:
+        item: dict[str, Any] = {
             "ruleId": FILE_ERROR,
             "ruleIndex": len(rules) - 1,
             "level": "error",
             "message": {"text": e.message},
-            "locations": _locations((f"{e.path}:1",), e.path),
         }
-        for e in report.errors
-    ]
+        if where := _locations([f"{e.path}:{e.line}"], report.root):
+            item["locations"] = where
+        results.append(item)
     log = {
         "$schema": SCHEMA_URI,
         "version": "2.1.0",

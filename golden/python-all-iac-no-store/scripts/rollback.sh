@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Rollback hook for python-all-iac-no-store, called when a production health check fails and by the quarterly
-# rollback drill:  scripts/rollback.sh ENVIRONMENT
-# Restore the previously deployed version (for example `kubectl rollout undo`, a previous task definition,
-# or redeploying the last good commit). It fails until configured, so a drill cannot pass by accident.
+# Restore hook for python-all-iac-no-store: put a version that was deployed before back into an environment.
+#   scripts/rollback.sh ENVIRONMENT TARGET_SHA
+# Called when a production deploy or its health check fails or is cancelled (TARGET_SHA: the production
+# version before it; empty when there was none), and by the quarterly rollback drill, which rolls staging back
+# to the production version and then restores the current one. Redeploy the release of TARGET_SHA (for
+# example `kubectl rollout undo`, a previous task definition, or the image recorded for that commit). It fails
+# until configured, so a drill cannot pass by accident.
 set -euo pipefail
-environment=${1:?usage: rollback.sh ENVIRONMENT}
-echo "::error::scripts/rollback.sh is not configured: roll ${environment} back to the previous version here" >&2
+environment=${1:?usage: rollback.sh ENVIRONMENT TARGET_SHA}
+target=${2-}
+echo "::error::scripts/rollback.sh is not configured: restore ${target:-the previous version} in ${environment} here" >&2
 exit 1

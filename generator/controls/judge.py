@@ -1,0 +1,106 @@
+"""Judgements shared by the controls: "does a blocking tool of this kind gate every change?", production jobs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from generator.controls.base import Finding, Outcome, failed, passed, unknown
+from generator.pipeline.model import CHANGE_EVENTS, Invocation, Job, Pipeline
+
+
+def gate(pipeline: Pipeline, category: str, what: str) -> Outcome:
+    """Pass when some use of a `category` tool runs on every pull request and fails it on findings.
+
+    Every use that does not block is listed with its reason. A use that may block (a condition the files
+    cannot decide) makes the verdict unknown; a remote reusable workflow that may run the tool too.
+    """
+    uses = pipeline.invocations(category, pipeline.gating_jobs())
+    blocking: list[Invocation] = []
+    maybe: list[Finding] = []
+    weak: list[Finding] = []
+    for inv in uses:
+        why = pipeline.why_not_blocking(inv, CHANGE_EVENTS)
+        if why is None:
+            blocking.append(inv)
+        elif _uncertain(why):
+            maybe.append(Finding(inv.where, f"{inv.tool.name}: {why}"))
+        else:
+            weak.append(Finding(inv.where, f"{inv.tool.name}: {why}"))
+    if blocking:
+        names = sorted({inv.tool.name for inv in blocking})
+        return passed(
+            f"{what} ({', '.join(names)}) runs on every pull request and fails it on findings",
+            *(inv.where for inv in blocking),
+        )
+    remote = remote_calls(pipeline)
+    if maybe or remote:
+        return unknown(
+            f"no {what} is known to block pull requests; the files cannot decide the rest",
+            *maybe,
+            *(
+                Finding(
+                    job.where,
+                    f"remote reusable workflow {job.calls} may run it: its contents are not in this repository",
+                )
+                for job in remote
+            ),
+            *weak,
+        )
+    if weak:
+        return failed(f"{what} runs but cannot fail a pull request", *weak)
+    return failed(f"no {what} runs on pull requests")
+
+
+def remote_calls(pipeline: Pipeline) -> list[Job]:
+    """Jobs that run on changes by calling a reusable workflow of another repository."""
+    return [j for j in pipeline.gating_jobs() if j.calls and not j.calls.startswith(("./", "$/"))]
+
+
+def _uncertain(why: str) -> bool:
+    return " may " in f" {why} "
+
+
+def each_production_job(pipeline: Pipeline, judge: Callable[[Job], Outcome]) -> Outcome:
+    """Judge every production job: every failing instance, else the evidence of all of them."""
+    jobs = pipeline.production_jobs()
+    if not jobs:
+        return failed("no job deploys to production through a production environment or a verified promotion")
+    outcomes = [judge(job) for job in jobs]
+    bad = [o for o in outcomes if o.status in {"fail", "unknown"}]
+    if bad:
+        findings = tuple(f for o in bad for f in o.findings)
+        if any(o.status == "fail" for o in bad):
+            return Outcome("fail", bad[0].reason, tuple(f.where for f in findings), findings)
+        return Outcome("unknown", bad[0].reason, tuple(f.where for f in findings), findings)
+    return passed(outcomes[0].reason, *(e for o in outcomes for e in o.evidence))
+
+
+def deploy_path(pipeline: Pipeline, job: Job) -> list[Job]:
+    """The jobs whose success a production job stands on.
+
+    Its `needs:` closure in its own run; and, when it deploys a candidate built by another run (a promotion),
+    the jobs of that run whose check names its gate requires.
+    """
+    same_run = [j for j in pipeline.jobs if j.file == job.file and j.called_by is job.called_by]
+    by_id = {j.id: j for j in same_run}
+    found: dict[int, Job] = {}
+    stack = list(job.needs)
+    while stack:
+        upstream = by_id.get(stack.pop())
+        if upstream is None or id(upstream) in found:
+            continue
+        found[id(upstream)] = upstream
+        stack.extend(upstream.needs)
+        for child in pipeline.jobs:  # a needed reusable-workflow call brings its jobs
+            if child.called_by is upstream:
+                found[id(child)] = child
+    required = set()
+    for step in job.steps:
+        value = step.env.get("REQUIRED_CHECKS")
+        if isinstance(value, str):
+            required |= {line.strip() for line in value.splitlines() if line.strip()}
+    if required:
+        for other in pipeline.jobs:
+            if other.file != job.file and other.name in required:
+                found[id(other)] = other
+    return list(found.values())
