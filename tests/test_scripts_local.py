@@ -231,8 +231,11 @@ def test_evidence_manifest_lists_every_file_with_hash_and_object_key(runner: Run
     assert sast["sha256"] == hashlib.sha256(b'{"runs": []}').hexdigest() and sast["size"] == 12
     day = sast["object_key"].split("/", 1)[1].rsplit(f"/{SHA}/", 1)[0]
     assert day in days
-    assert sast["object_key"] == f"shop/{day}/{SHA}/sast-30433642-2/semgrep.sarif"
-    assert got["zap", "reports/report_json.json"]["object_key"].endswith("/zap-30433642-2/reports/report_json.json")
+    # The attempt in the key is the artifact's own: a re-run keeps every attempt's reports side by side.
+    assert sast["object_key"] == f"shop/{day}/{SHA}/sast-30433642-1/semgrep.sarif"
+    assert got["sbom", "sbom.spdx.json"]["object_key"].endswith("/sbom-30433642-2/sbom.spdx.json")
+    assert got["zap", "reports/report_json.json"]["object_key"].endswith("/zap-30433642-1/reports/report_json.json")
+    assert got["odd name", "with space.txt"]["object_key"].endswith("/odd name-30433642-2/with space.txt")
     assert (tmp_path / "output").read_text() == "files=4\n"
 
 
@@ -241,7 +244,7 @@ def test_evidence_manifest_lists_every_file_with_hash_and_object_key(runner: Run
     [
         ({}, "no scan results to keep"),
         ({"loose.json": b"{}"}, "loose.json is not inside an artifact folder"),
-        ({f"sast-{SHA}-1/a.sarif": b"1", f"sast-{SHA}-2/a.sarif": b"2"}, "would be stored under one object key"),
+        ({f"sast-{SHA}-2/a.sarif": b"1", "sast/a.sarif": b"2"}, "would be stored under one object key"),
     ],
     ids=["empty", "loose-file", "same-key"],
 )

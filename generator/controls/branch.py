@@ -40,12 +40,39 @@ _UNDECLARED = (
 )
 
 
-def expect(pipeline: Pipeline, needs: list[tuple[str, Callable[[Any], bool], str]]) -> Outcome:
+def expect(pipeline: Pipeline, answers: dict[str, Any], needs: list[tuple[str, Callable[[Any], bool], str]]) -> Outcome:
     """Every declared protection source the platform would apply must meet every need.
 
     A source the platform would not apply (a settings file missing a mandatory key, a ruleset that is not
-    active) implements nothing; when no source would apply, the control fails.
+    active) implements nothing; when no source would apply, the control fails. On a plan that enforces no
+    protection (GitHub Free, private repository) the files are judged as written, and the control passes only
+    where every production deploy verifies the approvals again (the compensating control).
     """
+    outcome = _expect(pipeline, needs)
+    if outcome.status != "pass" or not (
+        answers.get("github_plan") == "free" and answers.get("visibility") == "private"
+    ):
+        return outcome
+    gates = [s for job in pipeline.production_jobs() for s in job.steps if _REVIEW_GATE.search(s.text)]
+    if not gates:
+        return failed(
+            "GitHub Free does not enforce branch protection on a private repository, and no production deploy "
+            "verifies the approvals itself",
+            *outcome.evidence[:1],
+        )
+    return passed(
+        outcome.reason + "; GitHub Free does not enforce it on a private repository, so every production deploy "
+        "verifies each pull request's approvals (detective for merges, preventive for production)",
+        *outcome.evidence,
+        gates[0].where,
+    )
+
+
+# A step that checks the reviews of every pull request a deploy brings (generator's review-gate.sh).
+_REVIEW_GATE = re.compile(r"pulls/[^\s\"']*/reviews")
+
+
+def _expect(pipeline: Pipeline, needs: list[tuple[str, Callable[[Any], bool], str]]) -> Outcome:
     protection = pipeline.protection
     if protection is None or not protection.declared:
         return unknown(_UNDECLARED.format(branch=pipeline.default_branch))
@@ -102,6 +129,7 @@ class PP_BRANCH_01(Branch):
 
         return expect(
             pipeline,
+            answers,
             [("pull_request", is_true, "pull requests required"), ("approvals", enough, f"at least {minimum}")],
         )
 
@@ -129,8 +157,8 @@ class PP_BRANCH_02(Branch):
     evidence = "enforce_admins and ruleset bypass list under version control."
 
     @classmethod
-    def check(cls, pipeline: Pipeline) -> Outcome:
-        outcome = expect(pipeline, [("enforce_admins", is_true, "true (no bypass for administrators)")])
+    def check(cls, pipeline: Pipeline, answers: dict[str, Any]) -> Outcome:
+        outcome = expect(pipeline, answers, [("enforce_admins", is_true, "true (no bypass for administrators)")])
         protection = pipeline.protection
         if outcome.status == "pass" and protection is not None and protection.bypass:
             return failed("a ruleset lets actors bypass it outside pull requests (bypass_actors)", *protection.bypass)
@@ -162,9 +190,10 @@ class PP_BRANCH_03(Branch):
     evidence = "Review settings under version control; review timeline per pull request."
 
     @classmethod
-    def check(cls, pipeline: Pipeline) -> Outcome:
+    def check(cls, pipeline: Pipeline, answers: dict[str, Any]) -> Outcome:
         return expect(
             pipeline,
+            answers,
             [
                 ("dismiss_stale", is_true, "true"),
                 ("last_push_approval", is_true, "true"),
@@ -195,9 +224,10 @@ class PP_BRANCH_04(Branch):
     evidence = "Required-check list under version control; check runs per commit on the platform."
 
     @classmethod
-    def check(cls, pipeline: Pipeline) -> Outcome:
+    def check(cls, pipeline: Pipeline, answers: dict[str, Any]) -> Outcome:
         outcome = expect(
             pipeline,
+            answers,
             [
                 ("status_checks", is_true, "required status checks"),
                 ("strict_checks", is_true, "true (the branch must be up to date)"),
@@ -269,9 +299,10 @@ class PP_BRANCH_05(Branch):
     evidence = "Git history of the default branch is the change log."
 
     @classmethod
-    def check(cls, pipeline: Pipeline) -> Outcome:
+    def check(cls, pipeline: Pipeline, answers: dict[str, Any]) -> Outcome:
         return expect(
             pipeline,
+            answers,
             [
                 ("no_force_push", is_true, "force pushes blocked"),
                 ("no_deletion", is_true, "deletion blocked"),

@@ -94,7 +94,7 @@ class PP_DEPLOY_01(Deploy):
             findings.append(Finding(production.where, f"production accepts deploys from {allowed}, not only {branch}"))
 
         def judge(job: Job) -> Outcome:
-            verify = [s for s in job.steps if _APPROVALS.search(s.text) and s.not_blocking(PUSH) is None]
+            verify = [s for s in job.steps if _APPROVALS.search(s.text) and s.not_blocking(PUSH, in_job=True) is None]
             deploy = deploy_step(job)
             if verify and (deploy is None or verify[0].index < deploy.index):
                 note = ""
@@ -179,7 +179,7 @@ class PP_DEPLOY_03(Deploy):
             if not gates:
                 return failed(f"{job.name} does not verify the check runs of what it deploys", job.where)
             gate = gates[0]
-            if (why := gate.not_blocking(PUSH)) is not None:
+            if (why := gate.not_blocking(PUSH, in_job=True)) is not None:
                 return failed(f"the check gate cannot stop the deploy: {why}", gate.where)
             if m := _ACCEPTS_SKIPPED.search(gate.text):
                 return failed(

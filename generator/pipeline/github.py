@@ -164,7 +164,7 @@ class GitHubAdapter:
                 return f"continue-on-error on job {j.name} ({j.at('continue-on-error')})"
         return None
 
-    def step_not_blocking(self, step: Step, event: str) -> str | None:
+    def step_not_blocking(self, step: Step, event: str, *, in_job: bool = False) -> str | None:
         if _truthy(step.data.get("continue-on-error", False)):
             return f"continue-on-error on the step ({step.line_of('continue-on-error')})"
         condition = step.data.get("if")
@@ -174,7 +174,7 @@ class GitHubAdapter:
                 return f"the step is skipped by `if: {condition}` on {event} ({step.line_of('if')})"
             if verdict is None:
                 return f"the step may be skipped by `if: {condition}` on {event} ({step.line_of('if')})"
-        return step.job.not_blocking(event)
+        return None if in_job else step.job.not_blocking(event)
 
     def deploys_to_production(self, job: Job) -> bool:
         """A job with a production environment, or one named for production that runs a deploy step.

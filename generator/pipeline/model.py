@@ -39,7 +39,7 @@ class Adapter(Protocol):
 
     def invocations(self, step: Step) -> list[Invocation]: ...
 
-    def step_not_blocking(self, step: Step, event: str) -> str | None: ...
+    def step_not_blocking(self, step: Step, event: str, *, in_job: bool = False) -> str | None: ...
 
     def job_not_blocking(self, job: Job, event: str) -> str | None: ...
 
@@ -107,9 +107,13 @@ class Step:
         """Every tool this step runs (set by the adapter)."""
         return self.job.pipeline.adapter.invocations(self)
 
-    def not_blocking(self, event: str) -> str | None:
-        """Why a failure of this step would not fail its job on `event`, or None."""
-        return self.job.pipeline.adapter.step_not_blocking(self, event)
+    def not_blocking(self, event: str, *, in_job: bool = False) -> str | None:
+        """Why a failure of this step would not fail its job on `event`, or None.
+
+        `in_job`: judge the step alone, taking its job as running (a gate in a production job that may not
+        run on an event still stops that job when it does).
+        """
+        return self.job.pipeline.adapter.step_not_blocking(self, event, in_job=in_job)
 
     @cached_property
     def text(self) -> str:

@@ -306,7 +306,7 @@ TOOLS: tuple[Tool, ...] = (
         "zap",
         "dast",
         ("zaproxy/action-full-scan", "zaproxy/action-baseline", "zaproxy/action-api-scan", "zaproxy/action-af"),
-        command=re.compile(r"\b(?:zap-(?:full|baseline|api)-scan\.py|zap\.sh\s[^|;&]*-autorun)"),
+        command=re.compile(r"\b(?:zap-(?:full|baseline|api)-scan\.py|zap\.sh[\"']?\s[^|;&]*-autorun)"),
         soft=_zap,
     ),
     Tool("zap-gate", "dast-gate", command=re.compile(r"\bzap-gate\.sh\b|riskcode")),

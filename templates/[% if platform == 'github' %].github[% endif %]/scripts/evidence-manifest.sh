@@ -8,8 +8,9 @@
 #   MANIFEST_OUT  file: {schema: pipeproof/evidence-manifest/v1, project, sha, run_id, run_attempt, created_at,
 #                 files: [{kind, artifact, file, size, sha256, object_key}]}
 # kind is the artifact's folder name without its "-<commit sha>-<run attempt>" suffix (sast-<sha>-1 -> sast).
-# object_key is <PROJECT>/<yyyy>/<mm>/<dd>/<SHA>/<kind>-<RUN_ID>-<RUN_ATTEMPT>/<file> (UTC date; file is the
-# path inside the artifact).
+# object_key is <PROJECT>/<yyyy>/<mm>/<dd>/<SHA>/<kind>-<RUN_ID>-<attempt>/<file> (UTC date; attempt is the
+# one the artifact's name carries, else RUN_ATTEMPT, so the reports of every attempt of a re-run job are kept
+# side by side; file is the path inside the artifact).
 # Exit: 0 written; 1 no file to keep ("no scan results to keep"), a file outside an artifact folder, or two
 # files that would land on one object key; 2 bad environment. Step outputs: files (how many).
 set -euo pipefail
@@ -29,15 +30,17 @@ while IFS= read -r -d '' path; do
   artifact=${rel%%/*}
   [[ ${artifact} != "${rel}" ]] || die "${rel} is not inside an artifact folder of ${DIR}"
   file=${rel#*/}
-  if [[ ${artifact} =~ ^(.+)-[0-9a-f]{7,40}-[0-9]+$ ]]; then
+  if [[ ${artifact} =~ ^(.+)-[0-9a-f]{7,40}-([0-9]+)$ ]]; then
     kind=${BASH_REMATCH[1]}
+    attempt=${BASH_REMATCH[2]}
   else
     kind=${artifact}
+    attempt=${RUN_ATTEMPT}
   fi
   sha256=$(sha256sum <"${path}" | cut -d ' ' -f 1)
   size=$(stat -c %s -- "${path}")
   jq -cn --arg kind "${kind}" --arg artifact "${artifact}" --arg file "${file}" --argjson size "${size}" \
-    --arg sha256 "${sha256}" --arg key "${PROJECT}/${day}/${SHA}/${kind}-${RUN_ID}-${RUN_ATTEMPT}/${file}" \
+    --arg sha256 "${sha256}" --arg key "${PROJECT}/${day}/${SHA}/${kind}-${RUN_ID}-${attempt}/${file}" \
     '{kind: $kind, artifact: $artifact, file: $file, size: $size, sha256: $sha256, object_key: $key}' \
     >>"${PP_TMP}/files.jsonl"
 done < <(find "${dir}" -type f -print0 | sort -z)
