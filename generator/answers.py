@@ -128,12 +128,19 @@ _DATA_KEYS = frozenset({"pins", "catalog", "controls", "needs_met", "pipeproof"}
 
 
 def derived(template: Template, answers: Mapping[str, Any]) -> dict[str, Any]:
-    """The computed keys that depend on the answers (copier renders them the same way), as typed values."""
+    """The computed keys that depend on the answers (copier renders them the same way), as typed values.
+
+    Plain Jinja (no copier extensions), so `pipeproof audit` can use it where only PyYAML and Jinja2 are
+    installed (the GitHub Action).
+    """
+    from jinja2 import Environment, Undefined
+
+    env = Environment(autoescape=False, undefined=Undefined, **dict(template.envops))
     values: dict[str, Any] = {}
     for key, default in template.computed.items():
         if key in _DATA_KEYS or not isinstance(default, str):
             continue
-        values[key] = yaml.safe_load(_render(template, default, {**answers, **values}))
+        values[key] = yaml.safe_load(env.from_string(default).render(**{**answers, **values}).strip())
     for key, default in template.computed.items():
         if isinstance(default, bool):
             values[key] = default

@@ -229,9 +229,22 @@ def _run(
         outcome: Outcome = control.check(**{name: fixtures[name]() for name in params})
     except Exception as exc:  # a check must never take the audit down with it, nor be swallowed
         return Result(control, "error", f"the check could not run: {type(exc).__name__}: {exc}")
+    if outcome.status == "fail" and not outcome.findings:
+        # Something is missing: the finding is where it belongs (the files that implement the control).
+        places = [
+            f.format_map(_Keep(answers)).split("#")[0] + ":1" for f in control.implemented_by.get(pipeline.platform, ())
+        ] or ["."]
+        outcome = Outcome("fail", outcome.reason, tuple(places), tuple(Finding(p, outcome.reason) for p in places))
     if outcome.status != "fail":
         return Result(control, outcome.status, outcome.reason, outcome.evidence, outcome.findings)
     return _waive(control, outcome, [w for w in waivers if w.control == control.id], today)
+
+
+class _Keep(dict[str, Any]):
+    """format_map that leaves unknown {placeholders} as they are."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
 
 
 def _reads_conflicted(control: type[Control], params: Any, conflicted: set[str], pipeline: Pipeline) -> bool:

@@ -6,8 +6,12 @@ by what it actually contains (a Dockerfile means container scanning applies, *.t
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import Any
+
+import jinja2
+import yaml
 
 from generator.pipeline.model import Pipeline
 from generator.repo import Repo
@@ -45,7 +49,15 @@ def answers(repo: Repo, found_in_files: dict[str, Any] | None = None) -> dict[st
     found.update(detected(repo) if found_in_files is None else found_in_files)
     doc = repo.answers_file
     if doc is not None and isinstance(doc.data, dict):
-        found.update({k: v for k, v in doc.data.items() if not str(k).startswith("_")})
+        given = {k: v for k, v in doc.data.items() if not str(k).startswith("_")}
+        found.update(given)
+        if "deploy_model" in given:  # rendered by pipeproof: the template's computed keys follow its answers
+            from generator import answers as answers_mod
+            from generator.render import template_root
+
+            # Answers from another version may not render here: the plain answers still judge the repository.
+            with contextlib.suppress(OSError, yaml.YAMLError, jinja2.TemplateError):
+                found.update(answers_mod.derived(answers_mod.load_template(template_root()), found))
     return found
 
 

@@ -242,11 +242,19 @@ class PP_BRANCH_04(Branch):
             {job.name for job in reporting.values() if any(True for _ in job.invocations()) and not job.calls}
         )
         required = {check.context for check in protection.required_checks}
-        findings = [
-            Finding(reporting[name].where, f"{name} runs a scanner or the tests on pull requests but is not required")
-            for name in gates
-            if name not in required
-        ]
+        findings = []
+        # Each declared source must require every gate (a source that leaves one out is a weaker copy).
+        live = {s.split(":")[0] for s, why in protection.applies.items() if not why}
+        for source in sorted(live):
+            declared = {c.context for c in protection.required_checks if c.where.split(":")[0] == source}
+            for name in gates:
+                if name not in declared:
+                    findings.append(
+                        Finding(
+                            reporting[name].where,
+                            f"{name} runs a scanner or the tests on pull requests but {source} does not require it",
+                        )
+                    )
         for check in protection.required_checks:
             job = reporting.get(check.context)
             if job is None:

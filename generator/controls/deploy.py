@@ -22,7 +22,7 @@ _PRODUCTION_RUNS = (
 _APPROVALS = re.compile(r"actions/runs/[^\s\"']*/approvals|/pulls/[^\s\"']*/reviews|pending_deployments")
 _CHECK_RUNS = re.compile(r"check-runs|check-suites|commits/\S+/status\b")
 _ACCEPTS_SKIPPED = re.compile(
-    r"conclusion\s*==\s*[\"'](?:skipped|neutral)[\"']|[\"']?\b(?:skipped|neutral)\b[\"']?\s*\)|"
+    r"conclusion\}?[\"']?\s*==?\s*[\"']?(?:skipped|neutral)\b|[\"']?\b(?:skipped|neutral)\b[\"']?\s*\)|"
     r"[\"']?\b(?:skipped|neutral)\b\s*[\"']?\s*\|\s*[\"']?\b(?:success|skipped|neutral)\b"
 )
 _DEPLOY = re.compile(
@@ -94,8 +94,23 @@ class PP_DEPLOY_01(Deploy):
             findings.append(Finding(production.where, f"production accepts deploys from {allowed}, not only {branch}"))
 
         def judge(job: Job) -> Outcome:
-            verify = [s for s in job.steps if _APPROVALS.search(s.text) and s.not_blocking(PUSH, in_job=True) is None]
+            # An approval check compares the approvals with who triggered the deploy (no self-approval); a
+            # review of every pull request since the last release is a different control.
+            verify = [
+                s
+                for s in job.steps
+                if _APPROVALS.search(s.text)
+                and re.search(r"github\.(?:triggering_)?actor\b", str(s.env))
+                and s.not_blocking(PUSH, in_job=True) is None
+            ]
             deploy = deploy_step(job)
+            wanted = str(verify[0].env.get("ENVIRONMENT", "")).lower() if verify else ""
+            if verify and wanted and str(verify[0].env.get("MODE", "")) == "environment" and wanted != job.environment:
+                return failed(
+                    f"{job.name} verifies the approval of environment {wanted!r}, which it does not "
+                    "deploy through: nothing can approve it",
+                    verify[0].where,
+                )
             if verify and (deploy is None or verify[0].index < deploy.index):
                 note = ""
                 if answers.get("visibility") == "private" and answers.get("github_plan") == "free":
@@ -107,6 +122,12 @@ class PP_DEPLOY_01(Deploy):
                 env = pipeline.environments.get(job.environment)
                 if env is not None and env.reviewers:
                     return passed(f"the {job.environment} environment declares required reviewers", env.where)
+                if answers.get("visibility") == "private" and answers.get("github_plan") in {"free", "team"}:
+                    return failed(
+                        f"GitHub {str(answers.get('github_plan')).capitalize()} has no required reviewers on "
+                        f"environments of a private repository, and {job.name} verifies no approval",
+                        job.where,
+                    )
                 return unknown(
                     f"{job.name} deploys through the {job.environment} environment, whose required reviewers are "
                     "set outside the files (pipeproof protect check decides); the job does not verify an approval",
@@ -181,7 +202,8 @@ class PP_DEPLOY_03(Deploy):
             gate = gates[0]
             if (why := gate.not_blocking(PUSH, in_job=True)) is not None:
                 return failed(f"the check gate cannot stop the deploy: {why}", gate.where)
-            if m := _ACCEPTS_SKIPPED.search(gate.text):
+            code = "\n".join(line for line in gate.text.splitlines() if not line.lstrip().startswith("#"))
+            if m := _ACCEPTS_SKIPPED.search(code):
                 return failed(
                     f"the check gate accepts a check that did not pass ({m[0].strip()}): GitHub reports "
                     "a job skipped by its if: as skipped",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from generator.controls.base import Finding, Outcome, failed, passed, unknown
-from generator.pipeline.model import CHANGE_EVENTS, Invocation, Job, Pipeline
+from generator.pipeline.model import PULL_REQUEST, Invocation, Job, Pipeline
 
 
 def gate(pipeline: Pipeline, category: str, what: str) -> Outcome:
@@ -19,7 +19,8 @@ def gate(pipeline: Pipeline, category: str, what: str) -> Outcome:
     maybe: list[Finding] = []
     weak: list[Finding] = []
     for inv in uses:
-        why = pipeline.why_not_blocking(inv, CHANGE_EVENTS)
+        # Pull requests are where a change is gated: a required check skipped there passes.
+        why = pipeline.why_not_blocking(inv, (PULL_REQUEST,))
         if why is None:
             blocking.append(inv)
         elif _uncertain(why):

@@ -83,7 +83,7 @@ class PP_SCAN_02(Scan):
 
     id = "PP-SCAN-02"
     category = "sca"
-    objective = "dependency vulnerability and licence check"
+    objective = "dependency vulnerability check"
     implemented_by = {"github": (f"{_PR}#sca",)}
     soc2 = ("CC7.1", "CC8.1")
     iso27001 = ("A.8.28", "A.8.25")
@@ -116,7 +116,7 @@ class PP_SCAN_03(Scan):
     evidence = "sbom.spdx.json and grype.sarif: " + _SCAN_EVIDENCE
 
     @classmethod
-    def check(cls, pipeline: Pipeline) -> Outcome:
+    def check(cls, pipeline: Pipeline, answers: dict[str, Any]) -> Outcome:  # type: ignore[override]
         gating = pipeline.gating_jobs()
         sboms = [inv for inv in pipeline.invocations("sbom", gating) if inv.step.not_blocking(CHANGE_EVENTS[0]) is None]
         if not sboms:
@@ -136,6 +136,9 @@ class PP_SCAN_03(Scan):
         for job in pipeline.production_jobs():
             path = [job, *deploy_path(pipeline, job)]
             made = [inv for j in path for inv in j.invocations() if inv.tool.category == "sbom" and not inv.ignored]
+            if answers.get("containers"):
+                # What is deployed is the image: its SBOM is of the image (by reference), built where it is pushed.
+                made = [inv for inv in made if _OF_IMAGE.search(inv.use.command) or inv.use.inputs.get("image")]
             if made:
                 evidence.append(made[0].where)
             else:
@@ -143,6 +146,9 @@ class PP_SCAN_03(Scan):
         if findings:
             return failed(findings[0].message, *findings)
         return passed("an SBOM is generated and scanned on every change and for every deploy", *evidence)
+
+
+_OF_IMAGE = re.compile(r"registry:|docker:|oci-|podman:|\$\{?IMAGE|@sha256:")
 
 
 class PP_SCAN_04(Scan):
@@ -519,3 +525,60 @@ class PP_SCAN_11(Scan):
         if unowned:
             return failed(f"{len(unowned)} suppression(s) without a code owner", *unowned)
         return failed(f"{len(found)} suppression(s) need a waiver in compliance/risk-acceptance.yml", *found)
+
+
+class PP_SCAN_12(Scan):
+    """Dependency licences are checked against an allow-list on every change"""
+
+    id = "PP-SCAN-12"
+    soc2 = ("CC8.1",)
+    iso27001 = ("A.8.28", "A.5.32")
+    severity = Severity.MEDIUM
+    prevents = ()
+    implemented_by = {"github": (f"{_PR}#sca",)}
+    remediation = (
+        "Check every dependency's licence against an allow-list evaluated as SPDX expressions, and fail the pull "
+        "request on anything else: dependency review with allow-licenses (deny-licenses is deprecated and misses "
+        "`MIT AND GPL-3.0-only`), or osv-scanner --licenses=<allow-list>."
+    )
+    evidence = "The licence gate's log in the pull request's check run, and its report kept as an artifact."
+    procedure = (
+        "For each sampled run, confirm the licence check ran with the allow-list of the licence policy and that a "
+        "dependency under another licence failed it."
+    )
+
+    @classmethod
+    def check(cls, pipeline: Pipeline) -> Outcome:
+        uses = [inv for inv in pipeline.invocations("sca", pipeline.gating_jobs()) if _licence_policy(inv) is not None]
+        if not uses:
+            return failed("no dependency licence policy runs on pull requests (an allow-list that fails the change)")
+        weak = []
+        for inv in uses:
+            problem = _licence_policy(inv)
+            why = pipeline.why_not_blocking(inv, ("pull_request",))
+            if problem == "" and why is None:
+                return passed("an allow-list licence policy fails pull requests", inv.where)
+            weak.append(Finding(inv.where, problem or str(why)))
+        return failed(weak[0].message, *weak)
+
+
+def _licence_policy(inv: Any) -> str | None:
+    """'' when the use enforces an allow-list; a reason when it checks licences weakly; None when it does not."""
+    use = inv.use
+    if inv.tool.name == "dependency-review":
+        if use.input("license-check", "true") == "false":
+            return "dependency review has license-check: false"
+        if use.input("allow-licenses"):
+            return ""
+        if use.input("deny-licenses"):
+            return "deny-licenses is deprecated and misses expressions such as MIT AND GPL-3.0-only; use allow-licenses"
+        return None
+    if inv.tool.name == "osv-scanner":
+        if use.command and "--licenses" in use.command:
+            return (
+                ""
+                if re.search(r"--licenses[= ]\S", use.command)
+                else "osv-scanner --licenses without an allow-list only summarises"
+            )
+        return None
+    return None

@@ -41,26 +41,56 @@ class _State:
 
 
 def _join_continuations(script: str) -> list[tuple[int, str]]:
-    """(first line number, logical line) with backslash-newline continuations joined, here-doc bodies dropped."""
+    """(first line number, logical line): a newline inside quotes, `$(...)` or after a backslash does not end
+    a command (a multi-line jq or awk program is one word); here-document bodies are dropped."""
     out: list[tuple[int, str]] = []
-    lines = script.splitlines()
+    lines = script.split("\n")
     i = 0
-    heredoc_end: list[str] = []
     while i < len(lines):
-        line = lines[i]
-        if heredoc_end:
-            if line.strip() == heredoc_end[0]:
-                heredoc_end.pop(0)
-            i += 1
-            continue
         start = i
-        while line.endswith("\\") and i + 1 < len(lines):
+        logical = lines[i]
+        while i + 1 < len(lines) and (logical.endswith("\\") or _open(logical)):
             i += 1
-            line = line[:-1] + " " + lines[i].lstrip()
-        heredoc_end = [m[2] for m in _HEREDOC.finditer(_strip_quotes(line))]
-        out.append((start, line))
+            logical = (logical[:-1] + " " + lines[i].lstrip()) if logical.endswith("\\") else logical + "\n" + lines[i]
+        out.append((start, logical))
+        terminators = [m[2] for m in _HEREDOC.finditer(_strip_quotes(logical))]
         i += 1
+        while terminators and i < len(lines):
+            if lines[i].strip() == terminators[0]:
+                terminators.pop(0)
+            i += 1
     return out
+
+
+def _open(text: str) -> bool:
+    """Whether `text` ends inside a quote or a `$(...)` (so the command goes on on the next line)."""
+    quote = ""
+    depth = 0
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if quote == "'":
+            quote = "" if ch == "'" else quote
+        elif quote == '"':
+            if ch == "\\":
+                i += 2
+                continue
+            quote = "" if ch == '"' else quote
+        elif ch == "\\":
+            i += 2
+            continue
+        elif ch in "'\"":
+            quote = ch
+        elif text.startswith("$(", i):
+            depth += 1
+            i += 2
+            continue
+        elif ch == ")" and depth:
+            depth -= 1
+        elif ch == "#" and (i == 0 or text[i - 1] in " \t;") and not depth:
+            break
+        i += 1
+    return bool(quote) or depth > 0
 
 
 def _strip_quotes(text: str) -> str:
@@ -109,9 +139,13 @@ def _strip_quotes(text: str) -> str:
 _SPLIT = re.compile(r"(\|\||&&|;;|;|\||(?<![<>])&(?![>&])|\n)")
 
 
+_TEST = re.compile(r"\[\[.*?\]\]|\(\(.*?\)\)", re.DOTALL)
+
+
 def _segments(line: str) -> list[tuple[str, str]]:
-    """(command text, operator that follows it) for one logical line; operators outside quotes only."""
-    masked = _strip_quotes(line)
+    """(command text, operator that follows it) for one logical line; operators outside quotes only (and
+    outside `[[ ]]` and `(( ))`, where && and || are test operators)."""
+    masked = _TEST.sub(lambda m: m[0][:2] + " " * (len(m[0]) - 4) + m[0][-2:], _strip_quotes(line))
     parts: list[tuple[str, str]] = []
     pos = 0
     for m in _SPLIT.finditer(masked):

@@ -220,7 +220,9 @@ def _pipeproof(use: Use) -> str | None:
 
 def _cmd(pattern: str) -> re.Pattern[str]:
     # The tool's name as a word of the command: start of the command, or after a path / `python -m` / a runner.
-    return re.compile(rf"(?:^|[\s/\"'=]|\bpython3? -m |\buvx? (?:run )?|\bpipx run (?:--spec \S+ )?|\bnpx ){pattern}")
+    return re.compile(
+        rf"(?:^|[\s/\"'=]|:-|\bpython3? -m |\buvx? (?:run )?|\bpipx run (?:--spec \S+ )?|\bnpx ){pattern}"
+    )
 
 
 TOOLS: tuple[Tool, ...] = (
@@ -309,7 +311,9 @@ TOOLS: tuple[Tool, ...] = (
         command=re.compile(r"\b(?:zap-(?:full|baseline|api)-scan\.py|zap\.sh[\"']?\s[^|;&]*-autorun)"),
         soft=_zap,
     ),
-    Tool("zap-gate", "dast-gate", command=re.compile(r"\bzap-gate\.sh\b|riskcode")),
+    # A gate reads ZAP's report (its riskcode field) and exits non-zero; it is recognised by what it reads,
+    # not by its file name, so a gate script that exits 0 before reading counts for nothing.
+    Tool("zap-gate", "dast-gate", command=re.compile(r"riskcode")),
     # Tests
     Tool(
         "tests",
