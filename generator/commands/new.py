@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 from generator import answers as answers_mod
 from generator.answers import Question, Template
+from generator.commands import add_data_argument
 from generator.errors import UserError
 
 
@@ -18,23 +20,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--defaults", action="store_true", help="take the default for every question not answered by --data"
     )
-    parser.add_argument(
-        "-d",
-        "--data",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="answer a question (repeatable); lists in YAML flow form, e.g. --data 'iac=[terraform, kubernetes]'",
-    )
+    add_data_argument(parser)
     parser.add_argument("--data-file", type=Path, metavar="FILE", help="answers from a YAML mapping")
 
 
+# What a freshly created repository holds before its first real commit: `new` renders beside these.
+FRESH = re.compile(r"^(\.git|(readme|licen[cs]e|copying)(\.[a-z]+)?)$", re.IGNORECASE)
+
+
 def check_dest(dest: Path) -> None:
-    """DEST must be absent or an empty folder: pipeproof never overwrites a user's files."""
-    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+    """DEST must be absent, empty, or hold only .git, a README or a licence: pipeproof never overwrites."""
+    if dest.exists() and not dest.is_dir():
+        raise UserError(f"DEST {str(dest)!r} exists and is not a folder")
+    others = sorted(p.name for p in dest.iterdir() if not FRESH.match(p.name)) if dest.exists() else []
+    if others:
         raise UserError(
-            f"DEST {str(dest)!r} already exists and is not empty; pipeproof new only writes into a new or empty "
-            "folder. To add pipeproof to an existing repository use `pipeproof retrofit` (planned)."
+            f"DEST {str(dest)!r} already holds {', '.join(others[:3])}{' ...' if len(others) > 3 else ''}; "
+            "pipeproof new only writes into a new folder or one holding just .git, a README or a licence. "
+            f"To add pipeproof to an existing repository run `pipeproof retrofit {dest}`."
         )
 
 
