@@ -215,7 +215,9 @@ class Repo:
 
     @cached_property
     def answers_file(self) -> Doc | None:
-        return self._first(".copier-answers.yml")
+        from generator.answers_file import NAMES
+
+        return self._first(*NAMES)
 
     def files(self, *patterns: str) -> Iterator[Path]:
         """Repository files matching any glob, outside .git and dependency folders."""
