@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "controls": ("controls", "list the control catalog"),
     "update": ("update", "bring a project to a newer template version, keeping your edits and every control"),
     "check-update": ("check_update", "exit 0 when the project's template is current, 2 when an update exists"),
+    "retrofit": ("retrofit", "add the pipeline to an existing repository without overwriting anything"),
 }
 
 

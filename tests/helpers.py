@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -142,12 +143,21 @@ def render_project(template: Path, dest: Path, given: dict[str, Any] | None = No
 
 
 def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
-    """Every file under root (.git excluded) with its bytes and mode: compare before and after."""
+    """Every file, folder and symlink under root (.git excluded) with its bytes (a symlink: its target) and
+    mode: equal snapshots mean nothing was written, moved, created or left behind."""
+
+    def content(p: Path) -> bytes:
+        if p.is_symlink():
+            return b"-> " + os.fsencode(os.readlink(p))
+        if p.is_dir():
+            return b"<folder>"
+        try:
+            return p.read_bytes()
+        except OSError:
+            return b"<unreadable>"
+
     return {
-        p.relative_to(root).as_posix(): (
-            p.read_bytes() if not p.is_symlink() else b"->" + bytes(p.readlink()),
-            p.lstat().st_mode,
-        )
+        p.relative_to(root).as_posix(): (content(p), p.lstat().st_mode)
         for p in sorted(root.rglob("*"))
-        if ".git" not in p.relative_to(root).parts and (p.is_file() or p.is_symlink())
+        if ".git" not in p.relative_to(root).parts
     }

@@ -37,25 +37,18 @@ def _rename_approvals(tpl: Path, shim: bool) -> None:
             path.write_text(text.replace("required_approvals", "min_approvals"), encoding="utf-8")
 
 
-def _bump_checkout(tpl: Path) -> None:
-    edit(
-        tpl / "generator/data/pins.yml",
-        "actions/checkout: {sha: 3d3c42e5aac5ba805825da76410c181273ba90b1, version: v7.0.1}",
-        "actions/checkout: {sha: 1111111111111111111111111111111111111111, version: v7.0.2}",
-    )
-
-
 @pytest.fixture(scope="module")
-def templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def templates(template_v2: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Template repositories, each with v1.0.0 (this template) and a different v2.0.0."""
     base = tmp_path_factory.mktemp("templates")
     made = {}
 
-    good = made["good"] = template_repo(base / "good")  # a new file, a bumped pin, a renamed key with a shim
-    build_file_tree(good, {"templates/SECURITY.md.jinja": "Report vulnerabilities of [[ project_name ]] privately.\n"})
-    _bump_checkout(good)
+    # v2: a new file, a bumped pin (conftest's template_v2), and a renamed key with a default shim.
+    good = made["good"] = base / "good"
+    git(base, "clone", "-q", str(template_v2), str(good))
+    git(good, "tag", "-d", "v2.0.0")
     _rename_approvals(good, shim=True)
-    git_save(good, "v2", "v2.0.0")
+    git_save(good, "v2 with a renamed key", "v2.0.0")
 
     noshim = made["noshim"] = template_repo(base / "noshim")
     _rename_approvals(noshim, shim=False)

@@ -16,10 +16,18 @@ from generator.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("dest", type=Path, metavar="DEST", help="new repository folder (must not exist, or be empty)")
     parser.add_argument(
-        "--defaults", action="store_true", help="take the default for every question not answered by --data"
+        "dest",
+        type=Path,
+        metavar="DEST",
+        help="new repository folder (absent, empty, or holding only .git, README, licence)",
     )
+    add_answer_arguments(parser, "take the default for every question not answered by --data")
+
+
+def add_answer_arguments(parser: argparse.ArgumentParser, defaults_help: str) -> None:
+    """--defaults, --data, --data-file (new and retrofit)."""
+    parser.add_argument("--defaults", action="store_true", help=defaults_help)
     add_data_argument(parser)
     parser.add_argument("--data-file", type=Path, metavar="FILE", help="answers from a YAML mapping")
 
@@ -75,30 +83,45 @@ def _ask_once(questionary: Any, question: Question, default: Any) -> Any:
     return questionary.text(text, default="" if default is None else str(default)).unsafe_ask()
 
 
-def gather(args: argparse.Namespace, template: Template, *, tty: bool) -> dict[str, Any]:
-    """Resolve every answer from --data-file, --data, the prompts or the defaults; raise on anything bad."""
+def given_answers(args: argparse.Namespace) -> dict[str, Any]:
+    """--data-file, then --data (which wins)."""
     given: dict[str, Any] = {}
     if args.data_file is not None:
         given.update(answers_mod.load_data_file(args.data_file))
     given.update(answers_mod.parse_data_args(args.data))
+    return given
+
+
+def gather(
+    args: argparse.Namespace,
+    template: Template,
+    *,
+    tty: bool,
+    dest: Path | None = None,
+    suggested: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Resolve every answer from --data-file, --data, the prompts or the defaults (`suggested` ones first);
+    raise on anything bad."""
+    given = given_answers(args)
+    dest = dest or args.dest
     if args.defaults:
-        return answers_mod.resolve(template, given, args.dest)
+        return answers_mod.resolve(template, given, dest, suggested=suggested)
     if tty:
-        return answers_mod.resolve(template, given, args.dest, prompt=interactive_prompt(template))
+        return answers_mod.resolve(template, given, dest, prompt=interactive_prompt(template), suggested=suggested)
     unanswered: list[str] = []
 
     def note(question: Question, default: Any, scope: Mapping[str, Any]) -> Any:
         unanswered.append(question.key)
         return default
 
-    answers_mod.resolve(template, given, args.dest, prompt=note)
+    answers_mod.resolve(template, given, dest, prompt=note, suggested=suggested)
     if unanswered:
         raise UserError(
             "no terminal to ask the questions, and these have no answer: "
             + ", ".join(unanswered)
             + ". Answer them with --data KEY=VALUE or --data-file FILE, or pass --defaults to take the defaults."
         )
-    return answers_mod.resolve(template, given, args.dest)
+    return answers_mod.resolve(template, given, dest, suggested=suggested)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -112,10 +135,7 @@ def run(args: argparse.Namespace) -> int:
     files = render.copy(dest, answers)
 
     controls = applicable(answers)
-    by_file: dict[str, list[str]] = {}
-    for control in controls:
-        for target in control.implemented_by.get(answers["platform"], ()):
-            by_file.setdefault(target.split("#")[0], []).append(control.id)
+    by_file = controls_by_file(answers)
     print(f"Rendered {len(files)} files into {dest}:")
     for path in files:
         print(f"  {path.as_posix():<44} {compact(by_file.get(path.as_posix(), []))}".rstrip())
@@ -129,6 +149,17 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def controls_by_file(answers: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Rendered file -> the ids of the applicable controls it implements."""
+    from generator.controls import applicable
+
+    by_file: dict[str, list[str]] = {}
+    for control in applicable(answers):
+        for target in control.implemented_by.get(answers["platform"], ()):
+            by_file.setdefault(target.split("#")[0], []).append(control.id)
+    return by_file
 
 
 def compact(ids: list[str]) -> str:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from generator.commands import add_data_argument
+from generator.commands import add_data_argument, print_section
 from generator.errors import UserError
 
 
@@ -94,18 +94,9 @@ def show_changes(result: Any) -> None:
     print("files:")
     for path, kind in sorted(result.changes.items()):
         print(f"  {kind:<9} {path}")
-    if result.pins:
-        print("pins:")
-        for name, old, new in result.pins:
-            print(f"  {name} {old} -> {new}")
-    if result.answers:
-        print("answers:")
-        for change in result.answers:
-            print(f"  {change}")
-    if result.controls:
-        print("controls:")
-        for control in result.controls:
-            print(f"  {control.id} {control.before} -> {control.after}")
+    print_section("pins:", (f"{name} {old} -> {new}" for name, old, new in result.pins))
+    print_section("answers:", map(str, result.answers))
+    print_section("controls:", (f"{c.id} {c.before} -> {c.after}" for c in result.controls))
 
 
 def refusal(result: Any, *, accept: bool) -> bool:
