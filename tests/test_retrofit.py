@@ -312,3 +312,14 @@ def test_bad_input_exits_2_and_changes_nothing(case: str, tmp_path: Path) -> Non
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert BAD[case] in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert snapshot(target) == state and snapshot(outside) == outside_state
+
+
+def test_without_a_terminal_or_defaults_it_names_the_questions_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = go_terraform(tmp_path / "ledger")
+    state = snapshot(repo)
+    assert main(["retrofit", str(repo), "--data", "required_approvals=3"]) == 2
+    err = capsys.readouterr().err
+    assert "no terminal" in err and "project_name" in err and "required_approvals," not in err
+    assert snapshot(repo) == state

@@ -19,7 +19,7 @@ from tests.helpers import build_file_tree, edit, git, git_save, render_project, 
 WORKFLOWS = ".github/workflows"
 CHECKOUT_V1 = "actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1 # v7.0.1"
 CHECKOUT_V2 = "actions/checkout@1111111111111111111111111111111111111111 # v7.0.2"
-SEMGREP_CONFIGS = "--config p/owasp-top-ten --config p/cwe-top-25 --config p/python"
+SEMGREP_CONFIGS = "--config p/owasp-top-ten --config p/cwe-top-25 --config p/java"
 
 
 def _rename_approvals(tpl: Path, shim: bool) -> None:
@@ -54,6 +54,10 @@ def templates(template_v2: Path, tmp_path_factory: pytest.TempPathFactory) -> di
     _rename_approvals(noshim, shim=False)
     git_save(noshim, "v2", "v2.0.0")
 
+    nochoice = made["nochoice"] = template_repo(base / "nochoice")  # java is no longer a language choice
+    edit(nochoice / "copier.yml", "  choices: [python, node, go, java]", "  choices: [python, node, go]")
+    git_save(nochoice, "v2", "v2.0.0")
+
     weaker = made["weaker"] = template_repo(base / "weaker")  # Semgrep no longer fails the job
     edit(
         next((weaker / "templates").rglob("pr-checks.yml.jinja")),
@@ -63,7 +67,6 @@ def templates(template_v2: Path, tmp_path_factory: pytest.TempPathFactory) -> di
     git_save(weaker, "v2", "v2.0.0")
 
     moved = made["moved"] = template_repo(base / "moved")  # scripts/deploy.sh moves to deploy/deploy.sh
-    (moved / "deploy").mkdir()
     shutil.move(moved / "templates/scripts/deploy.sh.jinja", moved / "templates/deploy.sh.jinja")
     git_save(moved, "v2", "v2.0.0")
     return made
@@ -71,11 +74,10 @@ def templates(template_v2: Path, tmp_path_factory: pytest.TempPathFactory) -> di
 
 @pytest.fixture(scope="module")
 def rendered(templates: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """One committed v1.0.0 render per template, answered with 3 approvals (copied per test)."""
+    """One committed v1.0.0 render per template, answered with 3 approvals and java (copied per test)."""
     base = tmp_path_factory.mktemp("rendered")
-    return {
-        name: render_project(tpl, base / name / "shop", {"required_approvals": 3}) for name, tpl in templates.items()
-    }
+    given = {"required_approvals": 3, "language": "java"}
+    return {name: render_project(tpl, base / name / "shop", given) for name, tpl in templates.items()}
 
 
 @pytest.fixture
@@ -167,15 +169,24 @@ def test_dry_run_prints_the_diff_and_writes_nothing(project: Path, capsys: pytes
     assert snapshot(project) == state and not git(project, "status", "--porcelain")
 
 
-@pytest.mark.parametrize("project", ["noshim"], indirect=True)
-def test_renamed_key_without_shim_is_refused_unless_accepted(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("project", "message", "accepted"),
+    [
+        pytest.param("noshim", "required_approvals: 3 is no longer recorded", "min_approvals: 2", id="renamed-key"),
+        pytest.param("nochoice", "language: 'java' -> 'python'", "language: python", id="removed-choice"),
+    ],
+    indirect=["project"],
+)
+def test_silent_answer_change_is_refused_unless_accepted(
+    project: Path, capsys: pytest.CaptureFixture[str], message: str, accepted: str
+) -> None:
     state = snapshot(project)
     assert update(project) == 1
     err = capsys.readouterr().err
-    assert "required_approvals: 3 is no longer recorded" in err and "--accept-weakening" in err
+    assert message in err and "without being asked" in err and "--accept-weakening" in err
     assert snapshot(project) == state
     assert update(project, "--accept-weakening") == 0
-    assert "min_approvals: 2" in answers(project)
+    assert accepted in answers(project)
 
 
 @pytest.mark.parametrize("project", ["weaker"], indirect=True)

@@ -100,6 +100,11 @@ def test_wheel_carries_the_template_and_a_bundle_of_its_releases(
     tags = releases.bundle_tags(bundle)
     assert list(tags) == [releases.tag(v) for v in releases.releases()] + [OWN_TAG]
     assert tags["v0.1.0"] == releases.releases()["0.1.0"]  # the real commit 0.1.0 wheels rendered
+    # This build is a real commit (vcs_ref_hash): HEAD, or a commit of the uncommitted changes on top of it.
+    head = git(ROOT, "rev-parse", "HEAD").strip()
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", "--bare", str(bundle), str(clone))
+    assert head in (tags[OWN_TAG], git(clone, "rev-parse", f"{tags[OWN_TAG]}^").strip())
     assert bundle.stat().st_size < 2_000_000
 
 
