@@ -45,12 +45,13 @@ class Source:
         return list(self.tags)[-1] if self.tags else None
 
     def resolve(self, wanted: str) -> str:
-        """`--to` as a tag of this source (0.2.0 and v0.2.0 both name v0.2.0); raise UserError if it has none."""
+        """`--to` as a tag of this source (0.2.0 and v0.2.0 both name v0.2.0); raise UserError if it has none.
+        A fork or a local clone may also be updated to a branch or a commit (HEAD, main, a SHA)."""
         for name in (wanted, releases.tag(wanted)):
             if name in self.tags:
                 return name
-        if not self.canonical and self.tags == {}:
-            return wanted  # a branch or commit of a fork or local clone: copier resolves it
+        if not self.canonical and releases.parse(wanted) is None:
+            return wanted  # copier resolves it, or says it does not exist
         allowed = ", ".join(self.tags) or "none"
         newer = "" if not self.canonical else f" (this pipeproof {__version__} updates up to {self.newest()})"
         raise UserError(f"--to {wanted!r} is not a version of {self.url}; available: {allowed}{newer}")

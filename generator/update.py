@@ -313,7 +313,7 @@ def _run_copier(src: Source, staged: Path, target: str | None, name: str, data: 
             f"the template {src.url} runs tasks or migrations, which need copier's --trust; pipeproof never runs "
             "template code: ask its authors for default shims instead (see the README)"
         ) from None
-    except CopierError as exc:
+    except (CopierError, ValueError) as exc:  # ValueError: an unknown --to ref, an answer its validator refuses
         raise UserError(f"copier could not update from {src.url} to {target}: {exc}") from None
 
 

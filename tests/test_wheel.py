@@ -202,3 +202,22 @@ def test_plain_copier_update_works_on_a_wheel_render(wheel: tuple[Path, dict[str
     )
     assert proc.returncode == 0, proc.stderr
     assert not git(tmp_path / "demo", "status", "--porcelain")
+
+
+def test_an_sdist_carries_the_bundle_so_its_wheel_needs_no_git(tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "hatchling", "build", "-t", "sdist", "-d", str(tmp_path)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (sdist,) = tmp_path.glob("pipeproof-*.tar.gz")
+    with tarfile.open(sdist) as tar:
+        tar.extractall(tmp_path / "unpacked", filter="data")
+    (source,) = (tmp_path / "unpacked").iterdir()
+    assert not (source / ".git").exists() and (source / "generator/_template.bundle").is_file()
+    built = build_wheel(source, tmp_path / "dist")
+    bundle = tmp_path / "template.bundle"
+    bundle.write_bytes(zipfile.ZipFile(built).read("generator/_template.bundle"))
+    assert list(releases.bundle_tags(bundle)) == [releases.tag(v) for v in releases.releases()] + [OWN_TAG]
