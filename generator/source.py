@@ -141,10 +141,7 @@ def remote_tags(url: str) -> dict[str, str]:
     if not url.startswith(("http://", "https://", "git@", "ssh://", "git://", "git+", "gh:", "gl:", "file://")):
         path = Path(url).expanduser()
         if not path.exists():
-            raise UserError(
-                f"the template recorded in the answers (_src_path: {url!r}) does not exist on this machine; "
-                "pass --src with where that template is now (a path or URL)"
-            )
+            raise UserError(f"the template {url!r} does not exist on this machine; pass --src with where it is now")
         target = str(path.resolve())
     target = target.removeprefix("git+")
     for alias, base in (("gh:", "https://github.com/"), ("gl:", "https://gitlab.com/")):
@@ -159,12 +156,12 @@ def remote_tags(url: str) -> dict[str, str]:
     )
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["no answer"])[-1]
-        raise UserError(f"cannot reach the template recorded in the answers (_src_path: {url!r}): {last}")
+        raise UserError(f"cannot reach the template {url!r}: {last}")
     tags = {}
     for line in proc.stdout.splitlines():
         commit, _, ref = line.partition("\t")
         name = ref.removeprefix("refs/tags/")
-        if releases.parse(name) is not None and name.lstrip("v")[:1].isdigit():
+        if releases.parse(name) is not None:
             tags[name] = commit
     return dict(sorted(tags.items(), key=lambda item: releases.parse(item[0]) or Version("0")))
 

@@ -11,6 +11,7 @@ update that is refused writes nothing.
 from __future__ import annotations
 
 import re
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -233,7 +234,6 @@ def prepare(
     to: str | None = None,
     data: Mapping[str, Any] | None = None,
     src: str | None = None,
-    validate: bool = True,
 ) -> Update:
     """Everything `update` would change, computed in a staged clone; the project is only read."""
     project, top, recorded = locate(path)
@@ -267,21 +267,19 @@ def prepare(
             # Point the staged answers at the template and version copier must re-render as the old one.
             staged_answers = {**recorded.data, "_src_path": found.source.url, "_commit": old}
             _commit_file(clone, staged / recorded.name, staged_answers)
-        before = _statuses(staged)
+        before = {cid: status for cid, (status, _) in _audit(staged).items()}
         _run_copier(found.source, staged, target, recorded.name, data)
         _collect(result, clone, head, work)
         _find_conflicts(result, clone, head, found.source, old, recorded, work)
         result.pins = _pin_changes(result, clone, head)
         result.answers = _answer_changes(recorded.answers, _staged_answers(staged / recorded.name), set(data))
         if not result.conflicts and result.changes:
-            after = _statuses(staged)
             result.controls = [
-                ControlChange(cid, before.get(cid, ("absent", ""))[0], status, reason)
-                for cid, (status, reason) in after.items()
-                if before.get(cid, ("absent", ""))[0] != status
+                ControlChange(cid, before.get(cid, "absent"), status, reason)
+                for cid, (status, reason) in _audit(staged).items()
+                if before.get(cid, "absent") != status
             ]
-            if validate:
-                _validate(result, staged)
+            _validate(result, staged)
     return result
 
 
@@ -317,7 +315,7 @@ def _run_copier(src: Source, staged: Path, target: str | None, name: str, data: 
         raise UserError(f"copier could not update from {src.url} to {target}: {exc}") from None
 
 
-def _statuses(root: Path) -> dict[str, tuple[str, str]]:
+def _audit(root: Path) -> dict[str, tuple[str, str]]:
     """Each control's audit status and reason."""
     from generator.audit import audit
 
@@ -385,17 +383,15 @@ def _keep_edited_removals(
     result: Update, clone: Path, head: str, src: Source, old: str | None, recorded: Recorded, work: Path
 ) -> None:
     """copier deletes a file the new version no longer renders even when the user edited it: keep those."""
-    out: Path | None = work / "old-render"
-    assert out is not None
+    out = work / "old-render"
     try:
         render.render(src, out, recorded.answers, answers_file=recorded.name, ref=old)
-    except Exception:
-        out = None  # the old render is out of reach: keep every removed file rather than lose edits
+    except Exception:  # the old render is out of reach: keep every removed file rather than lose edits
+        shutil.rmtree(out, ignore_errors=True)
     added = [w.path for w in result.writes if result.changes.get(w.path) == "added"]
     for rel in list(result.deletes):
-        committed = git.run_bytes(clone, "show", f"{head}:{rel}")
-        rendered = None if out is None else out / Path(rel).relative_to(result.prefix)
-        if rendered is not None and rendered.is_file() and rendered.read_bytes() == committed:
+        rendered = out / Path(rel).relative_to(result.prefix)
+        if rendered.is_file() and rendered.read_bytes() == git.run_bytes(clone, "show", f"{head}:{rel}"):
             continue
         result.deletes.remove(rel)
         result.changes.pop(rel)

@@ -136,24 +136,19 @@ def fixture(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, Path]:
     return name, FIXTURES[name](tmp_path / name)
 
 
-def test_dry_run_prints_the_plan_and_writes_nothing(
-    fixture: tuple[str, Path], capsys: pytest.CaptureFixture[str]
-) -> None:
-    name, repo = fixture
-    state = snapshot(repo)
-    assert run_retrofit(repo, "--dry-run", *EXTRA.get(name, [])) == 0
-    out = capsys.readouterr().out
-    assert "dry run" in out and "add      .github/workflows/pr-checks.yml" in out and "controls passing:" in out
-    assert snapshot(repo) == state and not git(repo, "status", "--porcelain")
-
-
-def test_retrofit_keeps_every_byte_except_declared_merges(
+def test_dry_run_writes_nothing_then_retrofit_keeps_every_byte_except_declared_merges(
     fixture: tuple[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     name, repo = fixture
     before = snapshot(repo)
+    assert run_retrofit(repo, "--dry-run", *EXTRA.get(name, [])) == 0
+    planned = capsys.readouterr().out
+    assert "dry run" in planned and "add      .github/workflows/pr-checks.yml" in planned
+    assert snapshot(repo) == before and not git(repo, "status", "--porcelain")
+
     assert run_retrofit(repo, *EXTRA.get(name, [])) == 0
     out = capsys.readouterr().out
+    assert out.split("\n", 1)[1].startswith(planned.split("\n", 1)[1]), "the plan shown is the plan applied"
     merged = {line.split()[1] for line in out.splitlines() if line.startswith("  merge ")}
     after = snapshot(repo)
     for rel, (data, mode) in before.items():
@@ -197,8 +192,7 @@ def _check_precommit(repo: Path) -> None:
     assert text.endswith("# pre-commit.ci settings\nci:\n  autofix_prs: false\n")
 
 
-@pytest.mark.parametrize("failure", [RuntimeError, KeyboardInterrupt], ids=["exception", "ctrl-c"])
-def test_a_failure_mid_write_leaves_no_trace(fixture: tuple[str, Path], failure: type[BaseException]) -> None:
+def test_a_failure_mid_write_leaves_no_trace(fixture: tuple[str, Path]) -> None:
     name, repo = fixture
     root, answers_name = retrofit.repository(repo)
     found = detect.suggest(root)
@@ -207,18 +201,19 @@ def test_a_failure_mid_write_leaves_no_trace(fixture: tuple[str, Path], failure:
     before = snapshot(repo)
     with retrofit.workspace() as work, source.for_new() as src:
         plan = retrofit.plan(root, chosen, answers_name, src, work)
-    moved: list[str] = []
+    for failure in (RuntimeError, KeyboardInterrupt):  # an error, and Ctrl-C
+        moved: list[str] = []
 
-    def step(path: str) -> None:
-        moved.append(path)
-        if len(moved) == len(plan.writes) // 2:
-            raise failure("injected")
+        def step(path: str, moved: list[str] = moved, failure: type[BaseException] = failure) -> None:
+            moved.append(path)
+            if len(moved) == len(plan.writes) // 2:
+                raise failure("injected")
 
-    with pytest.raises(failure):
-        retrofit.apply(plan, step=step)
-    assert len(moved) >= 3
-    assert snapshot(repo) == before  # folders and staging files included
-    assert not git(repo, "status", "--porcelain", "--ignored")
+        with pytest.raises(failure):
+            retrofit.apply(plan, step=step)
+        assert len(moved) >= 3
+        assert snapshot(repo) == before  # folders and staging files included
+        assert not git(repo, "status", "--porcelain", "--ignored")
 
 
 def test_update_works_afterwards(

@@ -151,6 +151,29 @@ def test_conflicting_edit_exits_1_lists_the_file_and_blocks_the_commit(
     assert proc.returncode != 0 and "unmerged" in proc.stderr.lower()
 
 
+def test_new_template_file_clashing_with_yours_is_a_conflict(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    build_file_tree(project, {"SECURITY.md": "# Our policy\nWrite to security@acme.example\n"})
+    git_save(project, "our security policy")
+    assert update(project) == 1
+    assert "SECURITY.md (unmerged)" in capsys.readouterr().out
+    text = (project / "SECURITY.md").read_text()
+    assert "security@acme.example" in text and "Report vulnerabilities of shop" in text and "<<<<<<<" in text
+
+
+def test_audit_refuses_answers_from_a_newer_template(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = re.sub(r"_commit: .*", "_commit: v99.0.0", answers(project))
+    build_file_tree(
+        project, {".copier-answers.yml": text.replace(str(_src(project)), "https://github.com/pipeproof/pipeproof")}
+    )
+    assert main(["audit", str(project)]) == 2
+    err = capsys.readouterr().err
+    assert "rendered by pipeproof template v99.0.0" in err and "upgrade pipeproof to 99.0.0" in err
+
+
+def _src(project: Path) -> str:
+    return re.search(r"_src_path: (.*)", answers(project))[1]  # type: ignore[index]
+
+
 def test_dirty_tree_is_refused_and_untouched(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (project / "notes.txt").write_text("wip\n")
     state = snapshot(project)

@@ -74,10 +74,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"\n{len(result.conflicts)} conflict{'s' if len(result.conflicts) > 1 else ''}; resolve each:")
         for conflict in result.conflicts:
             print(f"  {conflict.path} ({conflict.kind}): {conflict.how}")
-        print("then run `pipeproof validate` and `pipeproof audit`, and commit. To undo the update instead:")
-        print(
-            "  git checkout -- . && git clean -f -- " + " ".join(p for p, k in result.changes.items() if k == "added")
-        )
+        print("then run `pipeproof validate` and `pipeproof audit`, and commit.")
+        added = " ".join(p for p, k in result.changes.items() if k == "added")
+        undo = "git reset --hard" + (f" && git clean -f -- {added}" if added else "")
+        print(f"To undo the whole update instead (the tree was clean before it): {undo}")
         return 1
     if result.validate_error:
         print(f"warning: validate did not run: {result.validate_error}", file=sys.stderr)
