@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from generator import source as sources
+from generator.answers_file import COPIER
 from generator.errors import UserError
 from generator.source import Source
 
 PACKAGE = Path(__file__).resolve().parent
-ANSWERS_FILE = ".copier-answers.yml"
 
 
 def template_root() -> Path:
@@ -35,7 +35,7 @@ def _quiet() -> Iterator[None]:
 
 
 def render(
-    src: Source, dst: Path, answers: Mapping[str, Any], *, answers_file: str = ANSWERS_FILE, ref: str | None = None
+    src: Source, dst: Path, answers: Mapping[str, Any], *, answers_file: str = COPIER, ref: str | None = None
 ) -> None:
     """Render `src` at `ref` (default: the source's own) with `answers` into `dst`, which must not exist yet."""
     import copier  # lazy: importing copier costs more than `pipeproof --help` may take
@@ -54,7 +54,7 @@ def render(
         )
 
 
-def copy(dst: Path, answers: Mapping[str, Any], *, src: Path | None = None) -> list[Path]:
+def copy(dst: Path, answers: Mapping[str, Any]) -> list[Path]:
     """Render the template with `answers` into `dst` and return the files written.
 
     `dst` is absent, empty, or holds only what a fresh repository holds (.git, a README, a licence; see
@@ -68,7 +68,7 @@ def copy(dst: Path, answers: Mapping[str, Any], *, src: Path | None = None) -> l
     staging = Path(tempfile.mkdtemp(prefix=f".{dst.name}.pipeproof-", dir=dst.parent))
     out = staging / "tree"
     try:
-        with _source(src) as chosen:
+        with sources.for_new() as chosen:
             render(chosen, out, answers)
         files = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
         if not dst.exists() or not any(dst.iterdir()):
@@ -83,16 +83,6 @@ def copy(dst: Path, answers: Mapping[str, Any], *, src: Path | None = None) -> l
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return files
-
-
-@contextmanager
-def _source(src: Path | None) -> Iterator[Source]:
-    if src is not None:
-        # A template checkout given explicitly (tests, benchmarks): without HEAD copier takes the newest tag.
-        yield Source(str(src.resolve()), "HEAD" if (src / ".git").exists() else None)
-        return
-    with sources.for_new() as chosen:
-        yield chosen
 
 
 def update(

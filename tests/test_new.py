@@ -218,15 +218,16 @@ def test_without_a_tty_it_names_the_missing_answers(tmp_path: Path) -> None:
     assert not dest.exists()
 
 
-def _drive(dest: Path, keys: list[bytes]) -> tuple[int, str]:
-    """Run `pipeproof new DEST` on a pseudo-terminal, typing each key chunk when the prompt goes quiet."""
+def _drive(dest: Path, keys: list[bytes], command: tuple[str, ...] = ("new",)) -> tuple[int, str]:
+    """Run `pipeproof new DEST` (or another command) on a pseudo-terminal, typing each key chunk when the prompt
+    goes quiet."""
     import pty
     import select
 
     master, slave = pty.openpty()
     env = {**os.environ, "TERM": "xterm", "COLUMNS": "200", "LINES": "50"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "generator", "new", str(dest)], stdin=slave, stdout=slave, stderr=slave, env=env
+        [sys.executable, "-m", "generator", *command, str(dest)], stdin=slave, stdout=slave, stderr=slave, env=env
     )
     os.close(slave)
     out, pending, deadline = b"", list(keys), time.monotonic() + 120

@@ -318,3 +318,14 @@ def test_without_a_terminal_or_defaults_it_names_the_questions_and_writes_nothin
     err = capsys.readouterr().err
     assert "no terminal" in err and "project_name" in err and "required_approvals," not in err
     assert snapshot(repo) == state
+
+
+def test_interactively_the_detected_answers_are_the_defaults_and_the_user_confirms(tmp_path: Path) -> None:
+    from tests.test_new import _drive
+
+    repo = go_terraform(tmp_path / "ledger")
+    code, out = _drive(repo, [b"\r"] * 18, ("retrofit",))  # Enter: every default, then yes to writing
+    assert code == 0, out[-2000:]
+    assert "Main language" in out and "Write these changes?" in out
+    answers_text = (repo / ".pipeproof-answers.yml").read_text()
+    assert "language: go" in answers_text and "- terraform" in answers_text and "project_name: ledger" in answers_text
