@@ -81,6 +81,20 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str
     return built, install(built, base / "site")
 
 
+def as_public_repository(built: Path, tmp_path: Path) -> dict[str, str]:
+    """An environment in which the canonical URL answers from the wheel's bundle, as the public repository
+    would (copier alone, no pipeproof)."""
+    bundle = tmp_path / "public.bundle"
+    bundle.write_bytes(zipfile.ZipFile(built).read("generator/_template.bundle"))
+    return {
+        **os.environ,
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": f"url.{bundle}.insteadOf",
+        "GIT_CONFIG_VALUE_0": project.repository() + ".git",
+        "COPIER_CACHE_DIR": str(tmp_path / "copier-cache"),
+    }
+
+
 def pipeproof(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "generator", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
@@ -124,16 +138,10 @@ def test_wheel_renders_offline_and_records_no_machine_path(wheel: tuple[Path, di
 
 def test_update_from_the_installed_wheel_offline(wheel: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
     """A project plain copier rendered from the public repository at v0.1.0 updates from the wheel alone."""
-    _, env = wheel
+    built, env = wheel
     dest = tmp_path / "shop"
-    public = {  # the canonical URL answered by this checkout, as GitHub would answer it (v0.1.0 is tagged here)
-        **os.environ,
-        "GIT_CONFIG_COUNT": "1",
-        "GIT_CONFIG_KEY_0": f"url.{ROOT}.insteadOf",
-        "GIT_CONFIG_VALUE_0": project.repository() + ".git",
-        "COPIER_CACHE_DIR": str(tmp_path / "copier-cache"),
-    }
     copier = [sys.executable, "-m", "copier", "copy", "--defaults", "--quiet", "--vcs-ref", "v0.1.0"]
+    public = as_public_repository(built, tmp_path)
     subprocess.run([*copier, project.repository(), str(dest)], env=public, check=True, timeout=300)
     assert "_commit: v0.1.0" in (dest / ".copier-answers.yml").read_text()
     git_save(dest, "rendered by copier from the public repository")
@@ -155,7 +163,7 @@ def test_a_0_1_0_wheel_render_is_adopted_and_updated(wheel: tuple[Path, dict[str
     _, env = wheel
     old_source = tmp_path / "v0.1.0"
     archive = tmp_path / "v0.1.0.tar"
-    git(ROOT, "archive", "--format=tar", "-o", str(archive), "v0.1.0")
+    git(ROOT, "archive", "--format=tar", "-o", str(archive), releases.releases()["0.1.0"])  # tags may be gone
     with tarfile.open(archive) as tar:
         tar.extractall(old_source, filter="data")
     old_env = install(build_wheel(old_source, tmp_path / "dist-0.1.0"), tmp_path / "site-0.1.0")
@@ -183,15 +191,7 @@ def test_plain_copier_update_works_on_a_wheel_render(wheel: tuple[Path, dict[str
     built, env = wheel
     assert pipeproof(env, tmp_path, "new", "demo", "--defaults").returncode == 0
     git_save(tmp_path / "demo", "rendered")
-    bundle = tmp_path / "template.bundle"
-    bundle.write_bytes(zipfile.ZipFile(built).read("generator/_template.bundle"))
-    public = {
-        **os.environ,
-        "GIT_CONFIG_COUNT": "1",
-        "GIT_CONFIG_KEY_0": f"url.{bundle}.insteadOf",
-        "GIT_CONFIG_VALUE_0": project.repository() + ".git",
-        "COPIER_CACHE_DIR": str(tmp_path / "copier-cache"),
-    }
+    public = as_public_repository(built, tmp_path)
     proc = subprocess.run(
         [sys.executable, "-m", "copier", "update", "--defaults", "--vcs-ref", OWN_TAG],
         cwd=tmp_path / "demo",
