@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -26,6 +26,9 @@ from generator import source as sources
 from generator.answers_file import Recorded
 from generator.errors import UserError, show
 from generator.source import Source
+
+if TYPE_CHECKING:
+    from generator.validate import Finding
 
 # Statuses in which a control no longer protects anything.
 BROKEN = {"fail", "error", "skipped"}
@@ -108,7 +111,7 @@ class Update:
     answers: list[AnswerChange] = field(default_factory=list)
     pins: list[tuple[str, str, str]] = field(default_factory=list)  # name, old, new
     controls: list[ControlChange] = field(default_factory=list)
-    findings: list[Any] = field(default_factory=list)  # validate.Finding in the files the update touched
+    findings: list[Finding] = field(default_factory=list)  # in the files the update touched
     validate_error: str | None = None
 
     @property

@@ -258,6 +258,11 @@ def test_detection_reports_every_language_and_kind_of_iac(tmp_path: Path) -> Non
     assert found.answers["iac"] == ["kubernetes", "cloudformation"]
     assert found.answers["containers"] is True and found.why["containers"] == "ops/Containerfile"
     assert found.answers["default_branch"] == "main" and "platform" not in found.answers
+    git(repo, "remote", "add", "origin", "git@gitlab.com:acme/mono.git")
+    git(repo, "checkout", "-q", "-b", "trunk")
+    found = detect.suggest(repo)
+    assert found.answers["platform"] == "gitlab" and found.why["platform"] == "git remote git@gitlab.com:acme/mono.git"
+    assert found.answers["default_branch"] == "trunk"
 
 
 BAD = {

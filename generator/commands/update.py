@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from generator.commands import add_data_argument, print_section
 from generator.errors import UserError
+
+if TYPE_CHECKING:
+    from generator.update import Update
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -90,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def show_changes(result: Any) -> None:
+def show_changes(result: Update) -> None:
     print("files:")
     for path, kind in sorted(result.changes.items()):
         print(f"  {kind:<9} {path}")
@@ -99,7 +102,7 @@ def show_changes(result: Any) -> None:
     print_section("controls:", (f"{c.id} {c.before} -> {c.after}" for c in result.controls))
 
 
-def refusal(result: Any, *, accept: bool) -> bool:
+def refusal(result: Update, *, accept: bool) -> bool:
     """Print why the update is refused (answers or controls weakened), unless accepted; True when refused."""
     reasons = []
     for change in result.silent_answers:
