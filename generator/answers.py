@@ -235,8 +235,10 @@ def resolve(
     given: Mapping[str, Any],
     dst_path: Path,
     prompt: Prompt | None = None,
+    suggested: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Answer every question in copier.yml order: given values, else the prompt, else the default.
+    """Answer every question in copier.yml order: given values, else the prompt, else the default (a
+    suggested value, such as what retrofit detected in the repository, replaces copier.yml's default).
 
     Every answer is cast and validated; the first bad one raises UserError.
     """
@@ -254,7 +256,10 @@ def resolve(
         if question.key in given:
             value = cast(question, given[question.key])
         else:
-            default = default_for(template, question, scope)
+            if suggested is not None and question.key in suggested:
+                default = suggested[question.key]
+            else:
+                default = default_for(template, question, scope)
             value = cast(question, prompt(question, default, scope)) if prompt else default
         check(template, question, value, scope)
         answers[question.key] = value

@@ -13,8 +13,8 @@ from generator.errors import UserError
 EXIT_CODES = """\
 exit codes:
   0    success
-  1    findings (validate, audit) or a failure while running
-  2    usage error or bad input (nothing was written)
+  1    findings (validate, audit), conflicts or a refused weakening (update), or a failure while running
+  2    usage error or bad input (nothing was written); check-update: an update is available
   130  interrupted
 """
 
@@ -25,6 +25,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("validate", "run yamllint, actionlint, check-jsonschema and zizmor over a rendered tree"),
     "audit": ("audit", "check any repository against the control catalog"),
     "controls": ("controls", "list the control catalog"),
+    "update": ("update", "bring a project to a newer template version, keeping your edits and every control"),
+    "check-update": ("check_update", "exit 0 when the project's template is current, 2 when an update exists"),
+    "retrofit": ("retrofit", "add the pipeline to an existing repository without overwriting anything"),
 }
 
 

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import re
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import jinja2
 import yaml
 
 from generator.pipeline.model import Pipeline
-from generator.repo import Repo
+from generator.repo import Repo, walk
 
 DEFAULTS: dict[str, Any] = {
     "platform": "github",
@@ -29,18 +31,97 @@ DEFAULTS: dict[str, Any] = {
     "frameworks": ["soc2", "iso27001"],
 }
 
-_LANGUAGE_FILES = [
-    ("python", ["pyproject.toml", "setup.py", "requirements.txt", "setup.cfg"]),
-    ("node", ["package.json"]),
-    ("go", ["go.mod"]),
-    ("java", ["pom.xml", "build.gradle", "build.gradle.kts"]),
-]
+# Manifests that name a language, and the source files counted to pick the primary one when there are several.
+_LANGUAGES = {
+    "python": (re.compile(r"^(pyproject\.toml|setup\.py|setup\.cfg|requirements[\w.-]*\.txt)$"), (".py",)),
+    "node": (re.compile(r"^package\.json$"), (".js", ".mjs", ".cjs", ".jsx", ".ts", ".tsx")),
+    "go": (re.compile(r"^go\.mod$"), (".go",)),
+    "java": (re.compile(r"^(pom\.xml|build\.gradle(\.kts)?)$"), (".java", ".kt")),
+}
+_CONTAINERFILE = re.compile(r"^((Docker|Container)file([.-][\w.-]+)?|[\w.-]+\.(Docker|Container)file)$")
+_K8S_FILES = {"Chart.yaml", "kustomization.yaml", "kustomization.yml", "Kustomization"}  # Helm, kustomize
+_K8S = (re.compile(r"^apiVersion:", re.M), re.compile(r"^kind:", re.M))  # a manifest
+_CLOUDFORMATION = re.compile(r"AWSTemplateFormatVersion|\bType\W+AWS::")
+# Folders that hold dependencies or tool state, never the project's own configuration.
 
 _OIDC_ACTIONS = {
     "aws-actions/configure-aws-credentials": "aws",
     "google-github-actions/auth": "gcp",
     "azure/login": "azure",
 }
+
+
+@dataclass(frozen=True)
+class Tree:
+    """Every file of a repository outside dependency folders, listed in one walk (POSIX paths from root)."""
+
+    root: Path
+    files: tuple[str, ...]
+
+    @classmethod
+    def scan(cls, root: Path) -> Tree:
+        return cls(root, walk(root))
+
+    def head(self, rel: str) -> str:
+        """The first 4 kB of a file as text ("" when unreadable)."""
+        try:
+            with (self.root / rel).open("rb") as fh:
+                return fh.read(4096).decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+
+def _config_candidates(tree: Tree, suffixes: tuple[str, ...]) -> list[str]:
+    """Files with these suffixes outside CI folders and dotfiles (pipelines are not infrastructure)."""
+    return [
+        rel
+        for rel in tree.files
+        if rel.endswith(suffixes)
+        and not rel.startswith((".github/", ".gitlab/"))
+        and not rel.rsplit("/", 1)[-1].startswith(".")
+    ]
+
+
+def languages(tree: Tree) -> list[tuple[str, str]]:
+    """Every language a manifest names, as (language, the shallowest manifest), the primary one first: the one
+    with the most source files (ties: python, node, go, java)."""
+    found: dict[str, str] = {}
+    counts = dict.fromkeys(_LANGUAGES, 0)
+    for rel in sorted(tree.files, key=lambda r: (r.count("/"), r)):
+        name = rel.rsplit("/", 1)[-1]
+        for language, (manifest, suffixes) in _LANGUAGES.items():
+            if manifest.match(name):
+                found.setdefault(language, rel)
+            if name.endswith(suffixes):
+                counts[language] += 1
+    order = list(_LANGUAGES)
+    return sorted(found.items(), key=lambda item: (-counts[item[0]], order.index(item[0])))
+
+
+def iac(tree: Tree) -> list[tuple[str, str]]:
+    """Infrastructure as code found, as (kind, evidence file): Terraform, Kubernetes (manifests, Helm charts,
+    kustomizations), CloudFormation."""
+    found: dict[str, str] = {}
+    for rel in tree.files:
+        name = rel.rsplit("/", 1)[-1]
+        if rel.endswith(".tf"):
+            found.setdefault("terraform", rel)
+        elif name in _K8S_FILES:
+            found.setdefault("kubernetes", rel)
+    for rel in _config_candidates(tree, (".yaml", ".yml", ".json", ".template")):
+        if "kubernetes" in found and "cloudformation" in found:
+            break
+        head = tree.head(rel)
+        if "cloudformation" not in found and _CLOUDFORMATION.search(head):
+            found["cloudformation"] = rel
+        elif "kubernetes" not in found and rel.endswith((".yaml", ".yml")) and all(p.search(head) for p in _K8S):
+            found["kubernetes"] = rel
+    return [(kind, found[kind]) for kind in ("terraform", "kubernetes", "cloudformation") if kind in found]
+
+
+def containerfile(tree: Tree) -> str | None:
+    """The first Dockerfile or Containerfile, if any."""
+    return next((rel for rel in tree.files if _CONTAINERFILE.match(rel.rsplit("/", 1)[-1])), None)
 
 
 def answers(repo: Repo, found_in_files: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -61,26 +142,17 @@ def answers(repo: Repo, found_in_files: dict[str, Any] | None = None) -> dict[st
     return found
 
 
-def detected(repo: Repo) -> dict[str, Any]:
+def detected(repo: Repo, tree: Tree | None = None) -> dict[str, Any]:
     result: dict[str, Any] = {}
     root = repo.root
+    tree = tree or Tree(root, tuple(repo.all_files))
     if (root / ".gitlab-ci.yml").is_file() and not (root / ".github" / "workflows").is_dir():
         result["platform"] = "gitlab"
-    for language, names in _LANGUAGE_FILES:
-        if any((root / n).is_file() for n in names):
-            result["language"] = language
-            break
-    iac = []
-    if next(repo.files("**/*.tf"), None) is not None:
-        iac.append("terraform")
-    if _any_containing(repo, ("**/*.yaml", "**/*.yml"), ("apiVersion:",), ("kind:",)):
-        iac.append("kubernetes")
-    if _any_containing(repo, ("**/*.yaml", "**/*.yml", "**/*.json", "**/*.template"), ("AWSTemplateFormatVersion",)):
-        iac.append("cloudformation")
-    result["iac"] = iac
-    result["containers"] = (
-        next(repo.files("Dockerfile", "**/Dockerfile", "**/*.Dockerfile", "Containerfile"), None) is not None
-    )
+    found = languages(tree)
+    if found:
+        result["language"] = found[0][0]
+    result["iac"] = [kind for kind, _ in iac(tree)]
+    result["containers"] = containerfile(tree) is not None
     settings = repo.settings
     if settings is not None and isinstance(settings.data, dict):
         repository = settings.data.get("repository") or {}
@@ -120,19 +192,51 @@ def _uses_and_runs(data: Any) -> tuple[list[str], list[str]]:
     ]
 
 
-def _any_containing(repo: Repo, patterns: tuple[str, ...], *needles: tuple[str, ...]) -> bool:
-    """Whether some file (outside .github) holds one needle of every group in its first 4 kB."""
-    for path in repo.files(*patterns):
-        rel = path.relative_to(repo.root).parts
-        if rel and rel[0] in {".github", ".gitlab"} or path.name.startswith("."):
-            continue
-        try:
-            head = path.open("rb").read(4096).decode("utf-8", "replace")
-        except OSError:
-            continue
-        if all(any(n in head for n in group) for group in needles):
-            return True
-    return False
+@dataclass(frozen=True)
+class Suggestion:
+    """Answers suggested for an existing repository, and where each was found (retrofit's defaults)."""
+
+    answers: dict[str, Any]
+    why: dict[str, str]
+    languages: list[tuple[str, str]]  # every language found, primary first
+
+
+def suggest(root: Path) -> Suggestion:
+    """What the repository says about the questions: platform, language(s), IaC, containers, default branch,
+    visibility and evidence store where its files or git tell."""
+    from generator import git
+
+    repo, tree = Repo(root), Tree.scan(root)
+    found = detected(repo, tree)
+    why: dict[str, str] = {}
+    answers: dict[str, Any] = {}
+    workflows = [r for r in tree.files if r.startswith(".github/workflows/") and r.endswith((".yml", ".yaml"))]
+    remote = git.remote_url(root) or ""
+    if workflows:
+        answers["platform"], why["platform"] = "github", workflows[0]
+    elif (root / ".gitlab-ci.yml").is_file():
+        answers["platform"], why["platform"] = "gitlab", ".gitlab-ci.yml"
+    elif host := re.search(r"(github|gitlab)\.", remote):
+        answers["platform"], why["platform"] = host[1], f"git remote {remote}"
+    found_languages = languages(tree)
+    if found_languages:
+        answers["language"] = found_languages[0][0]
+        why["language"] = ", ".join(f"{lang} ({where})" for lang, where in found_languages)
+    kinds = iac(tree)
+    answers["iac"] = [kind for kind, _ in kinds]
+    why["iac"] = ", ".join(f"{kind} ({where})" for kind, where in kinds) or "none found"
+    container = containerfile(tree)
+    answers["containers"] = container is not None
+    why["containers"] = container or "no Dockerfile or Containerfile"
+    branch = found.get("default_branch")
+    if branch:
+        answers["default_branch"], why["default_branch"] = branch, ".github/settings.yml"
+    elif branch := git.default_branch(root):
+        answers["default_branch"], why["default_branch"] = branch, "git"
+    for key, where in (("visibility", ".github/settings.yml"), ("evidence_store", "the workflows' uploads")):
+        if key in found:
+            answers[key], why[key] = found[key], where
+    return Suggestion(answers, why, found_languages)
 
 
 # What a repository does, from its pipeline: deploy a service, publish releases, both or neither.

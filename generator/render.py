@@ -1,4 +1,4 @@
-"""The only place that renders files: copier's run_copy, into a fresh directory that replaces DEST at the end."""
+"""The only place that calls copier: run_copy into a fresh directory, and run_update in a staged clone."""
 
 from __future__ import annotations
 
@@ -6,55 +6,106 @@ import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from generator import source as sources
+from generator.answers_file import COPIER
+from generator.errors import UserError
+from generator.source import Source
 
 PACKAGE = Path(__file__).resolve().parent
 
 
 def template_root() -> Path:
-    """The copier template: bundled in the wheel, or the source checkout this package lives in."""
+    """The copier template's files: bundled in the wheel, or the source checkout this package lives in."""
     bundled = PACKAGE / "_template"
     if (bundled / "copier.yml").is_file():
         return bundled
     return PACKAGE.parent
 
 
-def _is_git_root(path: Path) -> bool:
-    return (path / ".git").exists()
+@contextmanager
+def _quiet() -> Iterator[None]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # copier warns about dirty template checkouts
+        yield
 
 
-def copy(dst: Path, answers: Mapping[str, Any], *, src: Path | None = None) -> list[Path]:
-    """Render the template with `answers` into `dst` (absent or empty) and return the files written.
-
-    Rendering happens in a sibling temporary directory which is renamed to `dst` only when copier
-    succeeded, so a failure leaves `dst` as it was.
-    """
+def render(
+    src: Source, dst: Path, answers: Mapping[str, Any], *, answers_file: str = COPIER, ref: str | None = None
+) -> None:
+    """Render `src` at `ref` (default: the source's own) with `answers` into `dst`, which must not exist yet."""
     import copier  # lazy: importing copier costs more than `pipeproof --help` may take
 
-    src = (src or template_root()).resolve()
+    with sources.activated(src), _quiet():
+        copier.run_copy(
+            src.url,
+            dst,
+            data=dict(answers),
+            answers_file=answers_file,
+            defaults=True,
+            overwrite=True,
+            quiet=True,
+            unsafe=False,
+            vcs_ref=ref or src.ref,
+        )
+
+
+def copy(dst: Path, answers: Mapping[str, Any]) -> list[Path]:
+    """Render the template with `answers` into `dst` and return the files written.
+
+    `dst` is absent, empty, or holds only what a fresh repository holds (.git, a README, a licence; see
+    commands/new.py). Rendering happens in a sibling temporary directory; its files are moved into place only
+    when copier succeeded, so a failure leaves `dst` as it was.
+    """
+    from generator import transaction
+
     dst = dst.absolute()
     dst.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dst.name}.pipeproof-", dir=dst.parent))
+    out = staging / "tree"
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # copier warns about dirty template checkouts
-            copier.run_copy(
-                str(src),
-                staging,
-                data=dict(answers),
-                defaults=True,
-                overwrite=True,
-                quiet=True,
-                unsafe=False,
-                # A source checkout is a git repository: without HEAD copier takes the newest tag.
-                vcs_ref="HEAD" if _is_git_root(src) else None,
-            )
-        if dst.exists():
-            dst.rmdir()  # the caller checked it is empty
-        os.replace(staging, dst)
-    except BaseException:
+        with sources.for_new() as chosen:
+            render(chosen, out, answers)
+        files = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
+        if not dst.exists() or not any(dst.iterdir()):
+            if dst.exists():
+                dst.rmdir()
+            os.replace(out, dst)
+        else:
+            clash = [rel.as_posix() for rel in files if (dst / rel).exists() or (dst / rel).is_symlink()]
+            if clash:
+                raise UserError(f"{dst / clash[0]} already exists; run `pipeproof retrofit {dst}` to merge instead")
+            transaction.apply(dst, [transaction.Write.from_file(out / rel, rel.as_posix()) for rel in files])
+    finally:
         shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return sorted(p.relative_to(dst) for p in dst.rglob("*") if p.is_file())
+    return files
+
+
+def update(
+    src: Source,
+    project: Path,
+    *,
+    ref: str | None,
+    answers_file: str,
+    data: Mapping[str, Any],
+) -> None:
+    """copier update of the git work tree `project` (a staged clone: see update.py) to `ref` of `src`."""
+    import copier
+
+    with sources.activated(src), _quiet():
+        copier.run_update(
+            project,
+            data=dict(data),
+            answers_file=answers_file,
+            vcs_ref=ref,
+            defaults=True,
+            overwrite=True,
+            quiet=True,
+            unsafe=False,
+            conflict="inline",
+            skip_answered=True,
+        )

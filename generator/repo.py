@@ -239,18 +239,14 @@ class Repo:
 
     @cached_property
     def answers_file(self) -> Doc | None:
-        return self._first(".copier-answers.yml")
+        from generator.answers_file import NAMES
+
+        return self._first(*NAMES)
 
     @cached_property
-    def all_files(self) -> list[str]:
+    def all_files(self) -> tuple[str, ...]:
         """Every file (POSIX path relative to root), walked once, outside .git and dependency folders."""
-        found: list[str] = []
-        for folder, dirs, names in os.walk(self.root):
-            dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith(".venv"))
-            rel = os.path.relpath(folder, self.root)
-            prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
-            found.extend(prefix + name for name in sorted(names))
-        return found
+        return walk(self.root)
 
     def files(self, *patterns: str) -> Iterator[Path]:
         """Repository files matching any glob (`**/` matches any depth, including none)."""
@@ -273,6 +269,17 @@ class Repo:
 
 
 SKIP_DIRS = frozenset({".git", "node_modules", ".venv", "venv", "vendor", ".terraform", "__pycache__", ".tox"})
+
+
+def walk(root: Path) -> tuple[str, ...]:
+    """Every file under root (sorted POSIX paths relative to it), outside .git and dependency folders."""
+    found: list[str] = []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in SKIP_DIRS and not d.startswith(".venv")]
+        rel = os.path.relpath(folder, root)
+        prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
+        found.extend(prefix + name for name in names)
+    return tuple(sorted(found))
 
 
 @lru_cache(maxsize=256)

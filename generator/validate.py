@@ -83,7 +83,9 @@ def yamllint_config(root: Path) -> Path:
     return template_root() / "templates" / ".yamllint.yml"
 
 
-def _commands(root: Path, files: dict[str, list[Path]], persona: str) -> dict[str, list[list[str]]]:
+def _commands(
+    root: Path, files: dict[str, list[Path]], persona: str, scope: list[str] | None = None
+) -> dict[str, list[list[str]]]:
     commands: dict[str, list[list[str]]] = {}
     if files["yaml"]:
         commands["yamllint"] = [
@@ -92,7 +94,8 @@ def _commands(root: Path, files: dict[str, list[Path]], persona: str) -> dict[st
     if files["workflow"]:
         commands["actionlint"] = [["actionlint", "-format", "{{json .}}", "-no-color", *map(str, files["workflow"])]]
         commands["zizmor"] = [
-            ["zizmor", "--offline", f"--persona={persona}", "--format=json", "--no-progress", "--color=never", "."]
+            ["zizmor", "--offline", f"--persona={persona}", "--format=json", "--no-progress", "--color=never"]
+            + (scope if scope is not None else ["."])
         ]
     schema_runs = [
         [
@@ -112,13 +115,21 @@ def _commands(root: Path, files: dict[str, list[Path]], persona: str) -> dict[st
     return commands
 
 
-def run(root: Path, *, persona: str = "auditor") -> list[Finding]:
-    """Every finding of every validator over the tree at root; raises UserError if a tool is missing."""
+def run(root: Path, *, persona: str = "auditor", only: Iterable[str] | None = None) -> list[Finding]:
+    """Every finding of every validator over the tree at root (or only over the `only` files, relative POSIX
+    paths, as `update` checks what it changed); raises UserError if a tool is missing."""
     root = root.absolute()
     if not root.is_dir():
         raise UserError(f"PATH {str(root)!r} is not a directory")
     files = collect(root)
-    commands = _commands(root, files, persona)
+    scope = None
+    if only is not None:
+        wanted = set(only)
+        files = {kind: [p for p in paths if p.as_posix() in wanted] for kind, paths in files.items()}
+        scope = [p.as_posix() for p in [*files["workflow"], *files["action"]]]
+    commands = _commands(root, files, persona, scope)
+    if not commands and only is not None:
+        return []
     if not commands:
         raise UserError(f"PATH {str(root)!r} holds no YAML, workflow or CI file to validate")
     missing = sorted({argv[0] for runs in commands.values() for argv in runs if find_tool(argv[0]) is None})

@@ -451,7 +451,8 @@ SEMANTIC: dict[str, tuple[str, Mutate, str]] = {
         text(
             PR,
             "      - name: Semgrep scan\n",
-            "      - name: Tool\n        run: curl -sSfL https://raw.githubusercontent.com/acme/tool/main/install.sh | sh\n"
+            "      - name: Tool\n"
+            "        run: curl -sSfL https://raw.githubusercontent.com/acme/tool/main/install.sh | sh\n"
             "      - name: Semgrep scan\n",
         ),
         "PP-HARD-09",

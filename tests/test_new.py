@@ -81,11 +81,27 @@ def test_non_empty_dest_is_refused_and_untouched(tmp_path: Path, capsys: pytest.
     dest = tmp_path / "existing"
     dest.mkdir()
     (dest / "README.md").write_text("mine\n")
+    (dest / "app.py").write_text("print('mine')\n")
     assert run_new(dest, "--defaults") == 2
     err = capsys.readouterr().err
-    assert "not empty" in err and "retrofit" in err
-    assert [p.name for p in dest.iterdir()] == ["README.md"]
+    assert "already holds app.py" in err and "pipeproof retrofit" in err
+    assert sorted(p.name for p in dest.iterdir()) == ["README.md", "app.py"]
     assert (dest / "README.md").read_text() == "mine\n"
+
+
+def test_fresh_repository_with_readme_and_licence_just_works(tmp_path: Path) -> None:
+    dest = tmp_path / "fresh"
+    dest.mkdir()
+    subprocess.run(["git", "init", "-q", str(dest)], check=True)
+    (dest / "README.md").write_text("# fresh\n")
+    (dest / "LICENSE").write_bytes(b"MIT\r\n")
+    assert run_new(dest, "--defaults") == 0
+    assert (dest / ".github/workflows/pr-checks.yml").is_file()
+    assert (dest / "README.md").read_text() == "# fresh\n" and (dest / "LICENSE").read_bytes() == b"MIT\r\n"
+    assert "project_name: fresh" in (dest / ".copier-answers.yml").read_text()
+    assert not [p for p in dest.iterdir() if "pipeproof" in p.name], "no staging folder left behind"
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=dest, capture_output=True, text=True).stdout
+    assert "README.md" in status and ".github/" in status
 
 
 @pytest.mark.parametrize(
@@ -202,15 +218,16 @@ def test_without_a_tty_it_names_the_missing_answers(tmp_path: Path) -> None:
     assert not dest.exists()
 
 
-def _drive(dest: Path, keys: list[bytes]) -> tuple[int, str]:
-    """Run `pipeproof new DEST` on a pseudo-terminal, typing each key chunk when the prompt goes quiet."""
+def _drive(dest: Path, keys: list[bytes], command: tuple[str, ...] = ("new",)) -> tuple[int, str]:
+    """Run `pipeproof new DEST` (or another command) on a pseudo-terminal, typing each key chunk when the prompt
+    goes quiet."""
     import pty
     import select
 
     master, slave = pty.openpty()
     env = {**os.environ, "TERM": "xterm", "COLUMNS": "200", "LINES": "50"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "generator", "new", str(dest)], stdin=slave, stdout=slave, stderr=slave, env=env
+        [sys.executable, "-m", "generator", *command, str(dest)], stdin=slave, stdout=slave, stderr=slave, env=env
     )
     os.close(slave)
     out, pending, deadline = b"", list(keys), time.monotonic() + 120

@@ -36,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from generator.answers_file import check_tree
     from generator.audit import audit
     from generator.controls import Severity
     from generator.report import FORMATS as RENDER
@@ -44,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     # The process ends after one audit: the cyclic garbage collector would only rescan the parsed documents
     # (a fifth of the time on thousands of workflows), so it stays off.
     gc.disable()
+    check_tree(args.path)  # answers from a newer template: refuse rather than judge by older, weaker defaults
     report = audit(args.path, profile=args.profile)
     platform = report.answers.get("platform")
     if not any(platform in r.control.platforms for r in report.results):

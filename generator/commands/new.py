@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -10,31 +11,41 @@ from typing import Any
 
 from generator import answers as answers_mod
 from generator.answers import Question, Template
+from generator.commands import add_data_argument
 from generator.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("dest", type=Path, metavar="DEST", help="new repository folder (must not exist, or be empty)")
     parser.add_argument(
-        "--defaults", action="store_true", help="take the default for every question not answered by --data"
+        "dest",
+        type=Path,
+        metavar="DEST",
+        help="new repository folder (absent, empty, or holding only .git, README, licence)",
     )
-    parser.add_argument(
-        "-d",
-        "--data",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="answer a question (repeatable); lists in YAML flow form, e.g. --data 'iac=[terraform, kubernetes]'",
-    )
+    add_answer_arguments(parser, "take the default for every question not answered by --data")
+
+
+def add_answer_arguments(parser: argparse.ArgumentParser, defaults_help: str) -> None:
+    """--defaults, --data, --data-file (new and retrofit)."""
+    parser.add_argument("--defaults", action="store_true", help=defaults_help)
+    add_data_argument(parser)
     parser.add_argument("--data-file", type=Path, metavar="FILE", help="answers from a YAML mapping")
 
 
+# What a freshly created repository holds before its first real commit: `new` renders beside these.
+FRESH = re.compile(r"^(\.git|(readme|licen[cs]e|copying)(\.[a-z]+)?)$", re.IGNORECASE)
+
+
 def check_dest(dest: Path) -> None:
-    """DEST must be absent or an empty folder: pipeproof never overwrites a user's files."""
-    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+    """DEST must be absent, empty, or hold only .git, a README or a licence: pipeproof never overwrites."""
+    if dest.exists() and not dest.is_dir():
+        raise UserError(f"DEST {str(dest)!r} exists and is not a folder")
+    others = sorted(p.name for p in dest.iterdir() if not FRESH.match(p.name)) if dest.exists() else []
+    if others:
         raise UserError(
-            f"DEST {str(dest)!r} already exists and is not empty; pipeproof new only writes into a new or empty "
-            "folder. To add pipeproof to an existing repository use `pipeproof retrofit` (planned)."
+            f"DEST {str(dest)!r} already holds {', '.join(others[:3])}{' ...' if len(others) > 3 else ''}; "
+            "pipeproof new only writes into a new folder or one holding just .git, a README or a licence. "
+            f"To add pipeproof to an existing repository run `pipeproof retrofit {dest}`."
         )
 
 
@@ -72,30 +83,45 @@ def _ask_once(questionary: Any, question: Question, default: Any) -> Any:
     return questionary.text(text, default="" if default is None else str(default)).unsafe_ask()
 
 
-def gather(args: argparse.Namespace, template: Template, *, tty: bool) -> dict[str, Any]:
-    """Resolve every answer from --data-file, --data, the prompts or the defaults; raise on anything bad."""
+def given_answers(args: argparse.Namespace) -> dict[str, Any]:
+    """--data-file, then --data (which wins)."""
     given: dict[str, Any] = {}
     if args.data_file is not None:
         given.update(answers_mod.load_data_file(args.data_file))
     given.update(answers_mod.parse_data_args(args.data))
+    return given
+
+
+def gather(
+    args: argparse.Namespace,
+    template: Template,
+    *,
+    tty: bool,
+    dest: Path | None = None,
+    suggested: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Resolve every answer from --data-file, --data, the prompts or the defaults (`suggested` ones first);
+    raise on anything bad."""
+    given = given_answers(args)
+    dest = dest or args.dest
     if args.defaults:
-        return answers_mod.resolve(template, given, args.dest)
+        return answers_mod.resolve(template, given, dest, suggested=suggested)
     if tty:
-        return answers_mod.resolve(template, given, args.dest, prompt=interactive_prompt(template))
+        return answers_mod.resolve(template, given, dest, prompt=interactive_prompt(template), suggested=suggested)
     unanswered: list[str] = []
 
     def note(question: Question, default: Any, scope: Mapping[str, Any]) -> Any:
         unanswered.append(question.key)
         return default
 
-    answers_mod.resolve(template, given, args.dest, prompt=note)
+    answers_mod.resolve(template, given, dest, prompt=note, suggested=suggested)
     if unanswered:
         raise UserError(
             "no terminal to ask the questions, and these have no answer: "
             + ", ".join(unanswered)
             + ". Answer them with --data KEY=VALUE or --data-file FILE, or pass --defaults to take the defaults."
         )
-    return answers_mod.resolve(template, given, args.dest)
+    return answers_mod.resolve(template, given, dest, suggested=suggested)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -110,10 +136,7 @@ def run(args: argparse.Namespace) -> int:
 
     full = {**answers, **answers_mod.derived(template, answers)}
     controls = applicable(full)
-    by_file: dict[str, list[str]] = {}
-    for control in controls:
-        for target in control.implemented_by.get(answers["platform"], ()):
-            by_file.setdefault(target.format_map(full).split("#")[0], []).append(control.id)
+    by_file = controls_by_file(full)
     print(f"Rendered {len(files)} files into {dest}:")
     for path in files:
         print(f"  {path.as_posix():<44} {nextsteps.compact(by_file.get(path.as_posix(), []))}".rstrip())
@@ -128,3 +151,14 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def controls_by_file(answers: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Rendered file -> the ids of the applicable controls it implements (answers with the computed keys)."""
+    from generator.controls import applicable
+
+    by_file: dict[str, list[str]] = {}
+    for control in applicable(answers):
+        for target in control.implemented_by.get(answers["platform"], ()):
+            by_file.setdefault(target.format_map(answers).split("#")[0], []).append(control.id)
+    return by_file
