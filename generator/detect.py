@@ -257,7 +257,7 @@ _DEPLOY_COMMANDS = re.compile(
     r"(?:deploy|update)|flyctl\s+deploy|vercel\s+--prod|netlify\s+deploy\s+--prod|serverless\s+deploy|"
     r"cdk\s+deploy|argocd\s+app\s+sync"
 )
-_PUBLISH_ACTIONS = (
+PUBLISH_ACTIONS = (
     "pypa/gh-action-pypi-publish",
     "softprops/action-gh-release",
     "goreleaser/goreleaser-action",
@@ -286,7 +286,7 @@ def profile(pipeline: Pipeline) -> tuple[bool, bool, str]:
         for step in job.steps:
             if step.action in _DEPLOY_ACTIONS or _DEPLOY_COMMANDS.search(step.run):
                 deploys.append(f"a deploy step ({step.where})")
-            if step.action in _PUBLISH_ACTIONS or PUBLISH_COMMANDS.search(step.run):
+            if step.action in PUBLISH_ACTIONS or PUBLISH_COMMANDS.search(step.run):
                 publishes.append(f"a publish step ({step.where})")
     why = []
     if deploys:

@@ -32,6 +32,12 @@ def resolve(given: dict[str, Any], dest: Path) -> dict[str, Any]:
     return answers_mod.resolve(template(), given, dest)
 
 
+def full_answers(given: dict[str, Any], dest: Path) -> dict[str, Any]:
+    """The answers with the template's computed keys (approval_mode, deploys, ...), as copier renders with."""
+    answers = resolve(given, dest)
+    return {**answers, **answers_mod.derived(template(), answers)}
+
+
 def render_scenario(name: str, dest: Path) -> dict[str, Any]:
     """Render a named scenario into dest (named after the scenario, so project_name defaults to it)."""
     answers = resolve(SCENARIOS[name]["answers"], dest)

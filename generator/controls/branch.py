@@ -267,7 +267,7 @@ class PP_BRANCH_04(Branch):
                 )
             elif (why := job.not_blocking(CHANGE_EVENTS[0])) is not None:
                 findings.append(
-                    Finding(check.where, f"required check {check.context!r}: {why} (a skipped check passes)")
+                    Finding(check.where, f"required check {check.context!r} can pass without gating: {why}")
                 )
             if check.app is None:
                 findings.append(

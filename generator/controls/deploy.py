@@ -324,3 +324,77 @@ class PP_DEPLOY_05(Deploy):
                 when = "scheduled" if job.runs_on("schedule") else "on demand only"
                 return passed(f"rollback drill ({when}) leaves a record", drills[0].where)
         return failed("no scheduled or on-demand workflow drills a rollback and keeps a record of it")
+
+
+_PUBLISH_SECRETS = re.compile(
+    r"secrets\.(?:PYPI|TWINE|NPM|NODE_AUTH|CARGO_REGISTRY|CRATES_IO|RUBYGEMS|GEM_HOST|NUGET|SONATYPE|OSSRH|"
+    r"MAVEN|GRADLE_PUBLISH)\w*",
+    re.IGNORECASE,
+)
+
+
+class PP_DEPLOY_06(Deploy):
+    """Releases are published by CI from protected refs, through an environment, with short-lived credentials"""
+
+    id = "PP-DEPLOY-06"
+    soc2 = ("CC8.1", "CC6.1")
+    iso27001 = ("A.8.32", "A.8.4")
+    severity = Severity.HIGH
+    applies = "publishes"
+    implemented_by = {"github": (".github/workflows",)}
+    needs: ClassVar[tuple[Need, ...]] = ()
+    remediation = (
+        "Publish only from a job that runs on a tag, a release or the default branch (never on pull requests), "
+        "through an environment (e.g. `pypi`, `release`) that only maintainers can approve or that only accepts "
+        "release tags, with OIDC trusted publishing (`id-token: write`, no registry token secret)."
+    )
+    evidence = "The release run, its environment approval, and the registry's provenance or attestation."
+    procedure = (
+        "For each sampled release, confirm it was published by the release workflow from a tag or the default "
+        "branch, through the release environment, with trusted publishing (the registry shows the workflow as "
+        "publisher)."
+    )
+    owner = "Maintainers (control owner)"
+    frequency = "Every release"
+    population = {"github": 'gh release list --repo "$REPO" --limit 1000; gh run list --repo "$REPO" --event release'}
+
+    @classmethod
+    def check(cls, pipeline: Pipeline) -> Outcome:
+        from generator.detect import PUBLISH_ACTIONS, PUBLISH_COMMANDS
+
+        publishers = [
+            step
+            for job in pipeline.jobs
+            if job.called_by is None
+            for step in job.steps
+            if step.action in PUBLISH_ACTIONS or PUBLISH_COMMANDS.search(step.run)
+        ]
+        if not publishers:
+            return failed("nothing here publishes a release")
+        findings: list[Finding] = []
+        for step in publishers:
+            job = step.job
+            if job.runs_on("pull_request", "merge_group"):
+                findings.append(Finding(step.where, f"job {job.id} publishes and runs on pull requests"))
+            if not job.environment:
+                findings.append(
+                    Finding(
+                        job.where,
+                        f"job {job.id} publishes without an environment (no approval, "
+                        "no ref restriction, secrets open to every job)",
+                    )
+                )
+            token = _PUBLISH_SECRETS.search(str(step.data)) or _PUBLISH_SECRETS.search(str(job.data.get("env", "")))
+            if token:
+                findings.append(
+                    Finding(
+                        step.where,
+                        f"publishes with a long-lived registry token ({token[0]}); use OIDC trusted publishing",
+                    )
+                )
+        if findings:
+            return failed(findings[0].message, *findings)
+        return passed(
+            "releases are published from protected refs through an environment with OIDC",
+            *(s.where for s in publishers),
+        )

@@ -51,7 +51,7 @@ class PP_EVID_01(Evidence):
     id = "PP-EVID-01"
     soc2 = ("CC8.1", "CC7.2")
     iso27001 = ("A.8.15", "A.8.25")
-    implemented_by = {"github": (".github/workflows/deploy.yml#deploy-production",)}
+    implemented_by = {"github": ("{production_workflow}#deploy-production",)}
     remediation = (
         "Write one JSON record per production deploy with the commit SHA, author, pull-request reviewers and "
         "approvers, approval and deploy timestamps, environment, status, scan links and SBOM digest."
@@ -97,7 +97,7 @@ class PP_EVID_02(Evidence):
     applies = "evidence_store != 'none'"
     prevents = ("scan-results-not-retained",)
     implemented_by = {
-        "github": (".github/actions/ship-evidence/action.yml", ".github/workflows/deploy.yml#deploy-production"),
+        "github": (".github/actions/ship-evidence/action.yml", "{production_workflow}#deploy-production"),
     }
     remediation = (
         "Ship scan reports and deployment records to a bucket with object lock in compliance mode "
@@ -159,6 +159,7 @@ class PP_EVID_03(Evidence):
         limit = RETENTION_LIMIT[visibility] if known else RETENTION_LIMIT["public"]
         evidence: list[str] = []
         over: list[Finding] = []
+        unsure: list[Finding] = []
         seen: set[str] = set()
         for step in pipeline.steps():
             if step.action != "actions/upload-artifact" or "retention-days" not in step.with_:
@@ -171,23 +172,26 @@ class PP_EVID_03(Evidence):
                 days = int(str(step.with_["retention-days"]))
             except ValueError:
                 continue  # an expression: judged where it is set
-            if days > limit:
+            if days > RETENTION_LIMIT["private"] or (known and days > limit):
                 over.append(Finding(where, f"retention-days: {days}"))
+            elif days > limit:
+                unsure.append(Finding(where, f"retention-days: {days}"))
             else:
                 evidence.append(where)
-        if not evidence and not over:
+        if not evidence and not over and not unsure:
             return not_applicable("no artifact sets retention-days")
-        if over and not known:
-            return unknown(
-                f"{len(over)} artifact(s) keep more than 90 days, which GitHub clamps to 90 on a public repository; "
-                "the repository's visibility decides (set visibility in .github/settings.yml)",
+        if over:
+            kind = f"{limit}-day limit of a {visibility}" if known else "400-day limit of any"
+            return failed(
+                f"{len(over)} artifact(s) exceed the {kind} repository; GitHub silently clamps them, so the "
+                "evidence expires early",
                 *over,
             )
-        if over:
-            return failed(
-                f"{len(over)} artifact(s) exceed the {limit}-day limit of a {visibility} repository; GitHub silently "
-                "clamps them, so the evidence expires early",
-                *over,
+        if unsure:
+            return unknown(
+                f"{len(unsure)} artifact(s) keep more than 90 days, which GitHub clamps to 90 on a public repository; "
+                "the repository's visibility decides (declare it in .github/settings.yml repository.private)",
+                *unsure,
             )
         return passed(f"every artifact retention is within {limit} days", *evidence[:5])
 

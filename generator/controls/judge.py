@@ -27,6 +27,16 @@ def gate(pipeline: Pipeline, category: str, what: str) -> Outcome:
             maybe.append(Finding(inv.where, f"{inv.tool.name}: {why}"))
         else:
             weak.append(Finding(inv.where, f"{inv.tool.name}: {why}"))
+    # A workflow GitHub rejects runs nothing: its scanners are listed as what they are, not missed.
+    rejected = [j for j in pipeline.jobs if j.invalid and j not in pipeline.gating_jobs()]
+    for inv in pipeline.invocations(category, rejected):
+        weak.append(
+            Finding(
+                inv.where,
+                f"{inv.tool.name}: {inv.step.job.file} is rejected by GitHub "
+                f"({inv.step.job.invalid}), so it never runs",
+            )
+        )
     if blocking:
         names = sorted({inv.tool.name for inv in blocking})
         return passed(
@@ -49,7 +59,7 @@ def gate(pipeline: Pipeline, category: str, what: str) -> Outcome:
         )
     if weak:
         return failed(f"{what} runs but cannot fail a pull request", *weak)
-    return failed(f"no {what} runs on pull requests")
+    return failed(f"nothing runs {what} on pull requests")
 
 
 def remote_calls(pipeline: Pipeline) -> list[Job]:
