@@ -330,7 +330,14 @@ def test_free_text_questions_are_derived_from_the_template() -> None:
     assert {"iac", "frameworks"} <= set(MULTISELECT)
 
 
-@pytest.mark.parametrize(("key", "scenario"), CASES, ids=[f"{k}-{s}" for k, s in CASES])
+# Two default answers are also words of the rendered scripts themselves: github.com (the pinned Go module
+# paths) and main (Go's `-X main.version` link flag). Their premise is checked where the answer is another
+# value: the GHES scenario's host (github.bigcorp.example) and the trunk default branch (go-kubernetes-azure).
+COMMON_WORDS = {("github_host", "github.com"), ("default_branch", "main")}
+PREMISE_CASES = tuple(c for c in CASES if (c[0], PLACEHOLDER[c]) not in COMMON_WORDS)
+
+
+@pytest.mark.parametrize(("key", "scenario"), PREMISE_CASES, ids=[f"{k}-{s}" for k, s in PREMISE_CASES])
 def test_placeholders_never_reach_run_scripts(key: str, scenario: str, baselines: Baselines) -> None:
     """The premise of the run: check: in a normal render no answer is spliced into a shell script."""
     placeholder = PLACEHOLDER[key, scenario]
