@@ -207,15 +207,19 @@ class PP_BRANCH_04(Branch):
             return outcome
         protection = pipeline.protection
         assert protection is not None
-        reporting = {job.name: job for job in pipeline.gating_jobs()}
-        gates = sorted(
-            {job.name for job in reporting.values() if any(True for _ in job.invocations()) and not job.calls}
-        )
+        # A job reports one check run per name (one per combination of a static matrix).
+        reporting = {name: job for job in pipeline.gating_jobs() for name in job.names}
         required = {check.context for check in protection.required_checks}
+        # A job whose only tools report elsewhere (CodeQL) always succeeds: requiring it would gate nothing.
+        gates = {
+            job.name: job
+            for job in reporting.values()
+            if any(not inv.tool.reports_only for inv in job.invocations()) and not job.calls
+        }
         findings = [
-            Finding(reporting[name].where, f"{name} runs a scanner or the tests on pull requests but is not required")
-            for name in gates
-            if name not in required
+            Finding(job.where, f"{name} runs a scanner or the tests on pull requests but is not required")
+            for name, job in sorted(gates.items())
+            if not required & set(job.names)
         ]
         for check in protection.required_checks:
             job = reporting.get(check.context)
