@@ -174,10 +174,16 @@ class PP_SCAN_04(Scan):
             push = (analysis.get("secret_scanning_push_protection") or {}).get("status")
             if push == "enabled":
                 return passed("GitHub secret scanning push protection is declared in the settings", where)
-        if answers.get("visibility") == "public" and outcome.status == "fail" and not outcome.findings:
+        # Unknown visibility is not assumed private: the repository may be public, where push protection is on.
+        if (
+            answers.get("visibility") not in {"private", "internal"}
+            and outcome.status == "fail"
+            and not outcome.findings
+        ):
             return unknown(
                 "no secrets scanner runs in CI; GitHub enables secret scanning push protection on public "
-                "repositories unless an owner turned it off: the repository's Settings > Code security decide"
+                "repositories unless an owner turned it off: the repository's visibility and Settings > Code "
+                "security decide (or declare repository.security_and_analysis in .github/settings.yml)"
             )
         return Outcome(
             outcome.status,
