@@ -162,12 +162,15 @@ def test_profile_decides_deployment_controls(name: str, profile: str, applies: b
         assert doc["profile"] == f"--profile {profile}"
 
 
-def test_fail_on_critical_passes_a_repository_that_meets_its_critical_controls(tmp_path: Path) -> None:
-    """`--fail-on critical` exits 0 on a project that does not deploy and meets its critical controls."""
-    repo = materialise("hardened-runner-zizmor", tmp_path / "repo")
+def test_fail_on_critical_passes_a_library_whose_critical_gaps_are_only_unknown(tmp_path: Path) -> None:
+    """Issue 8: `--fail-on critical` exited 1 on every repository; what the files cannot decide trips only --strict."""
+    repo = materialise("lib-python-nox-pypi", tmp_path / "repo")
     code, doc = _cli_json([str(repo), "--fail-on", "critical"], tmp_path / "report.json")
-    critical = [r for r in doc["results"] if r["severity"] == "critical" and r["status"] in {"fail", "error"}]
-    assert (code, critical) == (0, [])
+    critical = {r["id"]: r["status"] for r in doc["results"] if r["severity"] == "critical"}
+    assert "fail" not in critical.values() and "unknown" in critical.values(), critical
+    assert code == 0
+    strict, _doc = _cli_json([str(repo), "--fail-on", "critical", "--strict"], tmp_path / "strict.json")
+    assert strict == 1
 
 
 @pytest.mark.parametrize("name", ["empty-repository", "readme-only"])
