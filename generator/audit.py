@@ -185,7 +185,7 @@ def audit(root: Path, *, today: dt.date | None = None, profile: str = "auto") ->
     answers["deploys"], answers["publishes"] = deploys, publishes
     empty = not repo.workflows and not repo.settings and not repo.rulesets and not (root / ".gitlab-ci.yml").exists()
     today = today or dt.date.today()
-    conflicted = {e.path for e in repo.errors if e.conflict}
+    conflicted = {e.path: e.line for e in repo.errors if e.conflict}
     fixtures: dict[str, Callable[[], Any]] = {
         "repo": lambda: repo,
         "answers": lambda: answers,
@@ -204,7 +204,7 @@ def _run(
     results: dict[str, Result],
     waivers: list[Waiver],
     today: dt.date,
-    conflicted: set[str],
+    conflicted: dict[str, int],
     pipeline: Pipeline,
     empty: bool,
 ) -> Result:
@@ -223,7 +223,9 @@ def _run(
             control,
             "unknown",
             f"depends on a file with an unresolved merge conflict: {', '.join(sorted(conflicted))}",
-            findings=tuple(Finding(f"{path}:1", "unresolved merge conflict") for path in sorted(conflicted)),
+            findings=tuple(
+                Finding(f"{path}:{line}", "unresolved merge conflict") for path, line in sorted(conflicted.items())
+            ),
         )
     try:
         outcome: Outcome = control.check(**{name: fixtures[name]() for name in params})
@@ -247,10 +249,10 @@ class _Keep(dict[str, Any]):
         return "{" + key + "}"
 
 
-def _reads_conflicted(control: type[Control], params: Any, conflicted: set[str], pipeline: Pipeline) -> bool:
+def _reads_conflicted(control: type[Control], params: Any, conflicted: dict[str, int], pipeline: Pipeline) -> bool:
     platform = pipeline.platform
     files = {f.split("#")[0] for f in control.implemented_by.get(platform, ())}
-    if files & conflicted:
+    if files & conflicted.keys():
         return True
     workflows = any(p.startswith(".github/") for p in conflicted) or ".gitlab-ci.yml" in conflicted
     return workflows and "pipeline" in params

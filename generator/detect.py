@@ -267,7 +267,7 @@ PUBLISH_ACTIONS = (
 )
 PUBLISH_COMMANDS = re.compile(
     r"\b(?:twine\s+upload|uv\s+publish|poetry\s+publish|hatch\s+publish|flit\s+publish|(?:npm|pnpm)\s+publish|"
-    r"yarn\s+(?:npm\s+)?publish|cargo\s+publish|goreleaser\s+release|gh\s+release\s+create|mvn\b[^\n]*\bdeploy\b|"
+    r"yarn\s+(?:npm\s+)?publish|cargo\s+publish|goreleaser\s+release|gh\s+release\s+create|mvnw?\b[^\n]*\bdeploy\b|"
     r"gradlew?\b[^\n]*\bpublish|gem\s+push|dotnet\s+nuget\s+push)\b"
 )
 _RELEASE_ENVIRONMENTS = re.compile(r"^(?:pypi|testpypi|npm|crates|release|releases?|publish\w*|github-pages|docs)$")
@@ -278,16 +278,17 @@ def profile(pipeline: Pipeline) -> tuple[bool, bool, str]:
     deploys: list[str] = []
     publishes: list[str] = []
     for job in pipeline.jobs:
+        deploy_steps = [s for s in job.steps if s.action in _DEPLOY_ACTIONS or _DEPLOY_COMMANDS.search(s.run)]
+        publish_steps = [s for s in job.steps if s.action in PUBLISH_ACTIONS or PUBLISH_COMMANDS.search(s.run)]
         if job.environment:
-            if _RELEASE_ENVIRONMENTS.match(job.environment):
+            # An environment is what its job does there: one that only publishes a package (whatever its name:
+            # pypi, crates-io, maven-central) guards a release, not a production deploy.
+            if _RELEASE_ENVIRONMENTS.match(job.environment) or (publish_steps and not deploy_steps):
                 publishes.append(f"environment {job.environment} ({job.where})")
             elif job.environment not in {"test", "ci", "preview", "copilot"}:
                 deploys.append(f"environment {job.environment} ({job.where})")
-        for step in job.steps:
-            if step.action in _DEPLOY_ACTIONS or _DEPLOY_COMMANDS.search(step.run):
-                deploys.append(f"a deploy step ({step.where})")
-            if step.action in PUBLISH_ACTIONS or PUBLISH_COMMANDS.search(step.run):
-                publishes.append(f"a publish step ({step.where})")
+        deploys += [f"a deploy step ({step.where})" for step in deploy_steps]
+        publishes += [f"a publish step ({step.where})" for step in publish_steps]
     why = []
     if deploys:
         why.append(f"deploys: {deploys[0]}")

@@ -237,27 +237,31 @@ class PP_BRANCH_04(Branch):
             return outcome
         protection = pipeline.protection
         assert protection is not None
-        reporting = {job.name: job for job in pipeline.gating_jobs()}
-        gates = sorted(
-            {job.name for job in reporting.values() if any(True for _ in job.invocations()) and not job.calls}
-        )
+        # A job reports one check run per name (one per combination of a static matrix).
+        reporting = {name: job for job in pipeline.gating_jobs() for name in job.names}
         required = {check.context for check in protection.required_checks}
+        # A job whose only tools report elsewhere (CodeQL) always succeeds: requiring it would gate nothing.
+        gates = {
+            job.name: job
+            for job in reporting.values()
+            if any(not inv.tool.reports_only for inv in job.invocations()) and not job.calls
+        }
         findings = []
         # Each declared source must require every gate (a source that leaves one out is a weaker copy).
         live = {s.split(":")[0] for s, why in protection.applies.items() if not why}
         for source in sorted(live):
             declared = {c.context for c in protection.required_checks if c.where.split(":")[0] == source}
-            for name in gates:
-                if name not in declared:
+            for name, job in sorted(gates.items()):
+                if not declared & set(job.names):
                     findings.append(
                         Finding(
-                            reporting[name].where,
+                            job.where,
                             f"{name} runs a scanner or the tests on pull requests but {source} does not require it",
                         )
                     )
         for check in protection.required_checks:
-            job = reporting.get(check.context)
-            if job is None:
+            reporter = reporting.get(check.context)
+            if reporter is None:
                 findings.append(
                     Finding(
                         check.where,
@@ -265,7 +269,7 @@ class PP_BRANCH_04(Branch):
                         "(required checks are check-run names: a job's name:, not its id)",
                     )
                 )
-            elif (why := job.not_blocking(CHANGE_EVENTS[0])) is not None:
+            elif (why := reporter.not_blocking(CHANGE_EVENTS[0])) is not None:
                 findings.append(
                     Finding(check.where, f"required check {check.context!r} can pass without gating: {why}")
                 )

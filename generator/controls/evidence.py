@@ -49,6 +49,7 @@ class PP_EVID_01(Evidence):
     )
 
     id = "PP-EVID-01"
+    applies = "deploys"  # a repository that only publishes packages has no production deploy to record
     soc2 = ("CC8.1", "CC7.2")
     iso27001 = ("A.8.15", "A.8.25")
     implemented_by = {"github": ("{production_workflow}#deploy-production",)}

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
 from generator.controls.base import Control, Finding, Outcome, Severity, failed, not_applicable, passed
 from generator.controls.judge import gate
 from generator.controls.needs import PIPEPROOF_ACTION, PROTECTION, RUNNER_TOOLS, TEAM, Need
+from generator.pipeline import tools
 from generator.pipeline.model import Job, Pipeline
 from generator.repo import Doc, Repo
 
@@ -550,6 +550,7 @@ def _tainted_env(pipeline: Pipeline, file: str, step: Mapping[str, Any]) -> set[
     sources: list[Any] = [step.get("env")]
     if file in pipeline.docs:
         sources.append(pipeline.docs[file].data.get("env"))
+    sources += [j.data.get("env") for j in pipeline.jobs if j.file == file and any(s.data is step for s in j.steps)]
     for env in sources:
         if isinstance(env, Mapping):
             tainted |= {str(k) for k, v in env.items() if _ATTACKER.search(str(v))}
@@ -558,7 +559,7 @@ def _tainted_env(pipeline: Pipeline, file: str, step: Mapping[str, Any]) -> set[
 
 _PRIVILEGED = {"pull_request_target", "workflow_run", "issue_comment", "discussion", "discussion_comment"}
 _HEAD_REF = re.compile(
-    r"pull_request\.head\.(?:sha|ref)|github\.head_ref|refs/pull/|workflow_run\.head_(?:sha|branch)|"
+    r"\bhead\.(?:sha|ref)\b|github\.head_ref|refs/pull/|workflow_run\.head_(?:sha|branch)|"
     r"issue\.pull_request|steps\.[\w-]+\.outputs\.(?:head|sha|ref)"
 )
 _HEAD_FETCH = re.compile(r"gh\s+pr\s+checkout|git\s+fetch[^\n]*pull/|git\s+checkout[^\n]*(?:head_ref|FETCH_HEAD)")
@@ -584,94 +585,12 @@ def _privileged_job(pipeline: Pipeline, job: Job) -> bool:
     return writes or "secrets." in str(job.data)
 
 
-# docker run options that take a value (so the word after them is not the image).
-_DOCKER_VALUE_FLAGS = frozenset(
-    [
-        "-e",
-        "--env",
-        "--env-file",
-        "-v",
-        "--volume",
-        "-p",
-        "--publish",
-        "--name",
-        "--network",
-        "--net",
-        "-w",
-        "--workdir",
-        "--entrypoint",
-        "-u",
-        "--user",
-        "--restart",
-        "--platform",
-        "--mount",
-        "--label",
-        "-l",
-        "--cpus",
-        "--memory",
-        "-m",
-        "--add-host",
-        "--cap-add",
-        "--cap-drop",
-        "--device",
-        "--dns",
-        "--hostname",
-        "-h",
-        "--ipc",
-        "--pid",
-        "--security-opt",
-        "--shm-size",
-        "--tmpfs",
-        "--ulimit",
-        "--gpus",
-        "--log-driver",
-        "--log-opt",
-        "--pull",
-        "--runtime",
-        "--stop-signal",
-        "--stop-timeout",
-        "--cidfile",
-        "--expose",
-        "--group-add",
-        "--health-cmd",
-        "--link",
-        "--memory-swap",
-        "--network-alias",
-        "--oom-score-adj",
-        "--storage-opt",
-        "--sysctl",
-        "--userns",
-        "--uts",
-        "--volumes-from",
-        "--cgroupns",
-        "--annotation",
-        "-a",
-        "--attach",
-        "--cpu-shares",
-        "-c",
-        "--cpuset-cpus",
-    ]
-)
-
-
 def _docker_run_images(run: str) -> Iterator[str]:
     """The image of every `docker run` / `docker container run` in a script."""
-    for m in re.finditer(r"docker\s+(?:container\s+)?run\s+([^\n;&|]*)", run):
-        try:
-            words = shlex.split(m[1].replace("\\\n", " "))
-        except ValueError:
-            words = m[1].split()
-        i = 0
-        while i < len(words):
-            word = words[i]
-            if word.startswith("-"):
-                if "=" not in word and word in _DOCKER_VALUE_FLAGS:
-                    i += 1
-                i += 1
-                continue
-            if "${{" not in word and "$" not in word:
-                yield word
-            break
+    for m in re.finditer(r"(?:docker|podman)\s+(?:container\s+)?run\s[^\n;&|]*", run.replace("\\\n", " ")):
+        found = tools.container_run(m[0])
+        if found is not None and "$" not in found[0]:
+            yield found[0]
 
 
 def _images(job: dict[str, Any]) -> Iterator[tuple[tuple[str, ...], str]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from generator.controls.base import Finding, Outcome, failed, passed, unknown
+from generator.pipeline import tools
 from generator.pipeline.model import PULL_REQUEST, Invocation, Job, Pipeline
 
 
@@ -63,8 +64,15 @@ def gate(pipeline: Pipeline, category: str, what: str) -> Outcome:
 
 
 def remote_calls(pipeline: Pipeline) -> list[Job]:
-    """Jobs that run on changes by calling a reusable workflow of another repository."""
-    return [j for j in pipeline.gating_jobs() if j.calls and not j.calls.startswith(("./", "$/"))]
+    """Jobs that run on changes by calling a reusable workflow of another repository whose contents are unknown.
+
+    A workflow the tool registry knows (generator/pipeline/tools.py) is judged by what it runs instead.
+    """
+    return [
+        j
+        for j in pipeline.gating_jobs()
+        if j.calls and not j.calls.startswith(("./", "$/")) and not tools.for_workflow(j.calls.split("@", 1)[0])
+    ]
 
 
 def _uncertain(why: str) -> bool:

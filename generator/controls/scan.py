@@ -6,7 +6,7 @@ import re
 from typing import Any, ClassVar
 
 from generator.controls.base import Control, Finding, Outcome, Severity, failed, not_applicable, passed, unknown
-from generator.controls.judge import deploy_path, each_production_job, gate
+from generator.controls.judge import deploy_path, each_production_job, gate, remote_calls
 from generator.controls.needs import CODE_SECURITY, ENVIRONMENTS, PROTECTION, TEAM, Need
 from generator.pipeline.model import CHANGE_EVENTS, Job, Pipeline
 from generator.repo import Repo
@@ -120,6 +120,11 @@ class PP_SCAN_03(Scan):
         gating = pipeline.gating_jobs()
         sboms = [inv for inv in pipeline.invocations("sbom", gating) if inv.step.not_blocking(CHANGE_EVENTS[0]) is None]
         if not sboms:
+            if remote := remote_calls(pipeline):
+                return unknown(
+                    "no SBOM is known to be generated on pull requests; a remote reusable workflow may generate it",
+                    *(Finding(job.where, f"{job.calls}: its contents are not in this repository") for job in remote),
+                )
             return failed("no SBOM is generated on pull requests")
         scanned = [
             inv
@@ -175,10 +180,16 @@ class PP_SCAN_04(Scan):
             push = (analysis.get("secret_scanning_push_protection") or {}).get("status")
             if push == "enabled":
                 return passed("GitHub secret scanning push protection is declared in the settings", where)
-        if answers.get("visibility") == "public" and outcome.status == "fail" and not outcome.findings:
+        # Unknown visibility is not assumed private: the repository may be public, where push protection is on.
+        if (
+            answers.get("visibility") not in {"private", "internal"}
+            and outcome.status == "fail"
+            and not outcome.findings
+        ):
             return unknown(
                 "no secrets scanner runs in CI; GitHub enables secret scanning push protection on public "
-                "repositories unless an owner turned it off: the repository's Settings > Code security decide"
+                "repositories unless an owner turned it off: the repository's visibility and Settings > Code "
+                "security decide (or declare repository.security_and_analysis in .github/settings.yml)"
             )
         return Outcome(
             outcome.status,
@@ -378,6 +389,7 @@ class PP_SCAN_09(Scan):
     )
 
     id = "PP-SCAN-09"
+    applies = "deploys"  # DAST of staging before production: only where the repository deploys
     soc2 = ("CC7.1",)
     iso27001 = ("A.8.25", "A.8.29")
     implemented_by = {"github": (".github/workflows/deploy.yml#dast", ".zap/rules.tsv")}
@@ -430,7 +442,7 @@ class PP_SCAN_10(Scan):
 
     id = "PP-SCAN-10"
     category = "tests"
-    objective = "the test suite"
+    objective = "test suite"
     implemented_by = {"github": (f"{_PR}#unit-tests",)}
     soc2 = ("CC8.1",)
     iso27001 = ("A.8.25", "A.8.29")

@@ -139,7 +139,7 @@ class GitHubAdapter:
         name = names[0] if names else (f"{caller.name} / {own}" if caller else own)
         job = Job(self.pipeline, path, job_id, name, data, ("jobs", job_id), called_by=caller)
         job.names = names or (name,)
-        job.reached = {e: _REACH[seen[e].reach] if e in seen else "never" for e in EVENTS}
+        job.reached = {e: _REACH[_reach(seen[e])] if e in seen else "never" for e in EVENTS}
         job.invalid = invalid
         self.pipeline.jobs.append(job)
         local = _local(job.calls) if job.calls else None
@@ -169,7 +169,7 @@ class GitHubAdapter:
             return f"continue-on-error on the step ({step.line_of('continue-on-error')})"
         condition = step.data.get("if")
         if condition is not None:
-            verdict = _condition(condition, _event(event, self.pipeline.default_branch))
+            verdict = _step_condition(condition, _event(event, self.pipeline.default_branch), step.job)
             if verdict is False:
                 return f"the step is skipped by `if: {condition}` on {event} ({step.line_of('if')})"
             if verdict is None:
@@ -190,8 +190,10 @@ class GitHubAdapter:
 
     def invocations(self, step: Step) -> list[Invocation]:
         found: list[Invocation] = []
-        if step.job.calls and not step.data:
-            return found
+        if step is step.job.call:
+            # A remote reusable workflow runs what the registry knows it runs; any other call is opaque.
+            path = step.job.calls.split("@", 1)[0]
+            return [Invocation(tool, step, step.where, Use(inputs=step.with_)) for tool in tools.for_workflow(path)]
         if step.uses:
             local = _local(step.uses)
             if local is not None:
@@ -221,10 +223,8 @@ class GitHubAdapter:
         for command in shell.commands(text, errexit, pipefail):
             where = f"{file}:{first_line + command.line}"
             ignored = outer or command.unreachable or command.ignored
-            for tool in tools.for_command(command.text):
-                found.append(
-                    Invocation(tool, step, where, Use(command=command.text, config=self._config(tool)), ignored)
-                )
+            for tool, seen in tools.uses_of(command.text):
+                found.append(Invocation(tool, step, where, Use(command=seen, config=self._config(tool)), ignored))
             if depth >= _MAX_DEPTH:
                 continue
             body = _strip_env_prefix(command.text)
@@ -421,6 +421,13 @@ class GitHubAdapter:
 # --- helpers ------------------------------------------------------------------------------------------
 
 
+def _reach(verdict: reach.Verdict) -> reach.Reach:
+    """A job's reach; a call to a remote workflow the tool registry knows runs its jobs whenever the call runs."""
+    if verdict.uses and verdict.call is not None and tools.for_workflow(verdict.uses.split("@", 1)[0]):
+        return verdict.call
+    return verdict.reach
+
+
 def _job_name(job_id: str, data: Mapping[str, Any]) -> str:
     name = data.get("name")
     return name if isinstance(name, str) and name.strip() else job_id
@@ -471,11 +478,22 @@ def _truthy(value: Any) -> bool:
     return bool(value)
 
 
-def _condition(condition: Any, event: reach.Event) -> bool | None:
+def _step_condition(condition: Any, event: reach.Event, job: Job) -> bool | None:
+    """A step's `if:`; on a static matrix, true when it holds in some combination (whose check then fails)."""
+    combos = reach._matrix(job.data) if "matrix" in str(condition) else None
+    if not combos or combos == [{}]:
+        return _condition(condition, event)
+    verdicts = {_condition(condition, event, combo) for combo in combos}
+    return True if True in verdicts else False if verdicts == {False} else None
+
+
+def _condition(condition: Any, event: reach.Event, matrix: Mapping[str, Any] | None = None) -> bool | None:
     """A step's `if:` on an event assuming earlier steps succeeded: True, False, or None (unknown)."""
     try:
         template = expressions.condition(condition)
         contexts = {"github": event.github(), **dict.fromkeys(_STEP_CONTEXTS, expressions.UNKNOWN)}
+        if matrix is not None:
+            contexts["matrix"] = expressions.Partial(matrix)
         value = template.truth(contexts, _STEP_STATUS)
         if not any(e.uses_status for e in template.expressions):
             value = value  # success() is true here: earlier steps are taken to succeed
@@ -594,7 +612,7 @@ def _ruleset_values(
     put("linear_history", "required_linear_history", None)
     put("strict_checks", "required_status_checks", "strict_required_status_checks_policy")
     put("status_checks", "required_status_checks", None)
-    put("code_scanning", "code_scanning", None)
+    put("code_scanning", "code_scanning", "code_scanning_tools", _blocking_tools)
     values.setdefault("enforce_admins", []).append((not (data.get("bypass_actors") or []), doc.at("bypass_actors")))
     if "required_status_checks" in rules:
         i, params = rules["required_status_checks"]
@@ -608,6 +626,16 @@ def _ruleset_values(
                         doc.at("rules", i, "parameters", "required_status_checks", j),
                     )
                 )
+
+
+def _blocking_tools(tools_: Any) -> tuple[str, ...]:
+    """The tools (lowercase) whose alerts a code_scanning rule blocks on: a threshold other than none."""
+    return tuple(
+        str(t.get("tool", "")).lower()
+        for t in tools_ or []
+        if isinstance(t, Mapping)
+        and (t.get("security_alerts_threshold", "none") != "none" or t.get("alerts_threshold", "none") != "none")
+    )
 
 
 def build(repo: Repo, default_branch: str) -> Pipeline:

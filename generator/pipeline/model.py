@@ -60,6 +60,12 @@ class Invocation:
 
     def soft(self) -> str | None:
         """Why the tool itself, as configured, reports without failing (its own switch or threshold)."""
+        if self.tool.reports_only and self.tool.blocks_through:
+            protection = self.step.job.pipeline.protection
+            if protection is not None and protection.enforced(self.tool.blocks_through, self.tool.name):
+                return self.tool.soft(self.use)
+            # Rulesets may live only in the platform's settings, so the files cannot rule the merge rule out.
+            return f"{self.tool.reports_only}; no rule in the files does, and one may be set in the live rulesets"
         return self.tool.reports_only or self.tool.soft(self.use)
 
 
@@ -182,7 +188,16 @@ class Job:
     def not_blocking(self, event: str) -> str | None:
         return self.pipeline.adapter.job_not_blocking(self, event)
 
+    @cached_property
+    def call(self) -> Step | None:
+        """The reusable-workflow call as a step of its own (index -1, `with:` its inputs), or None."""
+        if not self.calls:
+            return None
+        return Step(self, -1, {"with": self.data.get("with")}, self.where)
+
     def invocations(self) -> Iterator[Invocation]:
+        if self.call is not None:
+            yield from self.call.invocations
         for step in self.steps:
             yield from step.invocations
 
@@ -209,6 +224,14 @@ class Protection:
 
     def get(self, key: str) -> list[tuple[Any, str]]:
         return self.values.get(key, [])
+
+    def enforced(self, key: str, name: str) -> str | None:
+        """Where a source the platform applies sets `key` for `name` (a rule listing tools), or None."""
+        live = {s.split(":")[0] for s, why in self.applies.items() if not why}
+        return next(
+            (where for value, where in self.get(key) if where.split(":")[0] in live and name in (value or ())),
+            None,
+        )
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,7 @@ class Verdict:
     names: tuple[str, ...]
     reason: str
     uses: str | None = None
+    call: Reach | None = None  # for a remote call: whether the calling job itself runs (its jobs are unknown)
 
 
 class WorkflowError(UserError):
@@ -509,7 +510,7 @@ class _Run:
         uses = str(job["uses"])
         local = re.match(r"^(?:\./|\$/)([^@]+)$", uses)
         if local is None:
-            self.verdicts[key] = Verdict(Reach.MAYBE, (), "calls a workflow in another repository", uses)
+            self.verdicts[key] = Verdict(Reach.MAYBE, (), "calls a workflow in another repository", uses, reach)
             return UNKNOWN
         path = local.group(1)
         if path not in self.workflows:

@@ -70,6 +70,8 @@ class Tool:
     soft: Soft = _never
     # Some tools never fail the job on findings by design (they report elsewhere); the reason says where.
     reports_only: str = ""
+    # The protection rule (a neutral Protection key) through which such a tool blocks a merge instead.
+    blocks_through: str = ""
 
 
 # --- soft switches -------------------------------------------------------------------------------------
@@ -178,6 +180,18 @@ def _npm_audit(use: Use) -> str | None:
     return _threshold(level) if level else None
 
 
+def _cargo_deny(use: Use) -> str | None:
+    # `cargo deny check` runs every check; naming some (bans, licenses, sources) leaves advisories out.
+    text = use.command if use.command else f"check {use.input('command', 'check')}"
+    words = text.split()
+    if "check" not in words:
+        return None
+    checks = {w for w in words[words.index("check") + 1 :] if not w.startswith("-")}
+    if checks & {"bans", "licenses", "sources"} and "advisories" not in checks:
+        return f"cargo deny checks only {', '.join(sorted(checks))}, not advisories (vulnerabilities)"
+    return None
+
+
 def _osv(use: Use) -> str | None:
     if use.inputs and use.input("fail-on-vuln", "true") == "false":
         return "osv-scanner workflow has fail-on-vuln: false"
@@ -240,6 +254,7 @@ TOOLS: tuple[Tool, ...] = (
         ("github/codeql-action/analyze",),
         reports_only="CodeQL uploads to code scanning and never fails the job; it blocks a merge only through a "
         "code_scanning rule of a ruleset or branch protection's code scanning results",
+        blocks_through="code_scanning",
     ),
     Tool("gosec", "sast", ("securego/gosec",), command=_cmd(r"gosec\b"), soft=_gosec),
     Tool("bandit", "sast", command=_cmd(r"bandit\s"), soft=_bandit),
@@ -257,13 +272,14 @@ TOOLS: tuple[Tool, ...] = (
         soft=_osv,
     ),
     Tool("govulncheck", "sca", ("golang/govulncheck-action",), command=_cmd(r"govulncheck\b"), soft=_govulncheck),
-    Tool("pip-audit", "sca", ("pypa/gh-action-pip-audit",), command=_cmd(r"pip-audit\b")),
+    Tool("pip-audit", "sca", ("pypa/gh-action-pip-audit",), command=_cmd(r"pip[-_]audit\b")),
     Tool("npm-audit", "sca", command=re.compile(r"\b(?:npm|pnpm|yarn)\s+audit\b"), soft=_npm_audit),
     Tool(
         "cargo-audit",
         "sca",
-        ("rustsec/audit-check", "actions-rust-lang/audit"),
-        command=re.compile(r"\bcargo\s+(?:audit|deny\s+check)\b"),
+        ("rustsec/audit-check", "actions-rust-lang/audit", "embarkstudios/cargo-deny-action"),
+        command=re.compile(r"\bcargo\s+(?:audit|deny\b[^|;&]*?\scheck)\b"),
+        soft=_cargo_deny,
     ),
     Tool("trivy-fs", "sca", command=_cmd(r"trivy\s+(?:fs|filesystem|repo|repository)\b"), soft=_trivy),
     Tool(
@@ -320,7 +336,8 @@ TOOLS: tuple[Tool, ...] = (
         "tests",
         command=re.compile(
             r"(?:^|[\s/])(?:py\.?test|nox|tox|hatch\s+(?:run\s+\S*test|test)|go\s+test|cargo\s+(?:test|nextest)|"
-            r"(?:npm|pnpm|yarn|bun)\s+(?:run\s+)?test\b|mvnw?\b[^|;&]*\b(?:test|verify|install)\b|"
+            r"(?:npm|pnpm|yarn|bun)(?:\s+-{1,2}[\w-]+(?:[= ][^\s-]\S*)?)*\s+(?:run\s+)?test\b|"
+            r"mvnw?\b[^|;&]*\b(?:test|verify|install)\b|"
             r"gradlew?\b[^|;&]*\b(?:test|check|build)\b|make\s+(?:[\w-]*\s+)*(?:test|tests|check|ci)\b|"
             r"just\s+(?:test|check|ci)\b|bazel\s+test|ctest\b|dotnet\s+test|phpunit|rspec|mix\s+test|"
             r"swift\s+test|deno\s+test)"
@@ -346,3 +363,66 @@ def for_workflow(path: str) -> list[Tool]:
 def for_command(command: str) -> list[Tool]:
     """Tools a simple shell command runs."""
     return [tool for tool in TOOLS if tool.command is not None and tool.command.search(command)]
+
+
+# A package manager installing a tool does not run it (`pip install bandit`, `go install .../gosec@v2.21.4`).
+_INSTALL = re.compile(
+    r"^(?:sudo\s+)?(?:\S*python[\d.]*\s+-m\s+)?(?:"
+    r"(?:pip3?|pipx|uv\s+(?:pip|tool)|gem|brew|apt(?:-get)?|apk|dnf|yum|choco|snap)\s+(?:-\S+\s+)*install|"
+    r"uv\s+add|go\s+(?:install|get)|cargo\s+(?:install|binstall)|(?:npm|pnpm|bun)\s+(?:-\S+\s+)*(?:install|i|add)|"
+    r"yarn\s+(?:global\s+)?add)\b(?!-)"
+)
+_CONTAINER_RUN = re.compile(r"^(?:sudo\s+)?(?:docker|podman|nerdctl)\s+(?:container\s+)?run\s")
+# `docker run` switches that take no value; every other option takes one (`--restart always`, `--name x`).
+_RUN_SWITCHES = frozenset(
+    {
+        "--detach",
+        "--rm",
+        "--interactive",
+        "--tty",
+        "--init",
+        "--privileged",
+        "--read-only",
+        "--publish-all",
+        "--quiet",
+        "--no-healthcheck",
+        "--oom-kill-disable",
+        "--sig-proxy",
+        "--disable-content-trust",
+    }
+)
+_RUN_SHORT_SWITCHES = frozenset("ditPq")
+
+
+def container_run(command: str) -> tuple[str, list[str]] | None:
+    """(image, arguments) of a `docker run` / `podman run` command, or None for any other command."""
+    if not _CONTAINER_RUN.match(command.strip()):
+        return None
+    words = Use(command=command).words()
+    i = words.index("run") + 1 if "run" in words else len(words)
+    while i < len(words):
+        word = words[i]
+        if word == "--":
+            i += 1
+            break
+        if not word.startswith("-") or word == "-":
+            break
+        switch = word in _RUN_SWITCHES or (not word.startswith("--") and set(word[1:]) <= _RUN_SHORT_SWITCHES)
+        i += 1 if "=" in word or switch else 2
+    return (words[i], words[i + 1 :]) if i < len(words) else None
+
+
+def uses_of(command: str) -> list[tuple[Tool, str]]:
+    """(tool, the command line it runs with) for every tool a simple shell command runs.
+
+    Installing a tool runs nothing. `docker run [options] IMAGE ARGS` runs the image's entrypoint, which for
+    scanner images is the scanner, so `docker run --rm -v "$PWD:/src" aquasec/trivy:0.57.0 fs --exit-code 1
+    /src` is `trivy fs --exit-code 1 /src`.
+    """
+    if _INSTALL.match(command.strip()):
+        return []
+    run = container_run(command)
+    if run is not None:
+        image, args = run
+        command = shlex.join([image.split("@")[0].rsplit("/", 1)[-1].split(":")[0], *args])
+    return [(tool, command) for tool in for_command(command)]
