@@ -256,8 +256,9 @@ def _drive(dest: Path, keys: list[bytes], command: tuple[str, ...] = ("new",)) -
 def test_interactive_prompts_reask_bad_answers_and_render(tmp_path: Path) -> None:
     dest = tmp_path / "term"
     down = b"\x1b[B"
-    # name: a bad one first, then a good one; platform: default; language: one down (node); the rest: defaults.
-    code, out = _drive(dest, [b"\x15bad name\r", b"\x15term-app\r", b"\r", down + b"\r"] + [b"\r"] * 20)
+    # name: a bad one first, then a good one; platform, GitHub host and plan: defaults; language: one down
+    # (node); the rest: defaults.
+    code, out = _drive(dest, [b"\x15bad name\r", b"\x15term-app\r", b"\r", b"\r", b"\r", down + b"\r"] + [b"\r"] * 30)
     assert code == 0, out[-2000:]
     assert "answer 'project_name' = 'bad name' is not allowed" in out
     answers = (dest / ".copier-answers.yml").read_text()

@@ -131,19 +131,21 @@ def result_uris(result: dict[str, Any]) -> set[str]:
     return {loc["physicalLocation"]["artifactLocation"]["uri"] for loc in result.get("locations", [])}
 
 
-def gitleaks_ci_command(repo: Path, base_sha: str = "", head_sha: str = "") -> list[str]:
+def gitleaks_ci_command(repo: Path, base_sha: str = "", head_sha: str = "HEAD") -> list[str]:
     """The "Scan for secrets" step of the secrets job, as argv for the gitleaks on PATH.
 
-    The step picks its --log-opts range in shell from BASE_SHA/HEAD_SHA (set only on pull requests);
-    that line is run with bash exactly as written, so the range is the workflow's own choice.
+    The step picks its --log-opts range in shell from BASE_SHA/HEAD_SHA (the change's base and head; HEAD_SHA
+    is the pushed commit when there is no base); those lines run with bash exactly as written, so the range is
+    the workflow's own choice.
     """
     step = workflow_step(repo, "pr-checks.yml", "secrets", "Scan for secrets")
     lines = logical_lines(step["run"])
-    range_lines = [line for line in lines if "range=" in line]
-    assert len(range_lines) == 1, f"expected one line choosing the range, got {range_lines}"
+    scan_at = next(i for i, line in enumerate(lines) if re.search(r"gitleaks\"?\s+git\s", line))
+    choose = "\n".join(line for line in lines[:scan_at] if not line.startswith("#"))
+    assert "range=" in choose, f"no line chooses the range before the scan: {lines[:scan_at]}"
     env = {"PATH": os.environ["PATH"], "BASE_SHA": base_sha, "HEAD_SHA": head_sha}
     chosen = subprocess.run(
-        ["bash", "-c", range_lines[0] + '\nprintf %s "${range}"'],
+        ["bash", "-euc", choose + '\nprintf %s "${range}"'],
         env=env,
         capture_output=True,
         text=True,
@@ -154,7 +156,7 @@ def gitleaks_ci_command(repo: Path, base_sha: str = "", head_sha: str = "") -> l
     scans = [line for line in lines if re.search(r"gitleaks\"?\s+git\s", line)]
     assert len(scans) == 1, f"expected one `gitleaks git` command in the step, got {scans}"
     words = shlex.split(scans[0])
-    assert words[0].endswith("/gitleaks"), words[0]  # "$(go env GOPATH)/bin/gitleaks", built in CI
+    assert words[0] == "gitleaks", words[0]  # built by the go-tools action, on PATH
     args = [word.replace("${range}", chosen) for word in words[1:]]
     leftover = [a for a in args if "$" in a]
     assert not leftover, f"unexpanded shell in the gitleaks command: {leftover}"
@@ -290,9 +292,11 @@ def test_pre_commit_hook_is_a_hook_of_the_pinned_gitleaks_release(rendered: Path
 
     # CI builds the same release the hook pins, and the gitleaks the tests run is that release too.
     install = workflow_step(
-        rendered, "pr-checks.yml", "secrets", "Install gitleaks (Go module, checksum-verified by sum.golang.org)"
+        rendered, "pr-checks.yml", "secrets", "Install gitleaks (go install, checked against sum.golang.org)"
     )
-    assert install["env"]["GITLEAKS_VERSION"] == GITLEAKS_RELEASE_TAG
+    assert install["with"]["tools"] == "gitleaks"
+    action = (rendered / ".github/actions/go-tools/action.yml").read_text()
+    assert f'module="github.com/zricethezav/gitleaks/v8@{GITLEAKS_RELEASE_TAG}"' in action
     version = run([tool("gitleaks"), "version"], rendered)
     assert version.stdout.strip().lstrip("v") == GITLEAKS_RELEASE_TAG.lstrip("v"), version.stdout
 
@@ -373,12 +377,15 @@ def semgrep_ci_args(repo: Path) -> tuple[str, list[str]]:
         i += 1
     assert dropped, "the step runs no registry rule pack: has it lost its SAST rules?"
     assert not any(a.startswith("--config") for a in args), f"unexpected local config in {args}"
-    return step["env"]["SEMGREP_VERSION"], args
+    # The version the workflow installs: the hash-locked requirements file its install step reads.
+    pinned = re.search(r"^semgrep==(\S+)", (repo / ".github/requirements/semgrep.txt").read_text(), re.MULTILINE)
+    assert pinned, "no semgrep pin in .github/requirements/semgrep.txt"
+    return pinned[1], args
 
 
 def test_semgrep_ci_step_fails_on_a_finding_and_passes_clean_code(rendered: Path, tmp_path: Path) -> None:
     pinned, args = semgrep_ci_args(rendered)
-    assert "--metrics=off" in args and "--error" in args and "--sarif" in args, args
+    assert "--metrics=off" in args and "--error" in args and "--sarif" in args and "--disable-nosem" in args, args
     output_name = report_path(args, "--output")
 
     semgrep = tool("semgrep")

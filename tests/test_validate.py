@@ -26,7 +26,7 @@ def test_each_validator_reports_its_own_finding_with_a_line(tmp_path: Path, caps
     (tree / PR).write_text(text)
     # zizmor skips a workflow its own parser rejects, so the schema break goes into another file.
     deploy = tree / ".github/workflows/rollback-drill.yml"
-    deploy.write_text(deploy.read_text().replace("timeout-minutes: 45", "timeout-minutes: forty-five", 1))
+    deploy.write_text(deploy.read_text().replace("timeout-minutes: 60", "timeout-minutes: sixty", 1))
     assert main(["validate", str(tree)]) == 1
     out = capsys.readouterr().out
     for tool, path in [

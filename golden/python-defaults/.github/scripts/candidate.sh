@@ -6,8 +6,8 @@
 # Env: REPO, DEFAULT_BRANCH, PROMOTION_FILE (default deploy/production.json), GITHUB_TOKEN, GITHUB_API_URL.
 # Outputs (GITHUB_OUTPUT): sha, run_id.
 set -euo pipefail
-# shellcheck source=api.sh
-. "$(dirname "$0")/api.sh"
+# shellcheck source-path=SCRIPTDIR source=api.sh
+. "$(dirname -- "${BASH_SOURCE[0]}")/api.sh"
 : "${REPO:?}" "${DEFAULT_BRANCH:?}"
 file=${PROMOTION_FILE:-deploy/production.json}
 
