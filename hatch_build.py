@@ -7,6 +7,7 @@ generator/releases.py. An sdist carries the bundle it was built with, so a wheel
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -32,6 +33,14 @@ class TemplateBundleHook(BuildHookInterface):  # type: ignore[type-arg]
                     "from an sdist; build from a full git clone"
                 )
             return  # an unpacked sdist: the bundle is already in the package folder
+        shallow = subprocess.run(
+            ["git", "rev-parse", "--is-shallow-repository"], cwd=root, capture_output=True, text=True, check=False
+        )
+        if shallow.stdout.strip() == "true":
+            # pre-commit installs hooks from a shallow clone: the release history is not there to bundle. Such an
+            # install audits and validates; rendering and updating say to reinstall from a full clone or PyPI.
+            self.app.display_warning("shallow clone: the wheel carries no template bundle (audit and validate only)")
+            return
         sys.path.insert(0, str(root))
         try:
             from generator import releases

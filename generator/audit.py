@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import inspect
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -233,9 +233,7 @@ def _run(
         return Result(control, "error", f"the check could not run: {type(exc).__name__}: {exc}")
     if outcome.status == "fail" and not outcome.findings:
         # Something is missing: the finding is where it belongs (the files that implement the control).
-        places = [
-            f.format_map(_Keep(answers)).split("#")[0] + ":1" for f in control.implemented_by.get(pipeline.platform, ())
-        ] or ["."]
+        places = [f + ":1" for f in _implementing_files(control, pipeline.platform, answers)] or ["."]
         outcome = Outcome("fail", outcome.reason, tuple(places), tuple(Finding(p, outcome.reason) for p in places))
     if outcome.status != "fail":
         return Result(control, outcome.status, outcome.reason, outcome.evidence, outcome.findings)
@@ -249,6 +247,13 @@ class _Keep(dict[str, Any]):
         return "{" + key + "}"
 
 
+def _implementing_files(control: type[Control], platform: str, answers: Mapping[str, Any]) -> list[str]:
+    """The files a control names as its implementation, placeholders filled from the answers; each once, and
+    none whose name the answers cannot fill."""
+    files = [f.format_map(_Keep(answers)).split("#")[0] for f in control.implemented_by.get(platform, ())]
+    return [f for f in dict.fromkeys(files) if "{" not in f]
+
+
 def _reads_conflicted(control: type[Control], params: Any, conflicted: dict[str, int], pipeline: Pipeline) -> bool:
     platform = pipeline.platform
     files = {f.split("#")[0] for f in control.implemented_by.get(platform, ())}
@@ -260,9 +265,7 @@ def _reads_conflicted(control: type[Control], params: Any, conflicted: dict[str,
 
 def _waive(control: type[Control], outcome: Outcome, waivers: list[Waiver], today: dt.date) -> Result:
     """Each instance of a failure is waived by an unexpired waiver whose scope covers it; the rest still fail."""
-    findings = outcome.findings or tuple(
-        Finding(f.split("#")[0] + ":1", outcome.reason) for f in control.implemented_by.get("github", ())
-    )
+    findings = outcome.findings  # never empty: a failure without findings is placed on its files above
     if not waivers:
         return Result(control, "fail", outcome.reason, outcome.evidence, outcome.findings)
     live = [w for w in waivers if w.expires >= today]

@@ -24,10 +24,11 @@ _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  
 
 
 class Map(dict[Any, Any]):
-    """A YAML mapping that remembers the line of each key (1-based)."""
+    """A YAML mapping that remembers the line of each key and where each text value starts (1-based)."""
 
     line: int = 0
     key_lines: dict[Any, int]
+    text_lines: dict[Any, int]  # a `key: |` block's text starts on the next line, `key: text` on the same one
 
 
 class Seq(list[Any]):
@@ -45,6 +46,7 @@ def _map(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Iterator[Map]:
     result = Map()
     result.line = node.start_mark.line + 1
     result.key_lines = {}
+    result.text_lines = {}
     yield result
     loader.flatten_mapping(node)
     for key_node, value_node in node.value:
@@ -53,6 +55,8 @@ def _map(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Iterator[Map]:
             key = str(key)
         result[key] = loader.construct_object(value_node, deep=True)
         result.key_lines[key] = key_node.start_mark.line + 1
+        if isinstance(value_node, yaml.ScalarNode):
+            result.text_lines[key] = value_node.start_mark.line + (2 if value_node.style in ("|", ">") else 1)
 
 
 def _seq(loader: yaml.SafeLoader, node: yaml.SequenceNode) -> Iterator[Seq]:
@@ -177,6 +181,7 @@ class Repo:
 
     root: Path
     errors: list[FileError] = field(default_factory=list)
+    _texts: dict[tuple[str, int], str | None] = field(default_factory=dict, repr=False)
 
     def _rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
@@ -256,7 +261,13 @@ class Repo:
                 yield self.root / rel
 
     def text(self, rel: str, limit: int = MAX_FILE) -> str | None:
-        """A repository file's text (a script a step runs), or None when absent, outside the root or unreadable."""
+        """A repository file's text (a script a step runs), or None when absent, outside the root or unreadable.
+        Read once: many steps run the same script."""
+        if (rel, limit) not in self._texts:
+            self._texts[rel, limit] = self._read_text(rel, limit)
+        return self._texts[rel, limit]
+
+    def _read_text(self, rel: str, limit: int) -> str | None:
         path = (self.root / rel).resolve()
         if not path.is_relative_to(self.root.resolve()) or not path.is_file():
             return None

@@ -96,7 +96,11 @@ def own() -> Iterator[Source]:
         return
     root = checkout()
     if root is None:
-        raise UserError(f"this pipeproof install has no template bundle ({releases.BUNDLE}); reinstall it")
+        raise UserError(
+            f"this pipeproof install has no template bundle ({releases.BUNDLE}): it was built from a shallow "
+            "clone (as pre-commit makes), which can audit and validate but not render; install pipeproof from "
+            "PyPI or a full git clone"
+        )
     with tempfile.TemporaryDirectory(prefix="pipeproof-bundle-") as tmp:
         bundle = Path(tmp, "template.bundle")
         try:

@@ -160,8 +160,11 @@ def run(root: Path, *, persona: str = "auditor", only: Iterable[str] | None = No
 
 
 def _failed(tool: str, code: int, err: str) -> Finding:
-    last = (err.strip().splitlines() or [f"exit code {code}"])[-1]
-    return Finding(".", 0, 0, tool, "tool-error", f"{tool} failed (exit {code}): {last}")
+    """A tool that could not run: its first `error:` line (a Rust tool prints a backtrace after it), else its
+    last line."""
+    lines = [line.strip() for line in err.strip().splitlines() if line.strip()] or [f"exit code {code}"]
+    reason = next((line for line in lines if line.lower().startswith("error")), lines[-1])
+    return Finding(".", 0, 0, tool, "tool-error", f"{tool} failed (exit {code}): {reason}")
 
 
 _YAMLLINT = re.compile(

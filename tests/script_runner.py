@@ -65,11 +65,13 @@ class Runner:
         wrapper.chmod(0o755)
 
     @classmethod
-    def render(cls, factory: pytest.TempPathFactory) -> Runner:
-        """The scenario rendered by the project's own code path, once per session; a fresh sandbox per caller."""
-        tree = factory.getbasetemp() / "rendered-scripts" / SCENARIO
+    def render(cls, factory: pytest.TempPathFactory, scenario: str = SCENARIO) -> Runner:
+        """A golden scenario rendered by the project's own code path, once per session; a fresh sandbox per
+        caller. Scripts ship only with the workflows that call them, so each test names a scenario that has its
+        script."""
+        tree = factory.getbasetemp() / "rendered-scripts" / scenario
         if not tree.exists():
-            render_scenario(SCENARIO, tree)
+            render_scenario(scenario, tree)
         return cls(tree, factory.mktemp("sandbox"))
 
     def script(self, rel: str) -> Path:

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from generator import __version__
 from generator.answers import load_template
 from generator.controls import Severity, all_controls, applicable, sync
 from generator.render import template_root
@@ -22,6 +21,14 @@ def test_copier_include_is_fresh() -> None:
     assert sync.TARGET.read_text(encoding="utf-8") == sync.render(), (
         "generator/data/controls.yml is stale: run python -m generator.controls.sync"
     )
+
+
+def test_readme_prerequisites_table_is_fresh() -> None:
+    text = sync.README.read_text(encoding="utf-8")
+    assert sync.readme(text) == text, "README.md's prerequisites table is stale: run python -m generator.controls.sync"
+    for control in all_controls():
+        for need in control.needs:
+            assert need.what in text and control.id in text
 
 
 def test_every_control_is_complete() -> None:

@@ -229,7 +229,7 @@ def test_update_works_afterwards(
     assert "1111111111111111111111111111111111111111 # v7.0.2" in (repo / ".github/workflows/pr-checks.yml").read_text()
     answers_name = ".pipeproof-answers.yml" if name == "go-terraform" else ".copier-answers.yml"
     pipeproof_workflows = {
-        f".github/workflows/{w}.yml" for w in ("pr-checks", "deploy", "rollback-drill", "audit-log-export")
+        f".github/workflows/{w}.yml" for w in ("pr-checks", "deploy", "promote", "rollback-drill", "audit-log-export")
     }
     after = snapshot(repo)
     changed = {rel for rel in state if after.get(rel) != state[rel]}
@@ -329,7 +329,7 @@ def test_interactively_the_detected_answers_are_the_defaults_and_the_user_confir
     from tests.test_new import _drive
 
     repo = go_terraform(tmp_path / "ledger")
-    code, out = _drive(repo, [b"\r"] * 18, ("retrofit",))  # Enter: every default, then yes to writing
+    code, out = _drive(repo, [b"\r"] * 30, ("retrofit",))  # Enter: every default, then yes to writing
     assert code == 0, out[-2000:]
     assert "Main language" in out and "Write these changes?" in out
     answers_text = (repo / ".pipeproof-answers.yml").read_text()

@@ -363,7 +363,14 @@ def test_last_production_refuses_a_before_commit_it_does_not_have(runner: Runner
 DAY_MS = 86_400_000
 
 
+@pytest.fixture(scope="module")
+def enterprise(tmp_path_factory: pytest.TempPathFactory) -> Runner:
+    """The export ships only where the plan has the audit-log API: GitHub Enterprise Cloud."""
+    return Runner.render(tmp_path_factory, "enterprise-private")
+
+
 def export(runner: Runner, api: FakeGitHub, tmp_path: Path, **env: str | None) -> Result:
+    """RUNNER is the `enterprise` fixture's."""
     return runner.run(
         ".github/scripts/audit-log-export.sh",
         **{
@@ -377,11 +384,13 @@ def export(runner: Runner, api: FakeGitHub, tmp_path: Path, **env: str | None) -
     )
 
 
-def test_audit_log_export_follows_the_cursor_over_every_page(runner: Runner, api: FakeGitHub, tmp_path: Path) -> None:
+def test_audit_log_export_follows_the_cursor_over_every_page(
+    enterprise: Runner, api: FakeGitHub, tmp_path: Path
+) -> None:
     now = int(time.time() * 1000)
     recent = [gh.audit_event(now - i * 60_000, "workflows.completed_workflow_run") for i in range(7)]
     api.audit_log["acme"] = [*recent, gh.audit_event(now - 10 * DAY_MS, "repo.create")]
-    result = export(runner, api, tmp_path)
+    result = export(enterprise, api, tmp_path)
     assert result.returncode == 0, result
     assert json.loads((tmp_path / "audit.json").read_text()) == recent
     calls = api.calls(r"/orgs/acme/audit-log")
@@ -392,31 +401,33 @@ def test_audit_log_export_follows_the_cursor_over_every_page(runner: Runner, api
     assert (tmp_path / "output").read_text() == "events=7\n"
 
 
-def test_audit_log_export_refuses_an_empty_export(runner: Runner, api: FakeGitHub, tmp_path: Path) -> None:
+def test_audit_log_export_refuses_an_empty_export(enterprise: Runner, api: FakeGitHub, tmp_path: Path) -> None:
     api.audit_log["acme"] = [gh.audit_event(int(time.time() * 1000) - 10 * DAY_MS)]
-    result = export(runner, api, tmp_path)
+    result = export(enterprise, api, tmp_path)
     assert result.returncode == 1, result
     assert "came back empty" in result.errors[0]
     assert not (tmp_path / "audit.json").exists()
 
 
-def test_audit_log_export_fails_where_the_api_does_not_exist(runner: Runner, api: FakeGitHub, tmp_path: Path) -> None:
-    result = export(runner, api, tmp_path)  # not Enterprise Cloud: 404
+def test_audit_log_export_fails_where_the_api_does_not_exist(
+    enterprise: Runner, api: FakeGitHub, tmp_path: Path
+) -> None:
+    result = export(enterprise, api, tmp_path)  # not Enterprise Cloud: 404
     assert result.returncode == 1, result
     assert result.errors == ["GitHub API GET /orgs/acme/audit-log failed: HTTP 404: Not Found"]
     assert not (tmp_path / "audit.json").exists()
 
 
-def test_audit_log_export_fails_on_an_error_mid_export(runner: Runner, api: FakeGitHub, tmp_path: Path) -> None:
+def test_audit_log_export_fails_on_an_error_mid_export(enterprise: Runner, api: FakeGitHub, tmp_path: Path) -> None:
     now = int(time.time() * 1000)
     api.audit_log["acme"] = [gh.audit_event(now - i * 1000) for i in range(6)]
     api.fail(r"/orgs/acme/audit-log", 502, times=None, skip=1)
-    result = export(runner, api, tmp_path, PIPEPROOF_API_ATTEMPTS="3")
+    result = export(enterprise, api, tmp_path, PIPEPROOF_API_ATTEMPTS="3")
     assert result.returncode == 1, result
     assert "failed after 3 attempts: HTTP 502" in result.errors[0]
     assert not (tmp_path / "audit.json").exists(), "half an export must not ship"
 
 
-def test_audit_log_export_refuses_a_bad_date(runner: Runner, api: FakeGitHub, tmp_path: Path) -> None:
-    assert export(runner, api, tmp_path, SINCE="yesterday").returncode == 2
+def test_audit_log_export_refuses_a_bad_date(enterprise: Runner, api: FakeGitHub, tmp_path: Path) -> None:
+    assert export(enterprise, api, tmp_path, SINCE="yesterday").returncode == 2
     assert api.requests == []

@@ -61,8 +61,8 @@ def templates(template_v2: Path, tmp_path_factory: pytest.TempPathFactory) -> di
     weaker = made["weaker"] = template_repo(base / "weaker")  # Semgrep no longer fails the job
     edit(
         next((weaker / "templates").rglob("pr-checks.yml.jinja")),
-        "--metrics=off --error --sarif",
-        "--metrics=off --sarif",
+        "--disable-nosem --error --sarif",
+        "--disable-nosem --sarif",
     )
     git_save(weaker, "v2", "v2.0.0")
 
@@ -220,7 +220,7 @@ def test_control_that_would_fail_is_refused_unless_accepted(project: Path, capsy
     assert "PP-SCAN-01 passes now and would fail" in err and "nothing written" in err
     assert snapshot(project) == state
     assert update(project, "--accept-weakening") == 0
-    assert "--metrics=off --sarif" in (project / WORKFLOWS / "pr-checks.yml").read_text()
+    assert "--disable-nosem --sarif" in (project / WORKFLOWS / "pr-checks.yml").read_text()
 
 
 @pytest.mark.parametrize("project", ["moved"], indirect=True)

@@ -131,6 +131,12 @@ def test_wheel_renders_offline_and_records_no_machine_path(wheel: tuple[Path, di
     assert (tmp_path / "demo/.github/workflows/deploy.yml").is_file()
     answers = (tmp_path / "demo/.copier-answers.yml").read_text()
     assert f"_src_path: {project.repository()}\n" in answers and f"_commit: {OWN_TAG}\n" in answers
+    # The audit action runs the very commit that rendered the project, pinned by its SHA.
+    bundle = tmp_path / "template.bundle"
+    bundle.write_bytes(zipfile.ZipFile(wheel[0]).read("generator/_template.bundle"))
+    commit = releases.bundle_tags(bundle)[OWN_TAG]
+    drift = (tmp_path / "demo/.github/workflows/pr-checks.yml").read_text()
+    assert f"uses: {project.action()}@{commit} # {OWN_TAG}\n" in drift
     site = env["PYTHONPATH"]
     for path in (tmp_path / "demo").rglob("*"):
         assert not path.is_file() or site not in path.read_text(), f"{path} names the install folder"
@@ -178,12 +184,16 @@ def test_a_0_1_0_wheel_render_is_adopted_and_updated(wheel: tuple[Path, dict[str
 
     assert pipeproof(env, dest, "check-update").returncode == 2
     proc = pipeproof(env, dest, "update")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "adopted as v0.1.0" in proc.stdout
+    # The deploy hook's contract gained the image argument since 0.1.0, next to the line the team replaced: the
+    # update stops on that file alone, keeps both sides, and says so (exit 1), with everything else applied.
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "adopted as v0.1.0" in proc.stdout and "1 conflict" in proc.stdout
+    assert "scripts/deploy.sh (unmerged)" in proc.stdout
     answers = (dest / ".copier-answers.yml").read_text()
     assert f"_src_path: {project.repository()}\n" in answers and f"_commit: {OWN_TAG}\n" in answers
     assert "required_approvals: 4" in answers and "site-0.1.0" not in answers
-    assert "# ours" in (dest / "scripts/deploy.sh").read_text()
+    ours = (dest / "scripts/deploy.sh").read_text()
+    assert "# ours" in ours and "IMAGE" in ours and "<<<<<<<" in ours
 
 
 def test_plain_copier_update_works_on_a_wheel_render(wheel: tuple[Path, dict[str, str]], tmp_path: Path) -> None:

@@ -110,7 +110,9 @@ class Control:
     # A Jinja expression over the answers; the same text is evaluated here and inside copier.yml.
     applies: ClassVar[str] = "true"
     remediation: ClassVar[str]
-    # The evidence the control leaves behind, where it is kept and for how long (CONTROLS.md).
+    # The evidence the control leaves behind, where it is kept and for how long (CONTROLS.md). Placeholders
+    # the render fills from the answers: {retention} (artifact days), {store_retention} (the object store),
+    # {sarif} (code scanning or the job summary) and {sca} (dependency review or the osv-scanner gate).
     evidence: ClassVar[str] = ""
     # Per platform, the rendered files whose comments name this control.
     implemented_by: ClassVar[Mapping[str, tuple[str, ...]]] = {}
@@ -139,6 +141,22 @@ class Control:
             raise TypeError(f"duplicate control id {cls.id}")
         cls.title = (cls.__doc__ or "").strip().splitlines()[0]
         _REGISTRY[cls.id] = cls
+
+
+_GENERIC_EVIDENCE = {
+    "{retention}": "the plan's maximum number of",
+    "{store_retention}": "7 years, object-locked",
+    "{sarif}": "SARIF in code scanning (or, without GitHub Code Security, the job summary)",
+    "{sca}": "The dependency gate's summary in the pull request's check run, and its report as an artifact",
+}
+
+
+def generic_evidence(text: str) -> str:
+    """The evidence text with the placeholders the render fills said in general terms, for reports made
+    without the answers (SARIF rule help)."""
+    for key, value in _GENERIC_EVIDENCE.items():
+        text = text.replace(key, value)
+    return text
 
 
 def _load() -> None:

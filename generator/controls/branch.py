@@ -35,8 +35,8 @@ class Branch(Control):
 
 _UNDECLARED = (
     "branch protection of {branch!r} is not declared in the repository (.github/settings.yml or an active "
-    "ruleset in .github/rulesets/*.json); the live settings decide: `pipeproof protect check`, or the "
-    "repository's Settings > Branches and Rules"
+    "ruleset in .github/rulesets/*.json); the live settings decide: the repository's Settings > Branches "
+    "and Rules"
 )
 
 

@@ -25,6 +25,9 @@ _ACCEPTS_SKIPPED = re.compile(
     r"conclusion\}?[\"']?\s*==?\s*[\"']?(?:skipped|neutral)\b|[\"']?\b(?:skipped|neutral)\b[\"']?\s*\)|"
     r"[\"']?\b(?:skipped|neutral)\b\s*[\"']?\s*\|\s*[\"']?\b(?:success|skipped|neutral)\b"
 )
+# A gate that knows which checks it needs: an expected list (pipeproof's REQUIRED_CHECKS) or the branch's own
+# required checks from the protection or rules API. Without one, a required check that never reported passes.
+_NAMES_CHECKS = re.compile(r"required[_ -]?(?:status[_ -])?checks|/protection\b|/rules/branches/", re.IGNORECASE)
 _DEPLOY = re.compile(
     r"\bdeploy\.sh\b|kubectl\s+(?:apply|set\s+image|rollout\s+restart)|helm\s+(?:upgrade|install)|"
     r"terraform\s+apply|(?:aws|gcloud|az)\s+\S+\s+(?:deploy|update-service|update)|flyctl\s+deploy|"
@@ -130,7 +133,7 @@ class PP_DEPLOY_01(Deploy):
                     )
                 return unknown(
                     f"{job.name} deploys through the {job.environment} environment, whose required reviewers are "
-                    "set outside the files (pipeproof protect check decides); the job does not verify an approval",
+                    "set outside the files (the live environment settings decide); the job does not verify an approval",
                     job.where,
                 )
             return failed(f"{job.name} deploys to production with no approval that GitHub enforces", job.where)
@@ -209,10 +212,16 @@ class PP_DEPLOY_03(Deploy):
                     "a job skipped by its if: as skipped",
                     gate.where,
                 )
+            if not _NAMES_CHECKS.search(code):
+                return failed(
+                    "the check gate judges only the check runs that exist: it names no required checks, so one "
+                    "that never reported (or was renamed) passes it",
+                    gate.where,
+                )
             deploy = deploy_step(job)
             if deploy is not None and deploy.index < gate.index:
                 return failed("the check gate comes after the deploy step", gate.where)
-            return passed(f"{job.name} verifies every check run before it deploys", gate.where)
+            return passed(f"{job.name} verifies every required check run before it deploys", gate.where)
 
         return each_production_job(pipeline, judge)
 

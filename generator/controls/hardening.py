@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
-from generator.controls.base import Control, Finding, Outcome, Severity, failed, not_applicable, passed
+from generator.controls.base import Control, Finding, Outcome, Severity, failed, not_applicable, passed, unknown
 from generator.controls.judge import gate
 from generator.controls.needs import PIPEPROOF_ACTION, PROTECTION, RUNNER_TOOLS, TEAM, Need
 from generator.pipeline import tools
@@ -79,6 +79,10 @@ def _own_jobs(pipeline: Pipeline) -> list[Job]:
     return [j for j in pipeline.jobs if j.called_by is None]
 
 
+def _expression(value: object) -> bool:
+    return isinstance(value, str) and "${{" in value
+
+
 def _result(findings: list[Finding], passing: str, evidence: tuple[str, ...] = ()) -> Outcome:
     if findings:
         return failed(
@@ -87,9 +91,10 @@ def _result(findings: list[Finding], passing: str, evidence: tuple[str, ...] = (
     return passed(passing, *evidence)
 
 
-_WORKFLOWS = (
+_WORKFLOWS = (  # {production_workflow} is deploy.yml itself, or promote.yml (listed once either way)
     ".github/workflows/pr-checks.yml",
     ".github/workflows/deploy.yml",
+    "{production_workflow}",
     ".github/workflows/rollback-drill.yml",
 )
 
@@ -244,20 +249,22 @@ class PP_HARD_04(Hardening):
     def check(cls, pipeline: Pipeline) -> Outcome:
         count = 0
         findings: list[Finding] = []
+        dynamic: list[Finding] = []  # `with:` (or the input) from an expression: only the run knows
         for where, _at, step, _file in _raw_steps(pipeline):
             if str(step.get("uses", "")).lower().startswith("actions/checkout@"):
                 count += 1
-                value = (
-                    (step.get("with") or {}).get("persist-credentials")
-                    if isinstance(step.get("with"), Mapping)
-                    else None
-                )
-                if str(value).lower() != "false":
+                given = step.get("with")
+                value = given.get("persist-credentials") if isinstance(given, Mapping) else None
+                if _expression(given if not isinstance(given, Mapping) else value):
+                    dynamic.append(Finding(where, "persist-credentials comes from an expression only the run knows"))
+                elif str(value).lower() != "false":
                     findings.append(
                         Finding(where, "actions/checkout keeps the token on disk (persist-credentials is not false)")
                     )
         if not count:
             return not_applicable("no checkout")
+        if not findings and dynamic:
+            return unknown(f"{len(dynamic)} checkout(s) take persist-credentials from an expression", *dynamic)
         return _result(findings, f"all {count} checkouts set persist-credentials: false")
 
 
@@ -497,7 +504,7 @@ class PP_HARD_10(Hardening):
         "Run `pipeproof audit --format sarif` on every pull request (pinned pipeproof version) and upload "
         "the result to code scanning, so a weakened control shows up in review."
     )
-    evidence = "pipeproof.sarif: code scanning and a workflow artifact ({retention} days)."
+    evidence = "pipeproof.sarif: {sarif}, and a workflow artifact ({retention} days)."
 
     @classmethod
     def check(cls, pipeline: Pipeline) -> Outcome:
@@ -550,7 +557,7 @@ def _tainted_env(pipeline: Pipeline, file: str, step: Mapping[str, Any]) -> set[
     sources: list[Any] = [step.get("env")]
     if file in pipeline.docs:
         sources.append(pipeline.docs[file].data.get("env"))
-    sources += [j.data.get("env") for j in pipeline.jobs if j.file == file and any(s.data is step for s in j.steps)]
+    sources += [j.data.get("env") for j in pipeline.job_of_step(step) if j.file == file]
     for env in sources:
         if isinstance(env, Mapping):
             tainted |= {str(k) for k, v in env.items() if _ATTACKER.search(str(v))}

@@ -29,7 +29,8 @@ def gate(pipeline: Pipeline, category: str, what: str) -> Outcome:
         else:
             weak.append(Finding(inv.where, f"{inv.tool.name}: {why}"))
     # A workflow GitHub rejects runs nothing: its scanners are listed as what they are, not missed.
-    rejected = [j for j in pipeline.jobs if j.invalid and j not in pipeline.gating_jobs()]
+    gating = set(map(id, pipeline.gating_jobs()))
+    rejected = [j for j in pipeline.jobs if j.invalid and id(j) not in gating]
     for inv in pipeline.invocations(category, rejected):
         weak.append(
             Finding(
@@ -87,11 +88,12 @@ def each_production_job(pipeline: Pipeline, judge: Callable[[Job], Outcome]) -> 
     outcomes = [judge(job) for job in jobs]
     bad = [o for o in outcomes if o.status in {"fail", "unknown"}]
     if bad:
-        findings = tuple(f for o in bad for f in o.findings)
+        # Production jobs that stand on the same upstream job report its finding once.
+        findings = tuple({(f.where, f.message): f for o in bad for f in o.findings}.values())
         if any(o.status == "fail" for o in bad):
             return Outcome("fail", bad[0].reason, tuple(f.where for f in findings), findings)
         return Outcome("unknown", bad[0].reason, tuple(f.where for f in findings), findings)
-    return passed(outcomes[0].reason, *(e for o in outcomes for e in o.evidence))
+    return passed(outcomes[0].reason, *dict.fromkeys(e for o in outcomes for e in o.evidence))
 
 
 def deploy_path(pipeline: Pipeline, job: Job) -> list[Job]:
@@ -100,8 +102,11 @@ def deploy_path(pipeline: Pipeline, job: Job) -> list[Job]:
     Its `needs:` closure in its own run; and, when it deploys a candidate built by another run (a promotion),
     the jobs of that run whose check names its gate requires.
     """
-    same_run = [j for j in pipeline.jobs if j.file == job.file and j.called_by is job.called_by]
-    by_id = {j.id: j for j in same_run}
+    return list(pipeline.cached(("deploy-path", id(job)), lambda: _deploy_path(pipeline, job)))
+
+
+def _deploy_path(pipeline: Pipeline, job: Job) -> list[Job]:
+    by_id = {j.id: j for j in pipeline.same_run(job)}
     found: dict[int, Job] = {}
     stack = list(job.needs)
     while stack:
@@ -110,16 +115,35 @@ def deploy_path(pipeline: Pipeline, job: Job) -> list[Job]:
             continue
         found[id(upstream)] = upstream
         stack.extend(upstream.needs)
-        for child in pipeline.jobs:  # a needed reusable-workflow call brings its jobs
-            if child.called_by is upstream:
-                found[id(child)] = child
+        for child in pipeline.called_by(upstream):  # a needed reusable-workflow call brings its jobs
+            found[id(child)] = child
     required = set()
     for step in job.steps:
         value = step.env.get("REQUIRED_CHECKS")
         if isinstance(value, str):
             required |= {line.strip() for line in value.splitlines() if line.strip()}
     if required:
-        for other in pipeline.jobs:
-            if other.file != job.file and other.name in required:
-                found[id(other)] = other
+        candidate = pipeline.cached(
+            ("candidate-run", job.file, frozenset(required)), lambda: _candidate_run(pipeline, job.file, required)
+        )
+        found.update((id(other), other) for other in candidate)
     return list(found.values())
+
+
+def _candidate_run(pipeline: Pipeline, own_file: str, required: set[str]) -> list[Job]:
+    """The jobs that report the required checks in the run that built a promoted candidate: one run of one
+    workflow, the one whose jobs report the most of them (the first such workflow when several tie)."""
+    by_name = pipeline.by_name()
+    runs: dict[str, list[Job]] = {}
+    for other in (o for name in sorted(required) for o in by_name.get(name, [])):
+        top = _top_file(other)
+        if top != own_file:
+            runs.setdefault(top, []).append(other)
+    return max(runs.values(), key=lambda jobs: len({j.name for j in jobs})) if runs else []
+
+
+def _top_file(job: Job) -> str:
+    """The workflow file a job's run was started from (a called workflow's jobs run in the caller's run)."""
+    while job.called_by is not None:
+        job = job.called_by
+    return job.file

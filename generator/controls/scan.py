@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from generator.controls.base import Control, Finding, Outcome, Severity, failed, not_applicable, passed, unknown
 from generator.controls.judge import deploy_path, each_production_job, gate, remote_calls
-from generator.controls.needs import CODE_SECURITY, ENVIRONMENTS, PROTECTION, TEAM, Need
+from generator.controls.needs import CODE_SECURITY, ENVIRONMENTS, PROTECTION, REGISTRY, TEAM, Need
 from generator.pipeline.model import CHANGE_EVENTS, Job, Pipeline
 from generator.repo import Repo
 
@@ -18,7 +18,7 @@ _DEPLOY_RUNS = (
     "sample: jq -r '.[].databaseId' population.json | shuf -n 25"
 )
 _SCAN_EVIDENCE = (
-    "SARIF in code scanning (kept while the alert exists), a workflow artifact ({retention} days) and, "
+    "{sarif}, a workflow artifact ({retention} days) and, "
     "for every commit deployed, the evidence store ({store_retention})."
 )
 
@@ -54,8 +54,9 @@ class PP_SCAN_01(Scan):
     """Static analysis (Semgrep) runs on every change and blocks on findings"""
 
     procedure = (
-        "For each sampled run, confirm the sast job ran, used the pinned Semgrep with --error and --disable- "
-        "nosem, and that a run with findings failed and its pull request did not merge until fixed or waived; "
+        "For each sampled run, confirm the sast job ran, used the pinned Semgrep with --error and "
+        "--disable-nosem, and that a run with findings failed and its pull request did not merge until fixed or "
+        "waived; "
         "open the kept semgrep.sarif."
     )
 
@@ -88,10 +89,11 @@ class PP_SCAN_02(Scan):
     soc2 = ("CC7.1", "CC8.1")
     iso27001 = ("A.8.28", "A.8.25")
     remediation = (
-        "Run actions/dependency-review-action on pull requests with fail-on-severity: high (or stricter) "
-        "and a licence deny-list."
+        "Run actions/dependency-review-action on pull requests with fail-on-severity: high (or stricter) and "
+        "allow-licenses, or (without GitHub Code Security) osv-scanner with a licence allow-list, failing on a "
+        "CVSS score of 7.0 or more; make the job a required check."
     )
-    evidence = "Dependency-review summary in the pull request's check run."
+    evidence = "{sca}."
 
 
 class PP_SCAN_03(Scan):
@@ -312,8 +314,8 @@ class PP_SCAN_07(Scan):
     """Infrastructure as code is scanned (Checkov) and blocks on findings"""
 
     procedure = (
-        "For each sampled run, confirm the iac job ran Checkov over the declared frameworks without --soft- "
-        "fail and that failed checks failed the job."
+        "For each sampled run, confirm the iac job ran Checkov over the declared frameworks without "
+        "--soft-fail and that failed checks failed the job."
     )
 
     id = "PP-SCAN-07"
@@ -340,6 +342,8 @@ class PP_SCAN_08(Scan):
     id = "PP-SCAN-08"
     category = "image-scan"
     objective = "container image scanning"
+    # The build pushes the image it scans; staging and production deploy that digest.
+    needs: ClassVar[tuple[Need, ...]] = (*Scan.needs, REGISTRY)
 
     @classmethod
     def check(cls, pipeline: Pipeline) -> Outcome:
@@ -518,16 +522,16 @@ class PP_SCAN_11(Scan):
                 fields = line.split("\t")
                 if len(fields) > 1 and fields[1].strip().upper() == "IGNORE":
                     found.append(f".zap/rules.tsv:{number}")
-        for path in repo.files("**/*.tf", "**/*.yaml", "**/*.yml", "**/*.json", "**/*.py", "**/*.go", "**/*.js"):
-            rel = path.relative_to(repo.root).as_posix()
-            if rel.startswith(".github/"):
+        for rel in repo.all_files:
+            if rel.startswith(".github/") or not _INLINE_FILES.match(rel):
                 continue
             try:
-                text = path.read_bytes()[: 1 << 20].decode("utf-8", "replace")
+                with open(repo.root / rel, "rb") as handle:
+                    data = handle.read(1 << 20)
             except OSError:
                 continue
-            if "checkov:skip" in text or "nosec" in text or "trivy:ignore" in text:
-                for number, line in enumerate(text.splitlines(), 1):
+            if b"checkov:skip" in data or b"nosec" in data or b"trivy:ignore" in data:
+                for number, line in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
                     if _INLINE.search(line):
                         found.append(f"{rel}:{number}")
         if not found:
@@ -537,6 +541,9 @@ class PP_SCAN_11(Scan):
         if unowned:
             return failed(f"{len(unowned)} suppression(s) without a code owner", *unowned)
         return failed(f"{len(found)} suppression(s) need a waiver in compliance/risk-acceptance.yml", *found)
+
+
+_INLINE_FILES = re.compile(r".*\.(?:tf|ya?ml|json|py|go|js)\Z")  # where inline suppressions are looked for
 
 
 class PP_SCAN_12(Scan):

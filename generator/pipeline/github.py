@@ -87,6 +87,8 @@ class GitHubAdapter:
 
     def __init__(self, repo: Repo, default_branch: str) -> None:
         self.repo = repo
+        self._uses_memo: dict[tuple[Any, ...], tuple[tuple[str, tools.Tool, str, Any], ...]] = {}
+        self._followed_memo: dict[tuple[Any, ...], list[str]] = {}
         self.pipeline = Pipeline("github", repo, self, default_branch)
         self._actions = {doc.path.rsplit("/", 1)[0]: doc for doc in repo.actions}
         for doc in [*repo.workflows, *repo.actions]:
@@ -204,8 +206,8 @@ class GitHubAdapter:
         if step.run:
             shell_name = step.data.get("shell") or _default_shell(step.job)
             errexit, pipefail = errexit_pipefail(shell_name if isinstance(shell_name, str) else None, "github")
-            base_line = int(step.line_of("run").rsplit(":", 1)[1])
-            found += self._script(step, step.run, errexit, pipefail, step.job.file, base_line + 1, None, 0)
+            first = _text_line(step.data, "run", int(step.line_of("run").rsplit(":", 1)[1]))
+            found += self._script(step, step.run, errexit, pipefail, step.job.file, first, None, 0)
         return found
 
     def _script(
@@ -219,12 +221,25 @@ class GitHubAdapter:
         outer: str | None,
         depth: int,
     ) -> list[Invocation]:
-        found: list[Invocation] = []
+        return [
+            Invocation(tool, step, where, Use(command=seen, config=self._config(tool)), ignored)
+            for where, tool, seen, ignored in self._tool_uses(text, errexit, pipefail, file, first_line, outer, depth)
+        ]
+
+    def _tool_uses(
+        self, text: str, errexit: bool, pipefail: bool, file: str, first_line: int, outer: str | None, depth: int
+    ) -> tuple[tuple[str, tools.Tool, str, Any], ...]:
+        """(where, tool, command line, why it cannot fail the step) of every tool a script runs, following the
+        repository scripts and Makefile targets it calls. The same scripts recur in many steps: each is read
+        once per audit."""
+        key = (text, errexit, pipefail, file, first_line, outer, depth)
+        if key in self._uses_memo:
+            return self._uses_memo[key]
+        found: list[tuple[str, tools.Tool, str, Any]] = []
         for command in shell.commands(text, errexit, pipefail):
             where = f"{file}:{first_line + command.line}"
             ignored = outer or command.unreachable or command.ignored
-            for tool, seen in tools.uses_of(command.text):
-                found.append(Invocation(tool, step, where, Use(command=seen, config=self._config(tool)), ignored))
+            found += [(where, tool, seen, ignored) for tool, seen in tools.uses_of(command.text)]
             if depth >= _MAX_DEPTH:
                 continue
             body = _strip_env_prefix(command.text)
@@ -232,11 +247,12 @@ class GitHubAdapter:
                 rel = m[1].removeprefix("./")
                 script = self.repo.text(rel)
                 if script is not None:
-                    found += self._script(step, script, False, False, rel, 1, ignored, depth + 1)
+                    found += self._tool_uses(script, False, False, rel, 1, ignored, depth + 1)
             elif m := _MAKE.match(body):
                 for target_line, recipe in self._make_recipes(m[2] or ""):
-                    found += self._script(step, recipe, False, False, "Makefile", target_line, ignored, depth + 1)
-        return found
+                    found += self._tool_uses(recipe, False, False, "Makefile", target_line, ignored, depth + 1)
+        self._uses_memo[key] = result = tuple(found)
+        return result
 
     def script_text(self, step: Step) -> str:
         """The step's script with the text of every repository script, Makefile recipe and local action it runs."""
@@ -252,6 +268,12 @@ class GitHubAdapter:
         return "\n".join(p for p in parts if p)
 
     def _followed(self, text: str, depth: int) -> list[str]:
+        key = ("followed", text, depth)
+        if key not in self._followed_memo:
+            self._followed_memo[key] = self._follow(text, depth)
+        return list(self._followed_memo[key])
+
+    def _follow(self, text: str, depth: int) -> list[str]:
         found: list[str] = []
         if depth >= _MAX_DEPTH or not text:
             return found
@@ -317,9 +339,9 @@ class GitHubAdapter:
                     for t in tools.for_action(inner.action)
                 ]
             elif inner.run:
-                line = doc.line("runs", "steps", index, "run")
+                first = _text_line(data, "run", doc.line("runs", "steps", index, "run"))
                 errexit, pipefail = errexit_pipefail(str(data.get("shell") or "bash"), "github")
-                found += self._script(step, inner.run, errexit, pipefail, doc.path, line + 1, None, 1)
+                found += self._script(step, inner.run, errexit, pipefail, doc.path, first, None, 1)
         return found
 
     @cached_property
@@ -511,9 +533,12 @@ def _default_shell(job: Job) -> str | None:
     return None
 
 
+_ENV_PREFIX = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]*=(?:\"[^\"]*\"|'[^']*'|\S*)\s+)+")
+
+
 def _strip_env_prefix(command: str) -> str:
     """`A=1 B=2 ./x.sh` -> `./x.sh`."""
-    return re.sub(r"^(?:[A-Za-z_][A-Za-z0-9_]*=(?:\"[^\"]*\"|'[^']*'|\S*)\s+)+", "", command.strip())
+    return _ENV_PREFIX.sub("", command.strip())
 
 
 def _settings_values(
@@ -643,3 +668,8 @@ def build(repo: Repo, default_branch: str) -> Pipeline:
 
 
 __all__ = ["ACTIONS_APP", "CHANGE_EVENTS", "GitHubAdapter", "build"]
+
+
+def _text_line(data: Mapping[str, Any], key: str, key_line: int) -> int:
+    """The line a script's first command is on: the key's own line for `run: cmd`, the next for `run: |`."""
+    return int(getattr(data, "text_lines", {}).get(key, key_line + 1))

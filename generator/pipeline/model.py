@@ -10,7 +10,7 @@ in `Job.data` for the platform-specific checks the catalog declares as such.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal, Protocol
@@ -195,6 +195,14 @@ class Job:
             return None
         return Step(self, -1, {"with": self.data.get("with")}, self.where)
 
+    @cached_property
+    def by_category(self) -> dict[str, list[Invocation]]:
+        """This job's tool uses by the tool's category (the controls ask one category at a time)."""
+        found: dict[str, list[Invocation]] = {}
+        for inv in self.invocations():
+            found.setdefault(inv.tool.category, []).append(inv)
+        return found
+
     def invocations(self) -> Iterator[Invocation]:
         if self.call is not None:
             yield from self.call.invocations
@@ -256,6 +264,10 @@ class Pipeline:
     settings: dict[str, Any] = field(default_factory=dict)  # other declared settings (secret scanning, ...)
     read: dict[str, int] = field(default_factory=dict)  # what was read: {"workflows": 3, ...}
     docs: dict[str, Doc] = field(default_factory=dict)  # parsed files by path, for locations
+    # Job lists the controls ask for again and again, kept with the job count they were computed for.
+    _memo: dict[str, tuple[int, list[Job]]] = field(default_factory=dict, repr=False)
+    _index: dict[str, tuple[int, dict[Any, list[Job]]]] = field(default_factory=dict, repr=False)
+    _cache: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     @property
     def errors(self) -> list[FileError]:
@@ -271,14 +283,60 @@ class Pipeline:
 
     def gating_jobs(self) -> list[Job]:
         """Jobs that run on a pull request or merge-queue group (the ones that can gate a merge)."""
-        return [job for job in self.jobs if job.runs_on(*CHANGE_EVENTS)]
+        return self._jobs("gating", lambda job: job.runs_on(*CHANGE_EVENTS))
 
     def production_jobs(self) -> list[Job]:
-        return [job for job in self.jobs if self.adapter.deploys_to_production(job)]
+        return self._jobs("production", self.adapter.deploys_to_production)
+
+    def cached(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """compute() once per key for this pipeline (the controls judge the same derived facts many times;
+        call it once every job is built)."""
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
+    def same_run(self, job: Job) -> list[Job]:
+        """The jobs of the same workflow in the same run as JOB (a called workflow's jobs are their own run)."""
+        return self._grouped("run", lambda j: (j.file, id(j.called_by))).get((job.file, id(job.called_by)), [])
+
+    def called_by(self, job: Job) -> list[Job]:
+        """The jobs a reusable-workflow call brings into the run."""
+        return self._grouped("callees", lambda j: id(j.called_by)).get(id(job), [])
+
+    def by_name(self) -> dict[Any, list[Job]]:
+        """Jobs by the name their check runs report."""
+        return self._grouped("name", lambda j: j.name)
+
+    def job_of_step(self, step: Mapping[str, Any]) -> list[Job]:
+        """The jobs a step mapping belongs to (one, or several for a workflow called more than once)."""
+        key = "steps"
+        memo = self._index.get(key)
+        if memo is None or memo[0] != len(self.jobs):
+            found: dict[int, list[Job]] = {}
+            for job in self.jobs:
+                for s in job.steps:
+                    found.setdefault(id(s.data), []).append(job)
+            memo = self._index[key] = (len(self.jobs), found)
+        return memo[1].get(id(step), [])
+
+    def _grouped(self, key: str, by: Callable[[Job], Any]) -> dict[Any, list[Job]]:
+        memo = self._index.get(key)
+        if memo is None or memo[0] != len(self.jobs):
+            found: dict[Any, list[Job]] = {}
+            for job in self.jobs:
+                found.setdefault(by(job), []).append(job)
+            memo = self._index[key] = (len(self.jobs), found)
+        return memo[1]
+
+    def _jobs(self, key: str, keep: Callable[[Job], bool]) -> list[Job]:
+        memo = self._memo.get(key)
+        if memo is None or memo[0] != len(self.jobs):
+            memo = self._memo[key] = (len(self.jobs), [job for job in self.jobs if keep(job)])
+        return memo[1]
 
     def invocations(self, category: str, jobs: list[Job] | None = None) -> list[Invocation]:
         jobs = self.jobs if jobs is None else jobs
-        return [inv for job in jobs for inv in job.invocations() if inv.tool.category == category]
+        return [inv for job in jobs for inv in job.by_category.get(category, ())]
 
     def why_not_blocking(self, inv: Invocation, events: tuple[str, ...] = CHANGE_EVENTS) -> str | None:
         """Why a tool use would not fail the change it checks on these events, or None when it blocks."""

@@ -471,8 +471,9 @@ class _Run:
                 results[job_id] = "failure" if failed else self.outcomes.get(job_key, "success")
             else:
                 results[job_id] = "skipped" if reach is Reach.SKIPPED else UNKNOWN
-        if any(r == "failure" for r in results.values()):
-            return "failure"
+        for outcome in ("failure", "cancelled"):  # a caller job concludes as its workflow: failure first
+            if any(r == outcome for r in results.values()):
+                return outcome
         return UNKNOWN if any(r is UNKNOWN for r in results.values()) else "success"
 
     def decide(

@@ -8,6 +8,7 @@ makes it exit 0 on findings, or that lowers its threshold below the control's.
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 from collections.abc import Callable, Mapping
@@ -350,9 +351,10 @@ TOOLS: tuple[Tool, ...] = (
 BY_NAME = {tool.name: tool for tool in TOOLS}
 
 
-def for_action(action: str) -> list[Tool]:
+@functools.lru_cache(maxsize=4096)
+def for_action(action: str) -> tuple[Tool, ...]:
     """Tools an action (owner/repo[/path], lowercase, without @ref) runs."""
-    return [tool for tool in TOOLS if any(action == a or action.startswith(a + "/") for a in tool.actions)]
+    return tuple(tool for tool in TOOLS if any(action == a or action.startswith(a + "/") for a in tool.actions))
 
 
 def for_workflow(path: str) -> list[Tool]:
@@ -412,7 +414,8 @@ def container_run(command: str) -> tuple[str, list[str]] | None:
     return (words[i], words[i + 1 :]) if i < len(words) else None
 
 
-def uses_of(command: str) -> list[tuple[Tool, str]]:
+@functools.lru_cache(maxsize=65536)  # the same commands recur in every copy of a workflow or script
+def uses_of(command: str) -> tuple[tuple[Tool, str], ...]:
     """(tool, the command line it runs with) for every tool a simple shell command runs.
 
     Installing a tool runs nothing. `docker run [options] IMAGE ARGS` runs the image's entrypoint, which for
@@ -420,9 +423,9 @@ def uses_of(command: str) -> list[tuple[Tool, str]]:
     /src` is `trivy fs --exit-code 1 /src`.
     """
     if _INSTALL.match(command.strip()):
-        return []
+        return ()
     run = container_run(command)
     if run is not None:
         image, args = run
         command = shlex.join([image.split("@")[0].rsplit("/", 1)[-1].split(":")[0], *args])
-    return [(tool, command) for tool in for_command(command)]
+    return tuple((tool, command) for tool in for_command(command))

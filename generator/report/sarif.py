@@ -9,7 +9,7 @@ from typing import Any
 from generator import __version__
 from generator.audit import Report, Result
 from generator.controls import Control, Severity, all_controls
-from generator.controls.base import Finding
+from generator.controls.base import Finding, generic_evidence
 from generator.project import repository
 from generator.report.json_format import location
 
@@ -25,7 +25,10 @@ def rule(c: type[Control]) -> dict[str, Any]:
         "name": c.__name__,
         "shortDescription": {"text": c.title},
         "fullDescription": {"text": f"{c.title}. Maps to {', '.join(refs)}."},
-        "help": {"text": c.remediation, "markdown": f"**Remediation:** {c.remediation}\n\n**Evidence:** {c.evidence}"},
+        "help": {
+            "text": c.remediation,
+            "markdown": f"**Remediation:** {c.remediation}\n\n**Evidence:** {generic_evidence(c.evidence)}",
+        },
         "helpUri": f"{repository()}#controls",
         "defaultConfiguration": {"level": LEVEL[c.severity]},
         "properties": {

@@ -15,7 +15,7 @@ fail() { echo "::error::promotion: $*"; exit 1; }
 
 [ -f "${file}" ] || fail "${file} does not exist"
 sha=$(jq -er '.sha | strings' "${file}" 2>/dev/null) || fail "${file} has no \"sha\" string"
-run_id=$(jq -er '.run_id | tostring' "${file}" 2>/dev/null) || fail "${file} has no \"run_id\""
+run_id=$(jq -er '.run_id | select(type == "number" or type == "string") | tostring' "${file}" 2>/dev/null) || fail "${file} has no \"run_id\""
 [[ "${sha}" =~ ^[0-9a-f]{40}$ ]] || fail "sha '${sha}' in ${file} is not a full commit SHA"
 [[ "${run_id}" =~ ^[1-9][0-9]{0,19}$ ]] || fail "run_id '${run_id}' in ${file} is not a workflow run id"
 
