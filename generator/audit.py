@@ -159,14 +159,14 @@ def _git_branch(repo: Repo) -> str:
     return "main"
 
 
-def audit(root: Path, *, today: dt.date | None = None, profile: str = "auto") -> Report:
-    """Check the repository at root against every control of the catalog."""
+def audit(root: Path, *, today: dt.date | None = None, profile: str = "auto", follow_links: bool = False) -> Report:
+    """Check the repository at root against every control of the catalog (follow_links: see Repo)."""
     if profile not in PROFILES:
         raise UserError(f"--profile {profile!r} is not allowed: choose one of {', '.join(PROFILES)}")
     root = root.absolute()
     if not root.is_dir():
         raise UserError(f"PATH {str(root)!r} is not a directory")
-    repo = Repo(root)
+    repo = Repo(root, follow_links=follow_links)
     controls = all_controls()
     waivers = load_waivers(repo, {c.id for c in controls})
     found = detect.detected(repo)

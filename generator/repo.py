@@ -181,6 +181,9 @@ class Repo:
 
     root: Path
     errors: list[FileError] = field(default_factory=list)
+    # Follow symlinked folders and files out of the root: only for retrofit's overlay (the repository as a plan
+    # leaves it, made of links to the real one), never for a repository as found.
+    follow_links: bool = False
     _texts: dict[tuple[str, int], str | None] = field(default_factory=dict, repr=False)
 
     def _rel(self, path: Path) -> str:
@@ -251,7 +254,7 @@ class Repo:
     @cached_property
     def all_files(self) -> tuple[str, ...]:
         """Every file (POSIX path relative to root), walked once, outside .git and dependency folders."""
-        return walk(self.root)
+        return walk(self.root, follow_links=self.follow_links)
 
     def files(self, *patterns: str) -> Iterator[Path]:
         """Repository files matching any glob (`**/` matches any depth, including none)."""
@@ -269,7 +272,8 @@ class Repo:
 
     def _read_text(self, rel: str, limit: int) -> str | None:
         path = (self.root / rel).resolve()
-        if not path.is_relative_to(self.root.resolve()) or not path.is_file():
+        inside = self.follow_links or path.is_relative_to(self.root.resolve())
+        if not inside or not path.is_file():
             return None
         try:
             if path.stat().st_size > limit:
@@ -282,10 +286,18 @@ class Repo:
 SKIP_DIRS = frozenset({".git", "node_modules", ".venv", "venv", "vendor", ".terraform", "__pycache__", ".tox"})
 
 
-def walk(root: Path) -> tuple[str, ...]:
-    """Every file under root (sorted POSIX paths relative to it), outside .git and dependency folders."""
+def walk(root: Path, *, follow_links: bool = False) -> tuple[str, ...]:
+    """Every file under root (sorted POSIX paths relative to it), outside .git and dependency folders;
+    through symlinked folders too with follow_links (each real folder once)."""
     found: list[str] = []
-    for folder, dirs, names in os.walk(root):
+    seen: set[str] = set()
+    for folder, dirs, names in os.walk(root, followlinks=follow_links):
+        if follow_links:
+            real = os.path.realpath(folder)
+            if real in seen:
+                dirs[:] = []
+                continue
+            seen.add(real)
         dirs[:] = [d for d in dirs if d not in SKIP_DIRS and not d.startswith(".venv")]
         rel = os.path.relpath(folder, root)
         prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"

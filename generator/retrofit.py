@@ -84,11 +84,40 @@ def repository(path: Path) -> tuple[Path, str]:
     return top, (answers_file.OWN if answers_file.foreign(top) else answers_file.COPIER)
 
 
+def _audit_results(root: Path) -> tuple[list[Any], dict[Any, Any]]:
+    """The audit of root, and what it learnt about the files that the audit of the overlay can reuse."""
+    from generator.audit import audit
+    from generator.controls.scan import SUPPRESSION_LINES
+
+    return list(audit(root).results), SUPPRESSION_LINES
+
+
+@contextmanager
+def _beside(job: Callable[[Path], Any], root: Path) -> Iterator[Callable[[], Any]]:
+    """Run job(root) in a forked process while the block runs; yields the call that returns its result. Where
+    fork is not available it runs in this process."""
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        results = job(root)
+        yield lambda: results
+        return
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        pending = pool.apply_async(job, (root,))
+        yield lambda: pending.get()
+
+
 def plan(root: Path, answers: Mapping[str, Any], name: str, src: Source, work: Path) -> Plan:
     """What retrofit would write, computed in `work` (a temporary folder); the repository is only read."""
     result = Plan(root, dict(answers), name)
     out = work / "render"
-    render.render(src, out, answers, answers_file=name)
+    # The repository as it is is audited in a second process while copier renders: two cores, half the wait.
+    with _beside(_audit_results, root) as audited:
+        render.render(src, out, answers, answers_file=name)
+        before, learnt = audited()
+    from generator.controls.scan import SUPPRESSION_LINES
+
+    SUPPRESSION_LINES.update(learnt)
     rendered = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     for rel in rendered:
         _plan_file(result, rel, out / rel)
@@ -98,13 +127,12 @@ def plan(root: Path, answers: Mapping[str, Any], name: str, src: Source, work: P
                 f"{rel}: {system} keeps running its own pipeline beside the GitHub workflows added here; decide "
                 "which one gates merges and remove the duplicate checks from the other"
             )
-    from generator.audit import audit
-
-    before = audit(root).results
     result.before = {r.control.id: r.status for r in before}
     _existing_ci(result, before, set(rendered))
+    from generator.audit import audit
+
     with _overlay(root, result.writes, work / "after") as after:
-        report = audit(after).results
+        report = audit(after, follow_links=True).results
     result.after = {r.control.id: r.status for r in report}
     result.remaining = [
         f"{r.control.id}: {getattr(r, 'reason', '')} ({', '.join(getattr(r, 'evidence', ())) or 'no file'})"

@@ -165,10 +165,9 @@ def _load() -> None:
 
 
 def all_controls() -> list[type[Control]]:
-    """Every control in catalog order."""
-    if not _REGISTRY:
-        _load()
-    return list(_REGISTRY.values())
+    """Every control in catalog order (whichever family module was imported first, all are loaded here)."""
+    _load()
+    return sorted(_REGISTRY.values(), key=lambda c: c.id)
 
 
 _ENV = Environment(autoescape=False)

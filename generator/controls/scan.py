@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any, ClassVar
 
@@ -523,17 +524,8 @@ class PP_SCAN_11(Scan):
                 if len(fields) > 1 and fields[1].strip().upper() == "IGNORE":
                     found.append(f".zap/rules.tsv:{number}")
         for rel in repo.all_files:
-            if rel.startswith(".github/") or not _INLINE_FILES.match(rel):
-                continue
-            try:
-                with open(repo.root / rel, "rb") as handle:
-                    data = handle.read(1 << 20)
-            except OSError:
-                continue
-            if b"checkov:skip" in data or b"nosec" in data or b"trivy:ignore" in data:
-                for number, line in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
-                    if _INLINE.search(line):
-                        found.append(f"{rel}:{number}")
+            if not rel.startswith(".github/") and _INLINE_FILES.match(rel):
+                found += [f"{rel}:{number}" for number in inline_suppressions(os.path.join(repo.root, rel))]
         if not found:
             return passed("no scanner suppression files or inline suppressions")
         owners = repo.codeowners
@@ -544,6 +536,30 @@ class PP_SCAN_11(Scan):
 
 
 _INLINE_FILES = re.compile(r".*\.(?:tf|ya?ml|json|py|go|js)\Z")  # where inline suppressions are looked for
+# (device, inode, mtime, size) -> the lines of a file that carry an inline suppression. retrofit audits the
+# repository twice (as it is, and as its plan leaves it through links to the same files): each file is read once.
+SUPPRESSION_LINES: dict[tuple[int, int, int, int], tuple[int, ...]] = {}
+
+
+def inline_suppressions(path: str) -> tuple[int, ...]:
+    """The line numbers of a file's inline scanner suppressions (`checkov:skip=`, `# nosec`, `trivy:ignore:`)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ()
+    key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+    if key not in SUPPRESSION_LINES:
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read(1 << 20)
+        except OSError:
+            return ()
+        lines: tuple[int, ...] = ()
+        if b"checkov:skip" in data or b"nosec" in data or b"trivy:ignore" in data:
+            text = data.decode("utf-8", "replace").splitlines()
+            lines = tuple(number for number, line in enumerate(text, 1) if _INLINE.search(line))
+        SUPPRESSION_LINES[key] = lines
+    return SUPPRESSION_LINES[key]
 
 
 class PP_SCAN_12(Scan):
