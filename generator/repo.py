@@ -258,9 +258,11 @@ class Repo:
 
     def files(self, *patterns: str) -> Iterator[Path]:
         """Repository files matching any glob (`**/` matches any depth, including none)."""
-        regexes = [_glob_regex(p) for p in patterns]
+        if not patterns:
+            return
+        match = re.compile("|".join(f"(?:{_glob_regex(p).pattern})" for p in patterns)).match
         for rel in self.all_files:
-            if any(r.match(rel) for r in regexes):
+            if match(rel):
                 yield self.root / rel
 
     def text(self, rel: str, limit: int = MAX_FILE) -> str | None:
