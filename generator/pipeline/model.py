@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from generator.pipeline import shell
 from generator.pipeline.tools import Tool, Use
@@ -46,6 +46,9 @@ class Adapter(Protocol):
     def deploys_to_production(self, job: Job) -> bool: ...
 
     def script_text(self, step: Step) -> str: ...
+
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -264,10 +267,8 @@ class Pipeline:
     settings: dict[str, Any] = field(default_factory=dict)  # other declared settings (secret scanning, ...)
     read: dict[str, int] = field(default_factory=dict)  # what was read: {"workflows": 3, ...}
     docs: dict[str, Doc] = field(default_factory=dict)  # parsed files by path, for locations
-    # Job lists the controls ask for again and again, kept with the job count they were computed for.
-    _memo: dict[str, tuple[int, list[Job]]] = field(default_factory=dict, repr=False)
-    _index: dict[str, tuple[int, dict[Any, list[Job]]]] = field(default_factory=dict, repr=False)
-    _cache: dict[Any, Any] = field(default_factory=dict, repr=False)
+    # Facts the controls derive again and again, each kept with the job count it was computed for.
+    _cache: dict[Any, tuple[int, Any]] = field(default_factory=dict, repr=False)
 
     @property
     def errors(self) -> list[FileError]:
@@ -283,17 +284,17 @@ class Pipeline:
 
     def gating_jobs(self) -> list[Job]:
         """Jobs that run on a pull request or merge-queue group (the ones that can gate a merge)."""
-        return self._jobs("gating", lambda job: job.runs_on(*CHANGE_EVENTS))
+        return self.cached("gating", lambda: [job for job in self.jobs if job.runs_on(*CHANGE_EVENTS)])
 
     def production_jobs(self) -> list[Job]:
-        return self._jobs("production", self.adapter.deploys_to_production)
+        return self.cached("production", lambda: [job for job in self.jobs if self.adapter.deploys_to_production(job)])
 
-    def cached(self, key: Any, compute: Callable[[], Any]) -> Any:
-        """compute() once per key for this pipeline (the controls judge the same derived facts many times;
-        call it once every job is built)."""
-        if key not in self._cache:
-            self._cache[key] = compute()
-        return self._cache[key]
+    def cached(self, key: Any, compute: Callable[[], _T]) -> _T:
+        """compute() once per key for this pipeline, again only if jobs were added since."""
+        memo = self._cache.get(key)
+        if memo is None or memo[0] != len(self.jobs):
+            memo = self._cache[key] = (len(self.jobs), compute())
+        return memo[1]
 
     def same_run(self, job: Job) -> list[Job]:
         """The jobs of the same workflow in the same run as JOB (a called workflow's jobs are their own run)."""
@@ -309,30 +310,24 @@ class Pipeline:
 
     def job_of_step(self, step: Mapping[str, Any]) -> list[Job]:
         """The jobs a step mapping belongs to (one, or several for a workflow called more than once)."""
-        key = "steps"
-        memo = self._index.get(key)
-        if memo is None or memo[0] != len(self.jobs):
+
+        def index() -> dict[int, list[Job]]:
             found: dict[int, list[Job]] = {}
             for job in self.jobs:
                 for s in job.steps:
                     found.setdefault(id(s.data), []).append(job)
-            memo = self._index[key] = (len(self.jobs), found)
-        return memo[1].get(id(step), [])
+            return found
+
+        return self.cached("steps", index).get(id(step), [])
 
     def _grouped(self, key: str, by: Callable[[Job], Any]) -> dict[Any, list[Job]]:
-        memo = self._index.get(key)
-        if memo is None or memo[0] != len(self.jobs):
+        def index() -> dict[Any, list[Job]]:
             found: dict[Any, list[Job]] = {}
             for job in self.jobs:
                 found.setdefault(by(job), []).append(job)
-            memo = self._index[key] = (len(self.jobs), found)
-        return memo[1]
+            return found
 
-    def _jobs(self, key: str, keep: Callable[[Job], bool]) -> list[Job]:
-        memo = self._memo.get(key)
-        if memo is None or memo[0] != len(self.jobs):
-            memo = self._memo[key] = (len(self.jobs), [job for job in self.jobs if keep(job)])
-        return memo[1]
+        return self.cached(key, index)
 
     def invocations(self, category: str, jobs: list[Job] | None = None) -> list[Invocation]:
         jobs = self.jobs if jobs is None else jobs
