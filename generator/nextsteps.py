@@ -75,9 +75,9 @@ def next_steps(controls: list[type[Control]], answers: Mapping[str, Any], dest: 
     placeholders.append("scripts/deploy.sh and scripts/rollback.sh fail until you fill them in (no fake evidence)")
     branch = str(answers.get("default_branch", "main"))
     run = [
-        f"cd {dest} && git init -b {branch} && git add -A && git commit -m 'pipeproof pipeline'",
         f"pipeproof validate {dest}   # the linters the pipeline itself is held to",
         f"pipeproof audit {dest}      # the control catalog, as the controls-drift job runs it",
+        f"cd {dest} && git init -b {branch} && git add -A && git commit -m 'pipeproof pipeline'",
         "push, then have an admin apply .github/settings.yml (repository-settings app) or create the ruleset "
         "from .github/rulesets/default-branch.json before the first pull request",
     ]
