@@ -81,13 +81,13 @@ def _findings(reason: str, items: tuple[Finding | str, ...]) -> tuple[Finding, .
 def failed(reason: str, *findings: Finding | str) -> Outcome:
     """A failure; each instance is a Finding, or a location that `reason` describes."""
     found = _findings(reason, findings)
-    return Outcome("fail", reason, tuple(f.where for f in found), found)
+    return Outcome("fail", reason, tuple(dict.fromkeys(f.where for f in found)), found)
 
 
 def unknown(reason: str, *findings: Finding | str) -> Outcome:
     """The files cannot decide; `reason` says what would."""
     found = _findings(reason, findings)
-    return Outcome("unknown", reason, tuple(f.where for f in found), found)
+    return Outcome("unknown", reason, tuple(dict.fromkeys(f.where for f in found)), found)
 
 
 def not_applicable(reason: str) -> Outcome:
