@@ -61,10 +61,10 @@ def run(args: argparse.Namespace) -> int:
 
     with session.open_session(args, dry_run=getattr(args, "dry_run", False)) as s:
         if args.action == "apply":
-            return s.apply(_say(s))
+            return int(s.apply(_say(s)))
         if args.action == "check":
-            return s.check(_say(s), args.format, args.output)
-        return s.export(_say(s), args.output)
+            return int(s.check(_say(s), args.format, args.output))
+        return int(s.export(_say(s), args.output))
 
 
 def _say(s: Any) -> Callable[..., None]:

@@ -58,7 +58,7 @@ class Client:
     token: str
     platform: str  # github | gitlab
     dry_run: bool = False
-    sleep: Callable[[float], None] = time.sleep
+    sleep: Callable[[float], None] | None = None  # tests replace it; None: time.sleep
     planned: list[Sent] = field(default_factory=list)  # what the dry run would have sent
     _http: httpx.Client | None = field(default=None, repr=False)
 
@@ -75,6 +75,9 @@ class Client:
             else:
                 headers |= {"Accept": "application/json", "PRIVATE-TOKEN": self.token}
             self._http = httpx.Client(base_url=self.base, headers=headers, timeout=TIMEOUT, follow_redirects=False)
+
+    def _wait(self, seconds: float) -> None:
+        (self.sleep or time.sleep)(seconds)
 
     def close(self) -> None:
         if self._http is not None:
@@ -159,7 +162,7 @@ class Client:
                         "check the network and --api-url, then run again",
                         kind="network",
                     ) from None
-                self.sleep(min(2**attempt, 8))
+                self._wait(min(2**attempt, 8))
                 continue
             except httpx.TransportError as exc:
                 if last or method not in _IDEMPOTENT:
@@ -168,7 +171,7 @@ class Client:
                         "check the network and --api-url, then run again",
                         kind="network",
                     ) from None
-                self.sleep(min(2**attempt, 8))
+                self._wait(min(2**attempt, 8))
                 continue
             wait = _retry_after(response)
             if wait is not None and not last:
@@ -180,10 +183,10 @@ class Client:
                         "rate-limit",
                     )
                 waited += 1
-                self.sleep(wait)
+                self._wait(wait)
                 continue
             if response.status_code >= 500 and not last and method in _IDEMPOTENT:
-                self.sleep(min(2**attempt, 8))
+                self._wait(min(2**attempt, 8))
                 continue
             if response.status_code == 404 and missing_ok:
                 return None
@@ -212,9 +215,7 @@ class Client:
             )
         if status == 403:
             if _PLAN.search(message):
-                return ApiError(
-                    f"{what}: the feature is not available on this plan ({message})", status, "plan"
-                )
+                return ApiError(f"{what}: the feature is not available on this plan ({message})", status, "plan")
             accepted = response.headers.get("x-accepted-github-permissions")
             if accepted:
                 return ApiError(

@@ -277,7 +277,13 @@ def classic_as_request(live: Any) -> dict[str, Any] | None:
         if not isinstance(status, Mapping)
         else {
             "strict": bool(status.get("strict")),
-            "contexts": list(status.get("contexts") or []),
+            # GET lists every check's context under `contexts` too: only those without a `checks` entry are
+            # unpinned ones.
+            "contexts": [
+                c
+                for c in status.get("contexts") or []
+                if c not in {k.get("context") for k in status.get("checks") or [] if isinstance(k, Mapping)}
+            ],
             "checks": [
                 {"context": c.get("context"), "app_id": c.get("app_id")}
                 for c in status.get("checks") or []
@@ -336,7 +342,9 @@ def classic_differences(want: Mapping[str, Any], live: Mapping[str, Any] | None)
                 wanted = {(c.get("context"), c.get("app_id")) for c in value.get("checks") or []}
                 got = {(c.get("context"), c.get("app_id")) for c in have.get("checks") or []}
                 if wanted != got:
-                    diffs.append(f"required_status_checks.checks: {sorted(got, key=str)}, not {sorted(wanted, key=str)}")
+                    diffs.append(
+                        f"required_status_checks.checks: {sorted(got, key=str)}, not {sorted(wanted, key=str)}"
+                    )
             if "contexts" in value and set(value.get("contexts") or []) - set(have.get("contexts") or []):
                 diffs.append(f"required_status_checks.contexts: {have.get('contexts')}, not {value.get('contexts')}")
         elif key == "required_pull_request_reviews":
@@ -373,9 +381,7 @@ def ruleset_differences(want: Mapping[str, Any], live: Mapping[str, Any]) -> lis
     for key in ("target", "enforcement", "conditions"):
         if key in want and not _covers(want[key], live.get(key)):
             diffs.append(f"{key}: {_show(live.get(key))}, not {_show(want[key])}")
-    actors = [
-        {k: a.get(k) for k in ("actor_id", "actor_type", "bypass_mode")} for a in live.get("bypass_actors") or []
-    ]
+    actors = [{k: a.get(k) for k in ("actor_id", "actor_type", "bypass_mode")} for a in live.get("bypass_actors") or []]
     if "bypass_actors" in want and actors != [
         {k: a.get(k) for k in ("actor_id", "actor_type", "bypass_mode")} for a in want["bypass_actors"]
     ]:
@@ -386,7 +392,9 @@ def ruleset_differences(want: Mapping[str, Any], live: Mapping[str, Any]) -> lis
         if have is None:
             diffs.append(f"rule {rule.get('type')} is missing")
         elif not _covers(rule.get("parameters") or {}, have.get("parameters") or {}):
-            diffs.append(f"rule {rule.get('type')}: {_show(have.get('parameters'))}, not {_show(rule.get('parameters'))}")
+            diffs.append(
+                f"rule {rule.get('type')}: {_show(have.get('parameters'))}, not {_show(rule.get('parameters'))}"
+            )
     return diffs
 
 
@@ -399,8 +407,7 @@ def env_as_request(live: Mapping[str, Any]) -> dict[str, Any]:
         elif rule.get("type") == "required_reviewers":
             out["prevent_self_review"] = bool(rule.get("prevent_self_review"))
             out["reviewers"] = sorted(
-                [str(r.get("type")), int((r.get("reviewer") or {}).get("id") or 0)]
-                for r in rule.get("reviewers") or []
+                [str(r.get("type")), int((r.get("reviewer") or {}).get("id") or 0)] for r in rule.get("reviewers") or []
             )
     out["deployment_branch_policy"] = live.get("deployment_branch_policy")
     out["can_admins_bypass"] = live.get("can_admins_bypass", True)
@@ -424,7 +431,7 @@ def plan(client: Client, want: Desired, live: Live) -> Plan:
     branch = quote(want.branch, safe="")
     if want.classic is not None:
         if live.classic_unavailable:
-            out.notes.append(f"classic branch protection is not available: {live.classic_unavailable}")
+            out.problems.append(("PP-BRANCH-01", f"classic branch protection not applied: {live.classic_unavailable}"))
         elif not live.read or classic_differences(want.classic, classic_as_request(live.classic)):
             out.changes.append(
                 Change(
@@ -436,24 +443,32 @@ def plan(client: Client, want: Desired, live: Live) -> Plan:
                 )
             )
     by_name = {
-        r.get("name"): r for r in live.rulesets if isinstance(r, Mapping) and r.get("source_type", "Repository") == "Repository"
+        r.get("name"): r
+        for r in live.rulesets
+        if isinstance(r, Mapping) and r.get("source_type", "Repository") == "Repository"
     }
-    for body, where in want.rulesets:
+    for ruleset, where in want.rulesets:
         if live.rulesets_unavailable:
-            out.notes.append(f"ruleset {body['name']} not applied: {live.rulesets_unavailable}")
+            out.problems.append(("PP-BRANCH-01", f"ruleset {ruleset['name']} not applied: {live.rulesets_unavailable}"))
             continue
-        found = by_name.get(body["name"])
+        found = by_name.get(ruleset["name"])
         if found is None:
             out.changes.append(
-                Change(f"ruleset {body['name']} ({where}): create", "POST", f"{base}/rulesets", body, ("PP-BRANCH-01",))
+                Change(
+                    f"ruleset {ruleset['name']} ({where}): create",
+                    "POST",
+                    f"{base}/rulesets",
+                    ruleset,
+                    ("PP-BRANCH-01",),
+                )
             )
-        elif ruleset_differences(body, found):
+        elif ruleset_differences(ruleset, found):
             out.changes.append(
                 Change(
-                    f"ruleset {body['name']} ({where}): update",
+                    f"ruleset {ruleset['name']} ({where}): update",
                     "PUT",
                     f"{base}/rulesets/{found['id']}",
-                    body,
+                    ruleset,
                     ("PP-BRANCH-01",),
                 )
             )
@@ -550,15 +565,9 @@ def codeowners_problems(want: Desired, live: Live) -> list[tuple[str, str]]:
         problems.append(("PP-BRANCH-06", "no CODEOWNERS file: code-owner review requires nobody"))
     errors = (live.codeowners_errors or {}).get("errors") if isinstance(live.codeowners_errors, Mapping) else None
     for error in errors or []:
-        problems.append(
-            (
-                "PP-BRANCH-06",
-                f"GitHub reports a CODEOWNERS error at {error.get('path', 'CODEOWNERS')}:{error.get('line')}: "
-                f"{error.get('kind')}: {str(error.get('message') or '').strip().splitlines()[0] if error.get('message') else ''}".rstrip(
-                    ": "
-                ),
-            )
-        )
+        first = (str(error.get("message") or "").strip().splitlines() or [""])[0]
+        where = f"{error.get('path', 'CODEOWNERS')}:{error.get('line')}"
+        problems.append(("PP-BRANCH-06", f"GitHub reports a CODEOWNERS error at {where}: {error.get('kind')}: {first}"))
     if want.team and want.team.split("/", 1)[0] == want.owner:
         slug = want.team.split("/", 1)[1]
         if live.team is None:

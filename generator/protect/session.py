@@ -70,7 +70,9 @@ class GitHubSession:
             say(text.rstrip("\n"))
         drifted = [r for r in report.results if r.status in {"fail", "error"}]
         say(
-            f"{len(drifted)} control(s) drifted from the files" if drifted else "no drift: the live settings match the files",
+            f"{len(drifted)} control(s) drifted from the files"
+            if drifted
+            else "no drift: the live settings match the files",
             err=True,
         )
         return 1 if drifted else 0
@@ -159,7 +161,9 @@ def access_review(want: Any, live: Any) -> dict[str, Any]:
     classic = live.classic if isinstance(live.classic, Mapping) else None
     if classic is not None:
         if not (classic.get("enforce_admins") or {}).get("enabled"):
-            bypass.append({"branch_protection": want.branch, "actor_type": "RepositoryAdmins", "why": "enforce_admins is off"})
+            bypass.append(
+                {"branch_protection": want.branch, "actor_type": "RepositoryAdmins", "why": "enforce_admins is off"}
+            )
         allowances = (classic.get("required_pull_request_reviews") or {}).get("bypass_pull_request_allowances") or {}
         for kind in ("users", "teams", "apps"):
             for who in allowances.get(kind) or []:
@@ -174,7 +178,9 @@ def access_review(want: Any, live: Any) -> dict[str, Any]:
     return {"collaborators": collaborators, "teams": teams, "admins": admins, "bypass_actors": bypass}
 
 
-def write_snapshot(out_dir: Path, platform: str, owner: str, name: str, at: dt.datetime, snapshot: dict[str, Any]) -> Path:
+def write_snapshot(
+    out_dir: Path, platform: str, owner: str, name: str, at: dt.datetime, snapshot: dict[str, Any]
+) -> Path:
     """Write the snapshot under DIR/protect/<platform>/<owner>/<name>/YYYY/MM/DD/, never over an existing one.
 
     The key is unique per repository and second and sorts by time, as an object-locked store wants (a key is
@@ -200,6 +206,8 @@ def write_snapshot(out_dir: Path, platform: str, owner: str, name: str, at: dt.d
 
 def _apply_changes(client: Client, changes: list[Any], problems: list[tuple[str, str]], repo: str, say: Say) -> int:
     applied: list[Any] = []
+    for control, problem in problems:
+        say(f"{control}: protect cannot apply this: {problem}", err=True)
     if not changes:
         say(f"no changes: the live settings of {repo} already match the files")
     for i, change in enumerate(changes):
@@ -218,13 +226,15 @@ def _apply_changes(client: Client, changes: list[Any], problems: list[tuple[str,
         say(f"applied: {change.method} {change.path}  ({change.what})")
     if changes:
         say(f"applied {len(applied)} change(s) to {repo}")
-    for control, problem in problems:
-        say(f"{control}: protect cannot fix this: {problem}", err=True)
+    if problems:
+        say(f"{len(problems)} setting(s) could not be applied (above)", err=True)
     return 1 if problems else 0
 
 
 @contextmanager
-def open_session(args: argparse.Namespace, *, dry_run: bool = False, required: bool = True) -> Iterator[Any]:
+def open_session(
+    args: argparse.Namespace, *, dry_run: bool = False, required: bool = True, allow_empty: bool = False
+) -> Iterator[Any]:
     """The session for PATH: its platform, desired settings, repository, API and token."""
     from generator.audit import _git_branch
     from generator.pipeline import github as github_adapter
@@ -250,7 +260,7 @@ def open_session(args: argparse.Namespace, *, dry_run: bool = False, required: b
     from generator.protect import github
 
     want = github.desired(repo, answers, owner, name, branch)
-    if want.classic is None and not want.rulesets and not want.environments:
+    if want.classic is None and not want.rulesets and not want.environments and not allow_empty:
         raise UserError(
             f"nothing to protect in {root}: no .github/settings.yml `branches` entry for {branch!r}, no "
             ".github/rulesets/*.json and no environments (render them with `pipeproof new` or `retrofit`)"

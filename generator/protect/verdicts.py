@@ -18,8 +18,14 @@ from generator.controls import Control, all_controls
 from generator.controls.base import Finding, Outcome, failed, passed, unknown
 from generator.pipeline import github as adapter
 from generator.pipeline.model import Environment, Pipeline, Protection, RequiredCheck
-from generator.protect.github import Desired, Live, classic_as_request, classic_differences, env_as_request
-from generator.protect.github import ruleset_differences
+from generator.protect.github import (
+    Desired,
+    Live,
+    classic_as_request,
+    classic_differences,
+    env_as_request,
+    ruleset_differences,
+)
 from generator.repo import Doc
 
 LIVE_CONTROLS = (
@@ -80,10 +86,10 @@ def live_protection(want: Desired, live: Live) -> Protection | None:
         full = by_id.get(ruleset_id) or {}
         actors = [a for a in full.get("bypass_actors") or [] if isinstance(a, Mapping)]
         name = full.get("name", ruleset_id)
-        adapter._ruleset_values(Doc(f"{src}/rulesets/{name}", {}), {"rules": rules, "bypass_actors": actors}, values, checks)
-        bypass += [
-            f"{src}/rulesets/{name}:1" for a in actors if a.get("bypass_mode") not in {"pull_request", None}
-        ]
+        adapter._ruleset_values(
+            Doc(f"{src}/rulesets/{name}", {}), {"rules": rules, "bypass_actors": actors}, values, checks
+        )
+        bypass += [f"{src}/rulesets/{name}:1" for a in actors if a.get("bypass_mode") not in {"pull_request", None}]
     if not layers:
         return None
     if classic is not None and classic.get("enforce_admins") is True:
@@ -217,7 +223,11 @@ def _env_drift(want: Desired, live: Live, env: Any, add: Any) -> None:
         if not isinstance(policy, Mapping):
             add("PP-DEPLOY-01", f"any branch may deploy to {env.name} (no deployment branch policy)", where)
         elif policy.get("protected_branches"):
-            add("PP-DEPLOY-01", f"any protected branch may deploy to {env.name}, not only {', '.join(env.branches)}", where)
+            add(
+                "PP-DEPLOY-01",
+                f"any protected branch may deploy to {env.name}, not only {', '.join(env.branches)}",
+                where,
+            )
         else:
             names = {p.get("name") for p in live.branch_policies.get(env.name.lower(), [])}
             extra = sorted(str(n) for n in names - set(env.branches))
@@ -248,7 +258,13 @@ def check_report(root: Any, want: Desired, live: Live, pipeline: Pipeline, at: d
         findings = found.get(cid, [])
         if findings:
             results.append(
-                Result(control, "fail", f"drift ({when}): {findings[0].message}", tuple(f.where for f in findings), tuple(findings))
+                Result(
+                    control,
+                    "fail",
+                    f"drift ({when}): {findings[0].message}",
+                    tuple(f.where for f in findings),
+                    tuple(findings),
+                )
             )
         elif not desired_for.get(cid, has_branch):
             results.append(Result(control, "not-applicable", "the files declare nothing for it to compare"))
@@ -303,18 +319,18 @@ def overlay(report: Report, pipeline: Pipeline, want: Desired, live: Live, at: d
     visibility = (live.repository or {}).get("visibility")
     if visibility in {"public", "private", "internal"}:
         answers["visibility"] = "private" if visibility == "internal" else visibility
-    problems = {}
+    problems: dict[str, list[Finding]] = {}
     from generator.protect.github import codeowners_problems
 
-    for control, message in codeowners_problems(want, live):
-        problems.setdefault(control, []).append(Finding(f"github-api/repos/{want.repo}/codeowners/errors:1", message))
+    for cid, message in codeowners_problems(want, live):
+        problems.setdefault(cid, []).append(Finding(f"github-api/repos/{want.repo}/codeowners/errors:1", message))
     results: dict[str, Result] = {r.control.id: r for r in report.results}
     for cid in LIVE_CONTROLS:
         old = results.get(cid)
         if old is None or old.status in {"not-applicable", "waived"}:
             continue
         control = old.control
-        required = next((r for r in control.requires if results[r].status in {"fail", "error"}), None)
+        required = next((r for r in control.requires if r in results and results[r].status in {"fail", "error"}), None)
         if required:
             results[cid] = Result(control, "skipped", f"requires {required}, which failed ({when})")
             continue
@@ -352,7 +368,9 @@ def _live_outcome(
     if control.id == "PP-DEPLOY-01" and outcome.status != "fail":
         production = facts.environments.get("production")
         if answers.get("approval_mode") == "environment" and production is not None and not production.reviewers:
-            return failed("the production environment has no required reviewers: nothing can approve a deploy", production.where)
+            return failed(
+                "the production environment has no required reviewers: nothing can approve a deploy", production.where
+            )
         if outcome.status == "unknown" and production is not None and not production.reviewers:
             return failed("the production environment has no required reviewers", production.where)
     return outcome

@@ -168,7 +168,9 @@ class FakeGitHubSettings(FakeGitHub):
         env = self.environments[name]
         rules: list[dict[str, Any]] = []
         if env.get("wait_timer"):
-            rules.append({"id": 3515, "node_id": "MDQ6R2F0ZTM1MTU=", "type": "wait_timer", "wait_timer": env["wait_timer"]})
+            rules.append(
+                {"id": 3515, "node_id": "MDQ6R2F0ZTM1MTU=", "type": "wait_timer", "wait_timer": env["wait_timer"]}
+            )
         if env.get("reviewers"):
             by_id = {t["id"]: t for t in self.org_teams.values()}
             rules.append(
@@ -178,7 +180,10 @@ class FakeGitHubSettings(FakeGitHub):
                     "prevent_self_review": bool(env.get("prevent_self_review")),
                     "type": "required_reviewers",
                     "reviewers": [
-                        {"type": r["type"], "reviewer": by_id.get(r["id"]) if r["type"] == "Team" else user("u", r["id"])}
+                        {
+                            "type": r["type"],
+                            "reviewer": by_id.get(r["id"]) if r["type"] == "Team" else user("u", r["id"]),
+                        }
                         for r in env["reviewers"]
                     ],
                 }
@@ -282,7 +287,9 @@ class FakeGitHubSettings(FakeGitHub):
             if req.arg("includes_parents", "true") == "true":
                 views += [self.ruleset_view(i, org=True) for i in sorted(self.org_rulesets)]
             # The list is a summary: no rules, conditions or bypass actors.
-            return Page([{k: v for k, v in view.items() if k not in {"rules", "conditions", "bypass_actors"}} for view in views])
+            return Page(
+                [{k: v for k, v in view.items() if k not in {"rules", "conditions", "bypass_actors"}} for view in views]
+            )
 
         @r("POST", repo + r"/rulesets")
         def create_ruleset(req: Request, m: re.Match[str]) -> Response | Page:
@@ -361,9 +368,24 @@ class FakeGitHubSettings(FakeGitHub):
                 if reviewer.get("type") == "Team" and reviewer.get("id") not in ids:
                     return error(422, f"Reviewer {reviewer.get('id')!r} is not a team with access to this repository")
             if data.get("reviewers") and self.private and self.plan != "enterprise":
-                return error(422, "Failed to create the environment protection rule: required reviewers are not available")
+                return error(
+                    422, "Failed to create the environment protection rule: required reviewers are not available"
+                )
             env = self.environments.setdefault(m["env"], {"id": self._id()})
-            env.update({k: v for k, v in data.items() if k in {"wait_timer", "prevent_self_review", "reviewers", "deployment_branch_policy", "can_admins_bypass"}})
+            env.update(
+                {
+                    k: v
+                    for k, v in data.items()
+                    if k
+                    in {
+                        "wait_timer",
+                        "prevent_self_review",
+                        "reviewers",
+                        "deployment_branch_policy",
+                        "can_admins_bypass",
+                    }
+                }
+            )
             if "deployment_branch_policy" in data and not data["deployment_branch_policy"]:
                 self.branch_policies.pop(m["env"], None)
             return Response(body=self.env_view(m["env"]))
@@ -382,7 +404,12 @@ class FakeGitHubSettings(FakeGitHub):
             if not (env.get("deployment_branch_policy") or {}).get("custom_branch_policies"):
                 return error(404, "Not Found")
             data = body(req)
-            item = {"id": self._id(), "node_id": "MDE2OkdhdGVCcmFuY2hQb2xpY3kz", "name": data["name"], "type": data.get("type", "branch")}
+            item = {
+                "id": self._id(),
+                "node_id": "MDE2OkdhdGVCcmFuY2hQb2xpY3kz",
+                "name": data["name"],
+                "type": data.get("type", "branch"),
+            }
             self.branch_policies.setdefault(m["env"], []).append(item)
             return Response(200, item)
 
