@@ -62,8 +62,8 @@ SETTINGS_APPLIED = Need(
 ENV_REVIEWERS = Need(
     "environment-reviewers",
     "required reviewers on the production environment: any public repository, or GitHub Enterprise for a "
-    "private one; {security_team} set as reviewer (`pipeproof protect apply` sets it, with prevent_self_review and no admin "
-    "bypass)",
+    "private one; {security_team} set as reviewer (`pipeproof protect apply` sets it, with prevent_self_review "
+    "and no admin bypass)",
     "approval_mode == 'environment'",
     "production is promoted by a pull request that changes deploy/production.json, which the code owners "
     "({security_team}) must approve; promote.yml verifies that approval before it deploys",
