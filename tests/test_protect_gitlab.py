@@ -116,8 +116,8 @@ def test_dry_run_sends_nothing(run: Any, fake: FakeGitLab) -> None:
     assert code == 0, err
     assert fake.requests == []
     assert (
-        'POST /projects/acme%2Fplatform%2Fshop/protected_environments {"approval_rules": [{"group_id": "<id of group acme/security>"'
-        in out
+        "POST /projects/acme%2Fplatform%2Fshop/protected_environments "
+        '{"approval_rules": [{"group_id": "<id of group acme/security>"' in out
     )
     assert "PUT /projects/acme%2Fplatform%2Fshop {" in out
 

@@ -134,7 +134,7 @@ class State:
 
 def _levels(items: Any) -> list[int]:
     return sorted(
-        int(i.get("access_level")) for i in items or [] if isinstance(i, Mapping) and i.get("access_level") is not None
+        int(i["access_level"]) for i in items or [] if isinstance(i, Mapping) and i.get("access_level") is not None
     )
 
 
@@ -380,7 +380,8 @@ class GitLabSession:
                 ],
             },
         }
-        path = write_snapshot(out_dir, "gitlab", *self.project.rsplit("/", 1), at, snapshot)
+        namespace, name = self.project.rsplit("/", 1)
+        path = write_snapshot(out_dir, "gitlab", namespace, name, at, snapshot)
         say(f"wrote {path} (sha256 {snapshot['sha256']})")
         return 0
 

@@ -247,9 +247,9 @@ def open_session(
     answers = detect.answers(repo)
     platform = "gitlab" if (root / ".gitlab" / "settings").is_dir() else str(answers.get("platform") or "github")
     if platform == "gitlab":
-        from generator.protect import gitlab
+        from generator.protect.gitlab import open_session as gitlab_session
 
-        with gitlab.open_session(root, args, answers, dry_run=dry_run) as session:
+        with gitlab_session(root, args, answers, dry_run=dry_run) as session:
             yield session
         return
     token = read_token(platform, args.token_file, required=required and not dry_run)
