@@ -431,3 +431,30 @@ def test_the_token_never_appears_in_any_output(run: Run, fake: FakeGitHubSetting
     everything = "".join(run.all_output) + "".join(p.read_text() for p in (tmp_path / "ev").rglob("*") if p.is_file())
     assert "bigcorp/shop" in everything and "***" in everything
     assert TOKEN not in everything and TOKEN[4:20] not in everything
+
+
+def test_github_enterprise_server_api_base(
+    tree: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GHES serves the REST API under /api/v3; pagination links carry the prefix and must stay on it.
+    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+    with FakeGitHubSettings(repo=REPO, token=TOKEN, prefix="/api/v3", page_size=1) as ghes:
+        ghes.add_team(TEAM, "push")
+        ghes.add_collaborator("alice", "admin")
+        ghes.add_collaborator("bob", "write")
+        assert main(["protect", "apply", str(tree), "--repo", REPO, "--api-url", ghes.url]) == 0
+        assert main(["protect", "check", str(tree), "--repo", REPO, "--api-url", ghes.url]) == 0
+        assert all(r.target.startswith("/api/v3/") for r in ghes.requests)
+        assert len(ghes.calls(r"/repos/bigcorp/shop/environments")) >= 2  # three environments, one per page
+
+
+def test_audit_live_judges_environment_reviewers_and_push_protection(run: Run, fake: FakeGitHubSettings) -> None:
+    assert run("protect", "apply")[0] == 0
+    fake.environments["production"]["reviewers"] = []
+    fake.security["secret_scanning_push_protection"] = "disabled"
+    code, out, err = run("audit", "--format", "json")
+    live = {r["id"]: r for r in json.loads(out)["results"]}
+    assert live["PP-DEPLOY-01"]["status"] == "fail" and "no required reviewers" in live["PP-DEPLOY-01"]["reason"]
+    assert live["PP-DEPLOY-01"]["reason"].startswith("live API at ")
+    # gitleaks in CI still meets PP-SCAN-04: the live setting adds to it, it does not replace it
+    assert live["PP-SCAN-04"]["status"] == "pass"
