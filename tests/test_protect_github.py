@@ -458,3 +458,16 @@ def test_audit_live_judges_environment_reviewers_and_push_protection(run: Run, f
     assert live["PP-DEPLOY-01"]["reason"].startswith("live API at ")
     # gitleaks in CI still meets PP-SCAN-04: the live setting adds to it, it does not replace it
     assert live["PP-SCAN-04"]["status"] == "pass"
+
+
+def test_check_reports_meet_the_audit_schemas(run: Run, fake: FakeGitHubSettings) -> None:
+    import jsonschema
+
+    assert run("protect", "apply")[0] == 0
+    _weaken_approvals(fake)
+    code, out, _ = run("protect", "check", "--format", "json")
+    schema = json.loads((ROOT / "generator/data/audit-v1.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker()).validate(json.loads(out))
+    code, out, _ = run("protect", "check", "--format", "sarif")
+    sarif = json.loads((ROOT / "generator/data/sarif-schema-2.1.0.json").read_text())
+    jsonschema.Draft7Validator(sarif).validate(json.loads(out))

@@ -315,7 +315,7 @@ class GitLabSession:
                 files = [p.file + ":1" for p in self.payloads if cid in p.controls]
                 results.append(Result(catalog[cid], "pass", f"matches the files ({when})", tuple(files)))
         report = Report(
-            self.root, dict(self.answers), results, read={"live settings": 1}, profile=f"{when}, {self.project}"
+            self.root, dict(self.answers), results, read={"live API snapshot": 1}, profile=f"{when}, {self.project}"
         )
         text = FORMATS[fmt](report)
         if output:

@@ -278,7 +278,7 @@ def check_report(root: Any, want: Desired, live: Live, pipeline: Pipeline, at: d
             )
         else:
             results.append(Result(control, "pass", f"matches the files ({when})", (source(want) + ":1",)))
-    report = Report(root, dict(want.answers), results, read={"live settings": 1}, profile=f"{when}, {want.repo}")
+    report = Report(root, dict(want.answers), results, read={"live API snapshot": 1}, profile=f"{when}, {want.repo}")
     return report, covered
 
 
@@ -340,7 +340,7 @@ def overlay(report: Report, pipeline: Pipeline, want: Desired, live: Live, at: d
             reason += f" (the files alone: {old.status})"
         results[cid] = Result(control, outcome.status, reason, outcome.evidence, outcome.findings)
     report.results = list(results.values())
-    report.read = dict(report.read) | {"live settings": 1}
+    report.read = dict(report.read) | {"live API snapshot": 1}
     return report
 
 
