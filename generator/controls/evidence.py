@@ -268,7 +268,7 @@ class PP_EVID_05(Evidence):
                 continue
             # The check must be able to fail the run: drift that passes quietly is no detective control.
             check = next(
-                (s for s in job.steps if _protect(s, "check") and s.not_blocking("schedule", in_job=True) is None),
+                (s for s in job.steps if _protect(s, "check") and s.not_blocking("schedule") is None),
                 None,
             )
             export = next((s for s in job.steps if _protect(s, "export")), None)
