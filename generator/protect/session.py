@@ -40,8 +40,13 @@ class GitHubSession:
         from generator.protect import github
 
         client, want = self.client, self.want
-        live = github.read_live(client, want)
-        plan = github.plan(client, want, live)
+        try:
+            live = github.read_live(client, want)
+            plan = github.plan(client, want, live)
+        except ApiError as exc:
+            raise ApiError(
+                f"nothing was applied: reading the live settings failed: {exc}", exc.status, exc.kind
+            ) from None
         for note in plan.notes:
             say(f"note: {note}", err=True)
         if client.dry_run:

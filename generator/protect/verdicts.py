@@ -23,6 +23,7 @@ from generator.protect.github import (
     Live,
     classic_as_request,
     classic_differences,
+    codeowners_problems,
     env_as_request,
     ruleset_differences,
 )
@@ -192,8 +193,6 @@ def drift(want: Desired, live: Live, pipeline: Pipeline) -> tuple[dict[str, list
                 got = (have_security.get(feature) or {}).get("status")
                 if got != status:
                     add("PP-SCAN-04", f"{feature} is {got or 'not set'} live; wanted {status}")
-    from generator.protect.github import codeowners_problems
-
     for control, message in codeowners_problems(want, live):
         add(control, message)
     # A difference is covered only when the effective setting still holds.
@@ -320,8 +319,6 @@ def overlay(report: Report, pipeline: Pipeline, want: Desired, live: Live, at: d
     if visibility in {"public", "private", "internal"}:
         answers["visibility"] = "private" if visibility == "internal" else visibility
     problems: dict[str, list[Finding]] = {}
-    from generator.protect.github import codeowners_problems
-
     for cid, message in codeowners_problems(want, live):
         problems.setdefault(cid, []).append(Finding(f"github-api/repos/{want.repo}/codeowners/errors:1", message))
     results: dict[str, Result] = {r.control.id: r for r in report.results}
