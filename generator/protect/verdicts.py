@@ -149,7 +149,12 @@ def drift(want: Desired, live: Live, pipeline: Pipeline) -> tuple[dict[str, list
     values, checks, _ = desired_values(pipeline)
     if values:
         if effective is None:
-            add("PP-BRANCH-01", f"{want.branch} is not protected: no classic protection and no active ruleset")
+            why = live.classic_unavailable or live.rulesets_unavailable
+            add(
+                "PP-BRANCH-01",
+                f"{want.branch} is not protected: no classic protection and no active ruleset"
+                + (f" ({why})" if why else ""),
+            )
         else:
             have = {k: v[0][0] for k, v in effective.values.items()}
             for key, control in KEY_CONTROL.items():
