@@ -5,6 +5,7 @@ The repository is a rendered golden tree (GitHub Enterprise, private: reviewers 
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import shutil
@@ -471,3 +472,36 @@ def test_check_reports_meet_the_audit_schemas(run: Run, fake: FakeGitHubSettings
     code, out, _ = run("protect", "check", "--format", "sarif")
     sarif = json.loads((ROOT / "generator/data/sarif-schema-2.1.0.json").read_text())
     jsonschema.Draft7Validator(sarif).validate(json.loads(out))
+
+
+def test_an_organisation_ruleset_alone_protects_the_branch(run: Run, fake: FakeGitHubSettings, tree: Path) -> None:
+    assert run("protect", "apply")[0] == 0
+    ruleset = next(iter(fake.rulesets.values()))
+    fake.org_rulesets[77] = copy.deepcopy(ruleset) | {"name": "org-wide default branch"}
+    fake.rulesets.clear()
+    del fake.protection["main"]
+    code, out, err = run("protect", "check", "--format", "json")
+    assert code == 0, out + err
+    assert "ruleset pipeproof-default-branch" in err and "does not exist live" in err  # covered, not drift
+    fake.org_rulesets[77]["enforcement"] = "evaluate"  # GitHub no longer enforces it: now it is drift
+    code, out, err = run("protect", "check", "--format", "json")
+    assert code == 1 and "PP-BRANCH-01" in _failing(out)
+
+
+def test_a_request_that_gets_no_answer_times_out(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+    import threading
+
+    import httpx
+
+    monkeypatch.setattr("generator.protect.client.TIMEOUT", httpx.Timeout(0.5))
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    held: list[socket.socket] = []
+    threading.Thread(target=lambda: [held.append(server.accept()[0]) for _ in range(8)], daemon=True).start()
+    try:
+        code, out, err = run("protect", "check", api=f"http://127.0.0.1:{server.getsockname()[1]}")
+    finally:
+        server.close()
+    assert code == 1 and "no answer from http://127.0.0.1:" in err and "within the timeout (ReadTimeout)" in err

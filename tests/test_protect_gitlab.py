@@ -185,3 +185,33 @@ def test_token_never_printed(run: Any, fake: FakeGitLab, tmp_path: Path) -> None
     run("check")
     everything = "".join(run.outputs) + "".join(p.read_text() for p in (tmp_path / "ev").rglob("*") if p.is_file())
     assert "***" in everything and TOKEN not in everything
+
+
+def test_a_rejected_request_shows_gitlabs_message(run: Any, fake: FakeGitLab) -> None:
+    fake.rules[5] = {"id": 5, "name": "legacy", "approvals_required": 0}
+    fake.fail(r"/projects/[^/]+/approval_rules", 400, "name has already been taken", method="POST")
+    code, out, err = run("apply")
+    assert code == 1 and "answered 400: name has already been taken" in err
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d.update(method="PATCH"), "method 'PATCH' is not allowed: POST or PUT"),
+        (lambda d: d.pop("body"), "`body` is missing"),
+        (lambda d: d["upsert"].update(kind="merge"), "upsert.kind 'merge' is not allowed: update, replace, by-name"),
+        (lambda d: d.update(path="/groups/1"), "path '/groups/1' is not allowed: it starts with /projects/:id"),
+    ],
+)
+def test_a_bad_payload_is_a_usage_error_naming_file_and_key(
+    run: Any, fake: FakeGitLab, tmp_path: Path, edit: Any, message: str
+) -> None:
+    tree = tmp_path / "premium"
+    shutil.copytree(FIXTURES / "premium", tree)
+    path = tree / ".gitlab/settings/protected-branch.json"
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+    code, out, err = run("apply")
+    assert code == 2 and f".gitlab/settings/protected-branch.json: {message}" in err
+    assert fake.requests == []
