@@ -493,6 +493,7 @@ def plan(client: Client, want: Desired, live: Live) -> Plan:
         if reviewers:
             body["reviewers"] = reviewers
         if env.can_admins_bypass is not None:
+            # Not in the REST reference, but the PUT accepts it and GET returns it (go-github #2722, #2725).
             body["can_admins_bypass"] = env.can_admins_bypass
         if env.branches is not None:
             body["deployment_branch_policy"] = {"protected_branches": False, "custom_branch_policies": True}
