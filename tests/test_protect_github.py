@@ -425,6 +425,7 @@ def test_the_token_never_appears_in_any_output(run: Run, fake: FakeGitHubSetting
     run("protect", "apply")
     run("protect", "check")
     run("protect", "check", "--format", "sarif")
+    fake.add_collaborator(f"echo-{TOKEN}", "read")  # an API answer that carries the token into the snapshot
     run("protect", "export", "--output", str(tmp_path / "ev"))
     run("audit")
     fake.fail(r"/repos/bigcorp/shop", 401, f"token {TOKEN} is revoked")

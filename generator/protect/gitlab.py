@@ -380,6 +380,7 @@ class GitLabSession:
                 ],
             },
         }
+        snapshot = json.loads(self.redact(json.dumps(snapshot)))  # API answers are redacted like printed lines
         namespace, name = self.project.rsplit("/", 1)
         path = write_snapshot(out_dir, "gitlab", namespace, name, at, snapshot)
         say(f"wrote {path} (sha256 {snapshot['sha256']})")

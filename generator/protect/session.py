@@ -128,6 +128,8 @@ class GitHubSession:
             },
             "access_review": access_review(want, live),
         }
+        # The API's own answers go into the file: they pass through the redaction like every printed line.
+        snapshot = json.loads(self.redact(json.dumps(snapshot)))
         path = write_snapshot(out_dir, "github", want.owner, want.name, at, snapshot)
         say(f"wrote {path} (sha256 {snapshot['sha256']})")
         return 0
