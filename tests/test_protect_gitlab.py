@@ -215,3 +215,44 @@ def test_a_bad_payload_is_a_usage_error_naming_file_and_key(
     code, out, err = run("apply")
     assert code == 2 and f".gitlab/settings/protected-branch.json: {message}" in err
     assert fake.requests == []
+
+
+PIPELINE = """\
+# A pipeline in the shape pipeproof renders: scheduled jobs keyed on PIPEPROOF_SCHEDULE.
+stages: [evidence]
+audit-export:
+  stage: evidence
+  rules:
+    - if: $CI_PIPELINE_SOURCE == "schedule" && $PIPEPROOF_SCHEDULE == "audit-export"
+  script: [./.gitlab/scripts/audit-export.sh]
+rollback-drill:
+  stage: evidence
+  rules:
+    - if: $CI_PIPELINE_SOURCE == "schedule" && ${PIPEPROOF_SCHEDULE} == 'rollback-drill'
+  script: [./scripts/rollback.sh]
+"""
+
+
+def test_the_schedules_the_pipeline_expects_are_created_once(run: Any, fake: FakeGitLab, tmp_path: Path) -> None:
+    tree = tmp_path / "premium"
+    shutil.copytree(FIXTURES / "premium", tree)
+    (tree / ".gitlab-ci.yml").write_text(PIPELINE)
+    code, out, err = run("apply", "--dry-run")
+    assert code == 0 and fake.requests == []
+    assert "POST /projects/acme%2Fplatform%2Fshop/pipeline_schedules/{schedule}/variables" in out
+    code, out, err = run("apply")
+    assert code == 0, err
+    made = {s["description"]: s for s in fake.schedules.values()}
+    assert made["pipeproof audit-export"]["cron"] == "17 3 * * *" and made["pipeproof audit-export"]["ref"] == "main"
+    assert made["pipeproof rollback-drill"]["variables"][0] == {
+        "key": "PIPEPROOF_SCHEDULE",
+        "variable_type": "env_var",
+        "value": "rollback-drill",
+        "raw": False,
+    }
+    assert run("apply")[1].startswith("no changes")
+    made["pipeproof audit-export"]["active"] = False  # someone paused the daily export
+    code, out, err = run("check", "--format", "json")
+    assert code == 1 and failing(out) == {"PP-EVID-04"}
+    assert run("apply")[0] == 0 and made["pipeproof audit-export"]["active"] is True
+    assert run("check")[0] == 0

@@ -13,6 +13,7 @@ Facts this relies on (/work/shared/reference/platform-facts.md c):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -54,6 +55,13 @@ FIELD_CONTROL = {
     "allow_pipeline_trigger_approve_deployment": "PP-DEPLOY-01",
 }
 _LEVELS = ("push_access_level", "merge_access_level", "unprotect_access_level")
+# The pipeline schedules the rendered .gitlab-ci.yml expects (the contract's "Pipeline schedules"): each runs
+# the default branch with PIPEPROOF_SCHEDULE set to its name, and serves the control named here.
+SCHEDULES = {
+    "audit-export": ("17 3 * * *", "PP-EVID-04"),  # daily
+    "rollback-drill": ("0 9 1 */3 *", "PP-DEPLOY-05"),  # quarterly
+}
+SCHEDULE_VARIABLE = "PIPEPROOF_SCHEDULE"
 
 
 @dataclass(frozen=True)
@@ -122,6 +130,7 @@ class Step:
     method: str
     path: str
     body: Any
+    schedule: str = ""  # the pipeline schedule a step creates or whose id its path needs ({schedule})
 
 
 @dataclass
@@ -130,6 +139,7 @@ class State:
 
     live: dict[str, Any] = field(default_factory=dict)
     diffs: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # file -> [(field, message)]
+    schedules: dict[str, Any] = field(default_factory=dict)  # name -> the live schedule (with variables), or None
 
 
 def _levels(items: Any) -> list[int]:
@@ -174,6 +184,12 @@ class GitLabSession:
         self.root, self.client, self.project, self.payloads, self.answers = root, client, project, payloads, answers
         self.pid = quote(project, safe="")
         self._ids: dict[tuple[str, str], Any] = {}
+        self._created: dict[str, Any] = {}  # schedule name -> the id GitLab just gave it
+        self.schedules = wanted_schedules(root)
+        self.branch = next(
+            (str(p.body["default_branch"]) for p in payloads if "default_branch" in p.body),
+            str(answers.get("default_branch") or "main"),
+        )
 
     @property
     def redact(self) -> Any:
@@ -227,7 +243,70 @@ class GitLabSession:
                 have = next((i for i in items if isinstance(i, Mapping) and i.get("name") == p.name), None)
             state.live[p.file] = have
             state.diffs[p.file] = _differences(p, body, have) if not self.client.dry_run else [("", "not read")]
+        if self.schedules:
+            listed = self.client.pages(f"/projects/{self.pid}/pipeline_schedules", missing_ok=True)
+            for name in self.schedules:
+                found = next((s for s in listed if s.get("description") == _describe(name)), None)
+                # The list leaves out the variables: the schedule itself has them.
+                state.schedules[name] = (
+                    self.client.get(f"/projects/{self.pid}/pipeline_schedules/{found['id']}", missing_ok=True)
+                    if found
+                    else None
+                )
         return state
+
+    def schedule_differences(self, name: str, have: Any) -> list[str]:
+        if have is None:
+            return [f"pipeline schedule {_describe(name)!r} does not exist"]
+        cron, _ = SCHEDULES[name]
+        diffs = [
+            f"pipeline schedule {_describe(name)!r}: {key} is {json.dumps(have.get(key))}, not {json.dumps(value)}"
+            for key, value in (("cron", cron), ("ref", self.branch), ("active", True))
+            if have.get(key) != value and not (key == "ref" and have.get(key) == f"refs/heads/{self.branch}")
+        ]
+        variables = {v.get("key"): v.get("value") for v in have.get("variables") or []}
+        if variables.get(SCHEDULE_VARIABLE) != name:
+            diffs.append(f"pipeline schedule {_describe(name)!r}: {SCHEDULE_VARIABLE} is not {name!r}")
+        return diffs
+
+    def schedule_steps(self, state: State) -> list[Step]:
+        steps: list[Step] = []
+        base = f"/projects/{self.pid}/pipeline_schedules"
+        for name in self.schedules:
+            have = state.schedules.get(name)
+            if not self.client.dry_run and not self.schedule_differences(name, have):
+                continue
+            cron, _ = SCHEDULES[name]
+            settings = {
+                "description": _describe(name),
+                "ref": self.branch,
+                "cron": cron,
+                "cron_timezone": "UTC",
+                "active": True,
+            }
+            variable = {"key": SCHEDULE_VARIABLE, "value": name}
+            if have is None:
+                steps.append(Step(f"pipeline schedule {name}: create", "POST", base, settings, schedule=name))
+                steps.append(
+                    Step(
+                        f"pipeline schedule {name}: {SCHEDULE_VARIABLE}={name}",
+                        "POST",
+                        base + "/{schedule}/variables",
+                        variable,
+                        schedule=name,
+                    )
+                )
+                continue
+            steps.append(Step(f"pipeline schedule {name}: update", "PUT", f"{base}/{have['id']}", settings))
+            variables = {v.get("key"): v.get("value") for v in have.get("variables") or []}
+            if variables.get(SCHEDULE_VARIABLE) != name:
+                method, path = (
+                    ("PUT", f"{base}/{have['id']}/variables/{SCHEDULE_VARIABLE}")
+                    if SCHEDULE_VARIABLE in variables
+                    else ("POST", f"{base}/{have['id']}/variables")
+                )
+                steps.append(Step(f"pipeline schedule {name}: {SCHEDULE_VARIABLE}={name}", method, path, variable))
+        return steps
 
     def plan(self, state: State) -> list[Step]:
         steps: list[Step] = []
@@ -259,7 +338,7 @@ class GitLabSession:
                 )
             else:
                 steps.append(Step(f"{p.file}", p.method, self._path(p.path, p), body))
-        return steps
+        return steps + self.schedule_steps(state)
 
     def apply(self, say: Any) -> int:
         from generator.protect.session import _apply_changes
@@ -277,7 +356,17 @@ class GitLabSession:
             for sent in self.client.planned:
                 say("  " + sent.show())
             return 0
-        return _apply_changes(self.client, steps, [], self.project, say)
+
+        def before(step: Step) -> Step:
+            if "{schedule}" not in step.path:
+                return step
+            return dataclasses.replace(step, path=step.path.replace("{schedule}", str(self._created[step.schedule])))
+
+        def after(step: Step, answer: Any) -> None:
+            if step.schedule and step.method == "POST" and "{schedule}" not in step.path:
+                self._created[step.schedule] = (answer or {}).get("id")
+
+        return _apply_changes(self.client, steps, [], self.project, say, before=before, after=after)
 
     def drift(self, state: State) -> dict[str, list[Finding]]:
         found: dict[str, list[Finding]] = {}
@@ -285,6 +374,9 @@ class GitLabSession:
             for key, message in state.diffs[p.file]:
                 control = FIELD_CONTROL.get(key) or p.controls[0]
                 found.setdefault(control, []).append(Finding(f"{p.file}:1", f"live: {message}"))
+        for name in self.schedules:
+            for message in self.schedule_differences(name, state.schedules.get(name)):
+                found.setdefault(SCHEDULES[name][1], []).append(Finding(".gitlab-ci.yml:1", f"live: {message}"))
         return found
 
     def check(self, say: Any, fmt: str, output: Path | None) -> int:
@@ -294,7 +386,9 @@ class GitLabSession:
         at = dt.datetime.now(dt.UTC).replace(microsecond=0)
         found = self.drift(self.read())
         when = f"live API at {stamp(at)}"
-        served = sorted({c for p in self.payloads for c in p.controls} | set(found))
+        served = sorted(
+            {c for p in self.payloads for c in p.controls} | {SCHEDULES[n][1] for n in self.schedules} | set(found)
+        )
         catalog = {c.id: c for c in all_controls()}
         results = []
         for cid in served:
@@ -351,7 +445,7 @@ class GitLabSession:
             "account": str(me.get("username") or "unknown"),
             "repository": self.project,
             "desired": {p.file: p.body for p in self.payloads},
-            "live": state.live,
+            "live": {**state.live, "pipeline_schedules": state.schedules},
             "diff": {
                 "drift": {c: [f.message for f in fs] for c, fs in sorted(found.items())},
                 "changes_apply_would_make": [
@@ -385,6 +479,23 @@ class GitLabSession:
         path = write_snapshot(out_dir, "gitlab", namespace, name, at, snapshot)
         say(f"wrote {path} (sha256 {snapshot['sha256']})")
         return 0
+
+
+def _describe(name: str) -> str:
+    return f"pipeproof {name}"
+
+
+def wanted_schedules(root: Path) -> list[str]:
+    """The schedules the project's pipeline asks for: those whose PIPEPROOF_SCHEDULE value .gitlab-ci.yml tests."""
+    try:
+        text = (root / ".gitlab-ci.yml").read_text(encoding="utf-8")
+    except OSError:
+        return []
+    return [
+        name
+        for name in SCHEDULES
+        if re.search(rf"\$\{{?{SCHEDULE_VARIABLE}\}}?\s*==\s*[\"']{re.escape(name)}[\"']", text)
+    ]
 
 
 @contextmanager

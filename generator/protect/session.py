@@ -211,7 +211,21 @@ def write_snapshot(
     return path
 
 
-def _apply_changes(client: Client, changes: list[Any], problems: list[tuple[str, str]], repo: str, say: Say) -> int:
+def _apply_changes(
+    client: Client,
+    changes: list[Any],
+    problems: list[tuple[str, str]],
+    repo: str,
+    say: Say,
+    *,
+    before: Callable[[Any], Any] | None = None,
+    after: Callable[[Any, Any], None] | None = None,
+) -> int:
+    """Send each change in order; on a failure, say what was applied, what failed and what was not, and stop.
+
+    `before` may fill in a change from what earlier ones returned (an id the platform just assigned); `after`
+    sees each answer.
+    """
     applied: list[Any] = []
     for control, problem in problems:
         say(f"{control}: protect cannot apply this: {problem}", err=True)
@@ -219,7 +233,10 @@ def _apply_changes(client: Client, changes: list[Any], problems: list[tuple[str,
         say(f"no changes: the live settings of {repo} already match the files")
     for i, change in enumerate(changes):
         try:
-            client.request(change.method, change.path, change.body)
+            change = before(change) if before else change
+            answer = client.request(change.method, change.path, change.body)
+            if after:
+                after(change, answer)
         except ApiError as exc:
             say(f"applied {len(applied)} of {len(changes)} changes, then stopped:", err=True)
             for done in applied:

@@ -66,6 +66,7 @@ class FakeGitLab(FakeGitHub):
         self.environments: dict[str, dict[str, Any]] = {}
         self.groups: dict[str, dict[str, Any]] = {}
         self.members: list[dict[str, Any]] = []
+        self.schedules: dict[int, dict[str, Any]] = {}
         self._next = 100
         self._gitlab_routes()
 
@@ -285,6 +286,69 @@ class FakeGitLab(FakeGitHub):
         @r("GET", project + r"/members/all")
         def members(req: Request, m: re.Match[str]) -> Response | Page:
             return Page(self.members)
+
+        @r("GET", project + r"/pipeline_schedules")
+        def list_schedules(req: Request, m: re.Match[str]) -> Response | Page:
+            # The list leaves out variables and the last pipeline, as GitLab's does.
+            return Page([{k: v for k, v in s.items() if k != "variables"} for _, s in sorted(self.schedules.items())])
+
+        @r("GET", project + r"/pipeline_schedules/(?P<id>\d+)")
+        def get_schedule(req: Request, m: re.Match[str]) -> Response | Page:
+            found = self.schedules.get(int(m["id"]))
+            return Response(body={**found, "last_pipeline": None}) if found else message(404, "404 Not found")
+
+        @r("POST", project + r"/pipeline_schedules")
+        def add_schedule(req: Request, m: re.Match[str]) -> Response | Page:
+            data = body(req)
+            missing = [k for k in ("description", "ref", "cron") if not data.get(k)]
+            if missing:
+                return message(400, f"{missing[0]} is missing")
+            sid = self._id()
+            self.schedules[sid] = {
+                "id": sid,
+                "description": data["description"],
+                "ref": data["ref"],
+                "cron": data["cron"],
+                "cron_timezone": data.get("cron_timezone", "UTC"),
+                "next_run_at": "2026-11-28T03:17:00.000Z",
+                "active": data.get("active", True),
+                "created_at": "2026-11-27T07:00:00.000Z",
+                "updated_at": "2026-11-27T07:00:00.000Z",
+                "owner": {"id": 7, "username": "protect-bot", "state": "active"},
+                "variables": [],
+            }
+            return Response(201, {k: v for k, v in self.schedules[sid].items() if k != "variables"})
+
+        @r("PUT", project + r"/pipeline_schedules/(?P<id>\d+)")
+        def put_schedule(req: Request, m: re.Match[str]) -> Response | Page:
+            found = self.schedules.get(int(m["id"]))
+            if found is None:
+                return message(404, "404 Not found")
+            found.update(
+                {k: v for k, v in body(req).items() if k in {"description", "ref", "cron", "cron_timezone", "active"}}
+            )
+            return Response(body=found)
+
+        @r("POST", project + r"/pipeline_schedules/(?P<id>\d+)/variables")
+        def add_variable(req: Request, m: re.Match[str]) -> Response | Page:
+            found = self.schedules.get(int(m["id"]))
+            if found is None:
+                return message(404, "404 Not found")
+            data = body(req)
+            if any(v["key"] == data.get("key") for v in found["variables"]):
+                return message(400, {"key": ["has already been taken"]})
+            item = {"key": data["key"], "variable_type": "env_var", "value": data["value"], "raw": False}
+            found["variables"].append(item)
+            return Response(201, item)
+
+        @r("PUT", project + r"/pipeline_schedules/(?P<id>\d+)/variables/(?P<key>[^/]+)")
+        def put_variable(req: Request, m: re.Match[str]) -> Response | Page:
+            found = self.schedules.get(int(m["id"]))
+            item = next((v for v in (found or {}).get("variables", []) if v["key"] == m["key"]), None)
+            if item is None:
+                return message(404, "404 Variable Not found")
+            item["value"] = body(req).get("value")
+            return Response(body=item)
 
         @r("GET", r"/user")
         def me(req: Request, m: re.Match[str]) -> Response | Page:
