@@ -506,3 +506,13 @@ def test_a_request_that_gets_no_answer_times_out(run: Run, monkeypatch: pytest.M
     finally:
         server.close()
     assert code == 1 and "no answer from http://127.0.0.1:" in err and "within the timeout (ReadTimeout)" in err
+
+
+def test_the_client_repr_and_redaction_hide_the_token() -> None:
+    from urllib.parse import quote
+
+    from generator.protect.client import Client
+
+    client = Client("http://127.0.0.1:9", "ghp_a/b+c=d_0123456789", "github", dry_run=True)
+    assert "ghp_a" not in repr(client)
+    assert client.redact(f"x {quote('ghp_a/b+c=d_0123456789', safe='')} y ghp_a/b+c=d_0123456789") == "x *** y ***"

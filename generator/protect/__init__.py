@@ -7,25 +7,12 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from generator.errors import UserError, show
 
 TOKEN_VARIABLES = {"github": "GITHUB_TOKEN", "gitlab": "GITLAB_TOKEN"}
-
-
-@dataclass(frozen=True)
-class Target:
-    """The repository (or project) protect works on, and how it reaches the API."""
-
-    platform: str
-    owner: str  # GitLab: the namespace (group/subgroup)
-    name: str
-    api: str
-    token: str
-    dry_run: bool
 
 
 def read_token(platform: str, token_file: Path | None, *, required: bool) -> str:

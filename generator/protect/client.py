@@ -55,8 +55,8 @@ class Client:
     """One platform API base (https://api.github.com, https://HOST/api/v3, https://HOST/api/v4)."""
 
     base: str
-    token: str
-    platform: str  # github | gitlab
+    token: str = field(repr=False)  # never in a repr, a traceback's message or a log line
+    platform: str = "github"  # github | gitlab
     dry_run: bool = False
     sleep: Callable[[float], None] | None = None  # tests replace it; None: time.sleep
     planned: list[Sent] = field(default_factory=list)  # what the dry run would have sent
