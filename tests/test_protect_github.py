@@ -82,7 +82,7 @@ def _failing(out: str) -> set[str]:
 def test_apply_then_check_is_clean_and_apply_is_idempotent(run: Run, fake: FakeGitHubSettings) -> None:
     code, out, err = run("protect", "apply")
     assert code == 0, err
-    assert "applied 9 change(s)" in out
+    assert "applied 11 change(s)" in out
     team_id = fake.org_teams[TEAM]["id"]
     production = fake.env_view("production")
     reviewers = next(r for r in production["protection_rules"] if r["type"] == "required_reviewers")
@@ -267,7 +267,7 @@ def test_403_mid_apply_reports_what_was_and_was_not_applied(run: Run, fake: Fake
     )
     code, out, err = run("protect", "apply")
     assert code == 1
-    assert "applied 4 of 9 changes, then stopped" in err
+    assert "applied 4 of 11 changes, then stopped" in err
     assert "applied:     PUT /repos/bigcorp/shop/branches/main/protection" in err
     assert "FAILED:      PUT /repos/bigcorp/shop/environments/production" in err
     assert "administration=write" in err
@@ -275,7 +275,7 @@ def test_403_mid_apply_reports_what_was_and_was_not_applied(run: Run, fake: Fake
     assert "production" not in fake.environments and "main" in fake.protection
     # the next run applies only what is still missing
     code, out, err = run("protect", "apply")
-    assert code == 0 and "applied 5 change(s)" in out
+    assert code == 0 and "applied 7 change(s)" in out
 
 
 def test_429_with_retry_after_is_retried(run: Run, fake: FakeGitHubSettings) -> None:
