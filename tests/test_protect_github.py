@@ -516,3 +516,12 @@ def test_the_client_repr_and_redaction_hide_the_token() -> None:
     client = Client("http://127.0.0.1:9", "ghp_a/b+c=d_0123456789", "github", dry_run=True)
     assert "ghp_a" not in repr(client)
     assert client.redact(f"x {quote('ghp_a/b+c=d_0123456789', safe='')} y ghp_a/b+c=d_0123456789") == "x *** y ***"
+
+
+def test_checks_pinned_to_another_servers_actions_app_are_reported(run: Run, fake: FakeGitHubSettings) -> None:
+    # A GitHub Enterprise Server has its own GitHub Actions app id: checks pinned to github.com's never pass.
+    fake.actions_app_id = 31
+    code, out, err = run("protect", "apply")
+    assert code == 1 and "pinned to app 15368, but the GitHub Actions app here is 31" in err
+    code, out, _ = run("protect", "check", "--format", "json")
+    assert code == 1 and _failing(out) == {"PP-BRANCH-04"}

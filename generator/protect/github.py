@@ -183,6 +183,7 @@ class Live:
     teams: list[Any] = field(default_factory=list)
     team: Any = None  # the security team (GET /orgs/{org}/teams/{slug})
     collaborators: list[Any] = field(default_factory=list)
+    actions_app: int | None = None  # the GitHub Actions app's id on this server (15368 on github.com)
     account: str = ""
     read: bool = False  # False in a dry run: nothing was read
 
@@ -199,6 +200,7 @@ class Live:
             "codeowners_errors": self.codeowners_errors,
             "teams": self.teams,
             "security_team": self.team,
+            "github_actions_app_id": self.actions_app,
         }
 
 
@@ -237,6 +239,9 @@ def read_live(client: Client, want: Desired, *, access: bool = False) -> Live:
                 missing_ok=True,
             )
     live.codeowners_errors = client.get(f"{base}/codeowners/errors", missing_ok=True)
+    # Required checks are pinned to this id; it differs on each GitHub Enterprise Server.
+    app = client.get("/apps/github-actions", missing_ok=True)
+    live.actions_app = app.get("id") if isinstance(app, Mapping) and isinstance(app.get("id"), int) else None
     live.teams = client.pages(f"{base}/teams", missing_ok=True)
     if want.team and want.team.split("/", 1)[0] == want.owner:
         org, slug = want.team.split("/", 1)
@@ -542,8 +547,36 @@ def plan(client: Client, want: Desired, live: Live) -> Plan:
                 )
             )
     if live.read:
-        out.problems += codeowners_problems(want, live)
+        out.problems += codeowners_problems(want, live) + app_problems(want, live)
     return out
+
+
+def app_problems(want: Desired, live: Live) -> list[tuple[str, str]]:
+    """Required checks pinned to an app id that is not this server's GitHub Actions: no run can satisfy them."""
+    if live.actions_app is None:
+        return []
+    pinned = [
+        (c.get("context"), c.get("app_id"))
+        for c in ((want.classic or {}).get("required_status_checks") or {}).get("checks") or []
+    ]
+    for body, _ in want.rulesets:
+        for rule in body.get("rules") or []:
+            if rule.get("type") == "required_status_checks":
+                params = rule.get("parameters") or {}
+                pinned += [
+                    (c.get("context"), c.get("integration_id")) for c in params.get("required_status_checks") or []
+                ]
+    wrong = sorted({str(app) for _, app in pinned if app is not None and app != live.actions_app})
+    if not wrong:
+        return []
+    return [
+        (
+            "PP-BRANCH-04",
+            f"required checks are pinned to app {', '.join(wrong)}, but the GitHub Actions app here is "
+            f"{live.actions_app}: no check run can satisfy them and every merge would wait forever (answer "
+            f"github_actions_app_id: {live.actions_app} and render again)",
+        )
+    ]
 
 
 def _env_differs(body: Mapping[str, Any], have: Mapping[str, Any]) -> bool:

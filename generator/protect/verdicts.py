@@ -21,6 +21,7 @@ from generator.pipeline.model import Environment, Pipeline, Protection, Required
 from generator.protect.github import (
     Desired,
     Live,
+    app_problems,
     classic_as_request,
     classic_differences,
     codeowners_problems,
@@ -198,7 +199,7 @@ def drift(want: Desired, live: Live, pipeline: Pipeline) -> tuple[dict[str, list
                 got = (have_security.get(feature) or {}).get("status")
                 if got != status:
                     add("PP-SCAN-04", f"{feature} is {got or 'not set'} live; wanted {status}")
-    for control, message in codeowners_problems(want, live):
+    for control, message in codeowners_problems(want, live) + app_problems(want, live):
         add(control, message)
     # A difference is covered only when the effective setting still holds.
     if found.keys() & set(KEY_CONTROL.values()):

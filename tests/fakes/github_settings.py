@@ -16,7 +16,7 @@ import json
 import re
 from typing import Any
 
-from tests.fakes.github_api import NOT_FOUND, FakeGitHub, Page, Request, Response, error, user
+from tests.fakes.github_api import NOT_FOUND, FakeGitHub, Page, Request, Response, error, fixture, user
 
 UPGRADE = "Upgrade to GitHub Pro or make this repository public to enable this feature."
 WEB = "https://github.com"
@@ -66,6 +66,7 @@ class FakeGitHubSettings(FakeGitHub):
         self.codeowners_file = True
         self.codeowners_errors: list[dict[str, Any]] = []
         self.login = "release-bot"
+        self.actions_app_id = 15368  # github.com's; another number on each GitHub Enterprise Server
         self._next_id = 1000
         self._settings_routes()
 
@@ -439,6 +440,10 @@ class FakeGitHubSettings(FakeGitHub):
         def get_team(req: Request, m: re.Match[str]) -> Response | Page:
             found = self.org_teams.get(m["slug"]) if m["org"] == self.org else None
             return Response(body={**found, "members_count": 3, "repos_count": 10}) if found else NOT_FOUND
+
+        @r("GET", r"/apps/github-actions")
+        def actions_app(req: Request, m: re.Match[str]) -> Response | Page:
+            return Response(body=fixture("app-github-actions") | {"id": self.actions_app_id})
 
         @r("GET", r"/user")
         def get_user(req: Request, m: re.Match[str]) -> Response | Page:
