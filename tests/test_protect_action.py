@@ -96,3 +96,13 @@ def test_the_protect_action_checks_and_exports(action: Any, tmp_path: Path, monk
 
         result = protect(action, fake, repo, "apply", str(tmp_path / "x"))
         assert result.returncode == 2 and "command must be check or export" in result.stdout
+
+
+def test_the_protect_action_passes_the_action_schema_and_zizmor() -> None:
+    action_file = str(ROOT / "protect" / "action.yml")
+    schema = subprocess.run(
+        ["check-jsonschema", "--builtin-schema", "vendor.github-actions", action_file], capture_output=True, text=True
+    )
+    assert schema.returncode == 0, schema.stdout + schema.stderr
+    audit = subprocess.run(["zizmor", "--offline", "--persona=auditor", action_file], capture_output=True, text=True)
+    assert audit.returncode == 0, audit.stdout + audit.stderr
