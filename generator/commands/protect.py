@@ -42,14 +42,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = __doc__
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    apply = sub.add_parser("apply", help="make the live settings match the files")
+    shown: dict[str, Any] = {"epilog": parser.epilog, "formatter_class": argparse.RawDescriptionHelpFormatter}
+    apply = sub.add_parser("apply", help="make the live settings match the files", **shown)
     _common(apply)
     apply.add_argument("--dry-run", action="store_true", help="print every request (method, path, body); send none")
-    check = sub.add_parser("check", help="compare the live settings with the files; exit 1 on drift")
+    check = sub.add_parser("check", help="compare the live settings with the files; exit 1 on drift", **shown)
     _common(check)
     check.add_argument("--format", choices=FORMATS, default="text", help="report format (default: text)")
     check.add_argument("--output", type=Path, metavar="FILE", help="write the report here instead of stdout")
-    export = sub.add_parser("export", help="write a timestamped JSON evidence snapshot of the live settings")
+    export = sub.add_parser("export", help="write a timestamped JSON evidence snapshot of the live settings", **shown)
     _common(export)
     export.add_argument(
         "--output", type=Path, required=True, metavar="DIR", help="folder the snapshot is written under"
