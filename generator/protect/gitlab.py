@@ -407,6 +407,7 @@ class GitLabSession:
                 )
             else:
                 files = [p.file + ":1" for p in self.payloads if cid in p.controls]
+                files += [".gitlab-ci.yml:1" for n in self.schedules if SCHEDULES[n][1] == cid]
                 results.append(Result(catalog[cid], "pass", f"matches the files ({when})", tuple(files)))
         report = Report(
             self.root, dict(self.answers), results, read={"live API snapshot": 1}, profile=f"{when}, {self.project}"
