@@ -288,11 +288,11 @@ WORDS: dict[str, tuple[str, Mutate, str]] = {
     ),
     "retention-401-private": ("python-defaults", text(PR, "retention-days: 400", "retention-days: 401"), "PP-EVID-03"),
     "audit-log-export-deleted": ("enterprise-private", delete(".github/workflows/audit-log-export.yml"), "PP-EVID-04"),
-    "protect-check-deleted": ("python-defaults", delete(".github/workflows/protect-check.yml"), "PP-EVID-05"),
+    "protect-check-deleted": ("python-defaults", delete(".github/workflows/protect-check.yml"), "PP-EVID-07"),
     "protect-check-continue-on-error": (
         "enterprise-private",
         job(".github/workflows/protect-check.yml", "check", "continue-on-error", True),
-        "PP-EVID-05",
+        "PP-EVID-07",
     ),
     "action-unpinned": (
         "python-defaults",

@@ -245,7 +245,7 @@ class PP_EVID_05(Evidence):
     }
     needs = (PROTECT_TOKEN, PIPEPROOF_ACTION)
 
-    id = "PP-EVID-05"
+    id = "PP-EVID-07"
     soc2 = ("CC8.1", "CC6.2", "CC6.3")
     iso27001 = ("A.8.32", "A.5.18", "A.8.15")
     severity = Severity.MEDIUM
