@@ -13,7 +13,8 @@ from generator.errors import UserError
 EXIT_CODES = """\
 exit codes:
   0    success
-  1    findings (validate, audit), conflicts or a refused weakening (update), or a failure while running
+  1    findings (validate, audit), drift (protect check), a failed or partial apply (protect), conflicts
+       or a refused weakening (update), or a failure while running
   2    usage error or bad input (nothing was written); check-update: an update is available
   130  interrupted
 """
@@ -28,6 +29,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "update": ("update", "bring a project to a newer template version, keeping your edits and every control"),
     "check-update": ("check_update", "exit 0 when the project's template is current, 2 when an update exists"),
     "retrofit": ("retrofit", "add the pipeline to an existing repository without overwriting anything"),
+    "protect": (
+        "protect",
+        "apply, check (exit 1 on drift) and export branch protection, rulesets and environments through the "
+        "platform API",
+    ),
 }
 
 

@@ -78,8 +78,9 @@ def next_steps(controls: list[type[Control]], answers: Mapping[str, Any], dest: 
         f"pipeproof validate {dest}   # the linters the pipeline itself is held to",
         f"pipeproof audit {dest}      # the control catalog, as the controls-drift job runs it",
         f"cd {dest} && git init -b {branch} && git add -A && git commit -m 'pipeproof pipeline'",
-        "push, then have an admin apply .github/settings.yml (repository-settings app) or create the ruleset "
-        "from .github/rulesets/default-branch.json before the first pull request",
+        "push, then have an admin run `pipeproof protect apply` (GITHUB_TOKEN with admin access; --dry-run "
+        "first shows every request) before the first pull request: it applies .github/settings.yml, the ruleset "
+        "in .github/rulesets/, the environments and their reviewers; `pipeproof protect check` shows drift",
     ]
     return NextSteps(relies_on, not_met, tasks, placeholders, run)
 

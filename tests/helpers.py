@@ -20,7 +20,7 @@ SCENARIOS: dict[str, dict[str, Any]] = yaml.safe_load((GOLDEN / "scenarios.yml")
 # Values that change with the checkout or the commit, masked before comparing (and in golden/): the answers
 # file's source and commit, and the commit of pipeproof's own action that the controls-drift job pins.
 _VOLATILE = re.compile(r"^(_commit|_src_path): .*$", re.MULTILINE)
-_ACTION_PIN = re.compile(r"(pipeproof/pipeproof@)[0-9a-f]{40}( # ).*$", re.MULTILINE)
+_ACTION_PIN = re.compile(r"(pipeproof/pipeproof(?:/protect)?@)[0-9a-f]{40}( # ).*$", re.MULTILINE)
 MASKED_PIN = "0" * 40
 
 

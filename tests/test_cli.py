@@ -46,3 +46,31 @@ def test_help_does_not_import_copier() -> None:
 def test_console_script_runs(tmp_path) -> None:  # type: ignore[no-untyped-def]
     proc = subprocess.run([sys.executable, "-m", "generator", "--version"], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.startswith("pipeproof ")
+
+
+def test_protect_is_wired_end_to_end_without_the_network(tmp_path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # Each action parses; a dry run needs no token, sends nothing (no server exists here) and lists the requests.
+    from tests.helpers import ROOT
+
+    for action in ("apply", "check", "export"):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["protect", action, "--help"])
+        assert exit_info.value.code == 0
+        assert "exit codes:" in capsys.readouterr().out
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    code = main(
+        [
+            "protect",
+            "apply",
+            str(ROOT / "golden" / "python-defaults"),
+            "--repo",
+            "o/r",
+            "--dry-run",
+            "--api-url",
+            "http://127.0.0.1:9",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0 and "PUT /repos/o/r/branches/main/protection {" in out
+    assert main(["protect", "check", str(ROOT / "golden" / "python-defaults"), "--repo", "o/r"]) == 2
+    assert "no token: set GITHUB_TOKEN or pass --token-file" in capsys.readouterr().err

@@ -288,6 +288,12 @@ WORDS: dict[str, tuple[str, Mutate, str]] = {
     ),
     "retention-401-private": ("python-defaults", text(PR, "retention-days: 400", "retention-days: 401"), "PP-EVID-03"),
     "audit-log-export-deleted": ("enterprise-private", delete(".github/workflows/audit-log-export.yml"), "PP-EVID-04"),
+    "protect-check-deleted": ("python-defaults", delete(".github/workflows/protect-check.yml"), "PP-EVID-07"),
+    "protect-check-continue-on-error": (
+        "enterprise-private",
+        job(".github/workflows/protect-check.yml", "check", "continue-on-error", True),
+        "PP-EVID-07",
+    ),
     "action-unpinned": (
         "python-defaults",
         regex(PR, r"actions/checkout@[0-9a-f]{40}", "actions/checkout@v4"),

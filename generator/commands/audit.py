@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import sys
 from pathlib import Path
+from typing import Any
+
+from generator.errors import UserError
 
 FORMATS = ("text", "json", "sarif", "markdown")
 SEVERITIES = ("low", "medium", "high", "critical")
@@ -33,6 +37,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="what the repository is: service (deploys; deployment and evidence controls apply), library "
         "(publishes releases), or auto: detected from its pipeline (default)",
     )
+    live = parser.add_argument_group("live settings (GitHub)")
+    live.add_argument(
+        "--live",
+        action="store_true",
+        help="read branch protection, rulesets, environments, CODEOWNERS errors and secret scanning from the "
+        "platform API (GITHUB_TOKEN or --token-file, read access) and judge those controls on what it enforces",
+    )
+    live.add_argument("--repo", metavar="OWNER/NAME", help="with --live: the repository (default: the origin remote)")
+    live.add_argument("--api-url", metavar="URL", help="with --live: the REST API base (default: from the answers)")
+    live.add_argument("--token-file", type=Path, metavar="FILE", help="with --live: read the token from FILE")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
     gc.disable()
     check_tree(args.path)  # answers from a newer template: refuse rather than judge by older, weaker defaults
     report = audit(args.path, profile=args.profile)
+    if args.live:
+        _live(report, args)
     platform = report.answers.get("platform")
     if not any(platform in r.control.platforms for r in report.results):
         print(f"warning: no control covers platform {platform!r} yet (planned); nothing was checked", file=sys.stderr)
@@ -65,3 +81,33 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(output)
     failing = report.failing(Severity[args.fail_on.upper()], strict=args.strict)
     return 1 if failing or report.errors or report.empty else 0
+
+
+def _live(report: Any, args: argparse.Namespace) -> None:
+    """Judge the live-decidable controls on the live settings; without a token or an answer, say why and keep
+    the verdicts the files give (`unknown` where they cannot decide)."""
+    from generator.protect import session, verdicts
+    from generator.protect.client import ApiError
+
+    def degrade(why: str) -> None:
+        print(
+            f"warning: --live: {why}; the live settings were not read, so verdicts stay as the files decide",
+            file=sys.stderr,
+        )
+        for i, r in enumerate(report.results):
+            if r.control.id in verdicts.LIVE_CONTROLS and r.status == "unknown":
+                report.results[i] = dataclasses.replace(r, reason=f"{r.reason} (no live check: {why})")
+
+    if report.answers.get("platform", "github") != "github":
+        degrade("live settings are read for GitHub only")
+        return
+    try:
+        with session.open_session(args, allow_empty=True) as s:
+            from generator.protect import github
+
+            live = github.read_live(s.client, s.want)
+            verdicts.overlay(report, s.pipeline, s.want, live, session._now())
+    except ApiError as exc:
+        degrade(str(exc))
+    except UserError as exc:
+        degrade(str(exc))

@@ -36,7 +36,7 @@ class Branch(Control):
 _UNDECLARED = (
     "branch protection of {branch!r} is not declared in the repository (.github/settings.yml or an active "
     "ruleset in .github/rulesets/*.json); the live settings decide: the repository's Settings > Branches "
-    "and Rules"
+    "and Rules (`pipeproof audit --live` reads them)"
 )
 
 

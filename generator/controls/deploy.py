@@ -133,7 +133,8 @@ class PP_DEPLOY_01(Deploy):
                     )
                 return unknown(
                     f"{job.name} deploys through the {job.environment} environment, whose required reviewers are "
-                    "set outside the files (the live environment settings decide); the job does not verify an approval",
+                    "set outside the files (the live environment settings decide: `pipeproof audit --live` reads "
+                    "them); the job does not verify an approval",
                     job.where,
                 )
             return failed(f"{job.name} deploys to production with no approval that GitHub enforces", job.where)

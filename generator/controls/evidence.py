@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from generator.controls.base import Control, Finding, Outcome, Severity, failed, not_applicable, passed, unknown
 from generator.controls.judge import each_production_job
-from generator.controls.needs import AUDIT_LOG_API, EVIDENCE_STORE, Need
+from generator.controls.needs import AUDIT_LOG_API, EVIDENCE_STORE, PIPEPROOF_ACTION, PROTECT_TOKEN, Need
 from generator.pipeline.model import Job, Pipeline, Step
 
 # The "what to log" table of the source document, as the data a deployment record must carry (each entry:
@@ -228,6 +228,60 @@ class PP_EVID_04(Evidence):
             if export and any(_ships(s) for s in job.steps):
                 return passed("the audit log is exported on a schedule and shipped", export.where)
         return failed("no scheduled job exports the audit log to the evidence store")
+
+
+class PP_EVID_05(Evidence):
+    """The live protection settings are checked against the files and exported daily"""
+
+    procedure = (
+        "Confirm a protect-check run exists for every day of the period, that each failed run (drift) was "
+        "followed by a change that restored the settings, and that each day's snapshot holds the live settings, "
+        "the diff and the access review (collaborators, teams, admins, bypass actors) with a matching SHA-256."
+    )
+    frequency = "Daily; the access review in the snapshots is reviewed quarterly"
+    population = {
+        "github": "the protect-check workflow runs of the period (gh run list --workflow protect-check.yml) and "
+        "the snapshots protect-<time>.json under the evidence store prefix {project_name}/"
+    }
+    needs = (PROTECT_TOKEN, PIPEPROOF_ACTION)
+
+    id = "PP-EVID-07"
+    soc2 = ("CC8.1", "CC6.2", "CC6.3")
+    iso27001 = ("A.8.32", "A.5.18", "A.8.15")
+    severity = Severity.MEDIUM
+    # Protection and environments exist to check only where GitHub offers them.
+    applies = "environments_available"
+    implemented_by = {"github": (".github/workflows/protect-check.yml#check",)}
+    remediation = (
+        "Run `pipeproof protect check` and `pipeproof protect export` on a daily schedule with a read-only token, "
+        "failing on drift and keeping the snapshot as evidence."
+    )
+    evidence = (
+        "protect-<time>.json snapshots (live and desired settings, diff, access review, SHA-256): a workflow "
+        "artifact ({retention} days), and {store_retention}."
+    )
+
+    @classmethod
+    def check(cls, pipeline: Pipeline) -> Outcome:
+        for job in pipeline.jobs:
+            if not job.runs_on("schedule"):
+                continue
+            # The check must be able to fail the run: drift that passes quietly is no detective control.
+            check = next(
+                (s for s in job.steps if _protect(s, "check") and s.not_blocking("schedule") is None),
+                None,
+            )
+            export = next((s for s in job.steps if _protect(s, "export")), None)
+            if check is not None and export is not None:
+                return passed("a scheduled job checks the live settings for drift and exports them", check.where)
+        return failed("no scheduled job runs `pipeproof protect check` and `export` against the live settings")
+
+
+def _protect(step: Step, command: str) -> bool:
+    """A step that runs `pipeproof protect COMMAND` (the CLI, or the protect action with command: COMMAND)."""
+    if step.action.endswith("/protect") and step.action.startswith("pipeproof/"):
+        return str(step.with_.get("command", "check")) == command
+    return re.search(rf"\bprotect\s+{command}\b", step.run) is not None
 
 
 _UPLOAD = re.compile(

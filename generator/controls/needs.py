@@ -55,14 +55,15 @@ PROTECTION = Need(
 )
 SETTINGS_APPLIED = Need(
     "settings-applied",
-    "the settings applied to the repository by an admin: install the repository-settings app (it reads "
-    ".github/settings.yml), or create the ruleset from .github/rulesets/default-branch.json",
+    "the settings applied to the repository by an admin: `pipeproof protect apply` (classic protection, the "
+    "ruleset, environments and reviewers), or the repository-settings app for .github/settings.yml",
     None,
 )
 ENV_REVIEWERS = Need(
     "environment-reviewers",
     "required reviewers on the production environment: any public repository, or GitHub Enterprise for a "
-    "private one; {security_team} set as reviewer (Settings > Environments > production)",
+    "private one; {security_team} set as reviewer (`pipeproof protect apply` sets it, with prevent_self_review "
+    "and no admin bypass)",
     "approval_mode == 'environment'",
     "production is promoted by a pull request that changes deploy/production.json, which the code owners "
     "({security_team}) must approve; promote.yml verifies that approval before it deploys",
@@ -104,6 +105,13 @@ AUDIT_LOG_API = Need(
     "evidenced by the Git history of .github/ (reviewed by the code owners), the deployment records and the "
     "controls-drift audit of every pull request; export the organisation audit log from its settings page "
     "for each observation period",
+)
+PROTECT_TOKEN = Need(
+    "protect-token",
+    "a read-only token for `pipeproof protect check` and `export` (a fine-grained token or GitHub App: "
+    "Administration read, Metadata read, Members read) as the PIPEPROOF_READ_TOKEN secret of the settings-check "
+    "environment, and the settings applied once by an administrator (`pipeproof protect apply`)",
+    None,
 )
 PIPEPROOF_ACTION = Need(
     "pipeproof-action",
