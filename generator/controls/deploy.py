@@ -230,6 +230,8 @@ class PP_DEPLOY_04(Deploy):
     """A failed, cancelled or timed-out deploy rolls production back automatically and leaves a record"""
 
     id = "PP-DEPLOY-04"
+    # Under Argo CD the cluster is rolled back by a reviewed git revert (PP-ARGO-04), not by the pipeline.
+    applies = "deploys and deploy_model != 'argocd'"
     soc2 = ("CC8.1",)
     iso27001 = ("A.8.32",)
     remediation = (
@@ -295,6 +297,8 @@ class PP_DEPLOY_05(Deploy):
     """Rollback is drilled on a schedule and each drill leaves evidence"""
 
     id = "PP-DEPLOY-05"
+    # The drill rolls staging back with the pipeline's deploy script; under Argo CD there is none (PP-ARGO-04).
+    applies = "deploys and deploy_model != 'argocd'"
     soc2 = ("CC8.1",)
     iso27001 = ("A.8.32",)
     severity = Severity.MEDIUM
