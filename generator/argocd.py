@@ -278,8 +278,12 @@ def _load_all(path: Any) -> list[Any]:
 
 def objects(repo: Repo) -> ArgoCD:
     """The Argo CD objects of every YAML file that mentions argoproj.io or an Argo CD ConfigMap; a file that
-    does and cannot be parsed is a per-file error of the repository."""
+    does and cannot be parsed is a per-file error of the repository. Read once per Repo."""
+    cached = repo.__dict__.get("_argocd")
+    if isinstance(cached, ArgoCD):
+        return cached
     found = ArgoCD()
+    repo.__dict__["_argocd"] = found
     for path in repo.files("**/*.yaml", "**/*.yml"):
         rel = path.relative_to(repo.root).as_posix()
         if rel.startswith((".github/", ".gitlab/")) or rel == ".gitlab-ci.yml":

@@ -53,8 +53,9 @@ class Deploy(Control):
     frequency = "Every production deploy"
     population = {"github": _PRODUCTION_RUNS}
     needs: ClassVar[tuple[Need, ...]] = (ENVIRONMENTS, DEPLOY_HOOKS)
-    # Only a repository that deploys has these controls; a library's releases are judged as releases.
-    applies = "deploys"
+    # Only a repository that deploys has these controls; a library's releases are judged as releases. Under
+    # Argo CD the pipeline deploys nothing: PP-ARGO-01..04 judge the GitOps promotion instead.
+    applies = "deploys and deploy_model != 'argocd'"
 
 
 class PP_DEPLOY_01(Deploy):
@@ -230,8 +231,6 @@ class PP_DEPLOY_04(Deploy):
     """A failed, cancelled or timed-out deploy rolls production back automatically and leaves a record"""
 
     id = "PP-DEPLOY-04"
-    # Under Argo CD the cluster is rolled back by a reviewed git revert (PP-ARGO-04), not by the pipeline.
-    applies = "deploys and deploy_model != 'argocd'"
     soc2 = ("CC8.1",)
     iso27001 = ("A.8.32",)
     remediation = (
@@ -297,8 +296,6 @@ class PP_DEPLOY_05(Deploy):
     """Rollback is drilled on a schedule and each drill leaves evidence"""
 
     id = "PP-DEPLOY-05"
-    # The drill rolls staging back with the pipeline's deploy script; under Argo CD there is none (PP-ARGO-04).
-    applies = "deploys and deploy_model != 'argocd'"
     soc2 = ("CC8.1",)
     iso27001 = ("A.8.32",)
     severity = Severity.MEDIUM
