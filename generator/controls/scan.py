@@ -397,7 +397,7 @@ class PP_SCAN_09(Scan):
     applies = "deploys"  # DAST of staging before production: only where the repository deploys
     soc2 = ("CC7.1",)
     iso27001 = ("A.8.25", "A.8.29")
-    implemented_by = {"github": (".github/workflows/deploy.yml#dast", ".zap/rules.tsv")}
+    implemented_by = {"github": ("{dast_workflow}#dast", ".zap/rules.tsv")}
     remediation = (
         "Run a ZAP full scan against staging after the staging deploy and before production, and fail the "
         "job when the report holds a high-risk alert."
