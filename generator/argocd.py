@@ -18,12 +18,23 @@ from generator.repo import MAX_NODES, ConflictError, Doc, FileError, Map, ParseE
 
 # Argo CD parses schedules with robfig/cron (minute hour day-of-month month day-of-week, names allowed for
 # months and days, and the @descriptors).
-_CRON_FIELDS = (
+_CRON_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
     ("minute", 0, 59, {}),
     ("hour", 0, 23, {}),
     ("day-of-month", 1, 31, {}),
-    ("month", 1, 12, {m: i for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), 1)}),
-    ("day-of-week", 0, 7, {d: i for i, d in enumerate("sun mon tue wed thu fri sat".split())}),
+    (
+        "month",
+        1,
+        12,
+        dict(
+            zip(
+                ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"],
+                range(1, 13),
+                strict=True,
+            )
+        ),
+    ),
+    ("day-of-week", 0, 7, {d: i for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])}),
 )
 _DESCRIPTORS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
 
@@ -165,7 +176,13 @@ def parse_policy(text: str, first_line: int = 1) -> PolicyFile:
         kind = cells[0]
         if kind == "p":
             if len(cells) != 6 or not all(cells):
-                errors.append((number, f"a p line has 6 non-empty fields (p, subject, resource, action, object, effect), got {len(cells)}"))
+                errors.append(
+                    (
+                        number,
+                        "a p line has 6 non-empty fields (p, subject, resource, action, object, effect), "
+                        f"got {len(cells)}",
+                    )
+                )
                 continue
             _, subject, resource, action, obj, effect = cells
             if resource not in RESOURCES:
@@ -195,7 +212,9 @@ def grants(policy: PolicyFile, subject: str, resource: str, action: str, obj: st
     matching = [
         p
         for p in policy.policies
-        if p.subject in roles and p.resource in {resource, "*"} and _action_covers(p.action, action)
+        if p.subject in roles
+        and p.resource in {resource, "*"}
+        and _action_covers(p.action, action)
         and fnmatchcase(obj, p.object)
     ]
     if any(p.effect == "deny" for p in matching):
@@ -327,13 +346,18 @@ def _items(data: Any) -> Iterator[Map]:
 
 def _classify(doc: Doc, index: int, data: Map) -> Obj | None:
     kind = data.get("kind")
-    meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+    meta = as_map(data.get("metadata"))
     name = str(meta.get("name", ""))
     if kind in {"AppProject", "Application"} and ARGO_API.match(str(data.get("apiVersion", ""))):
         return Obj(doc, index, str(kind), name, data)
     if kind == "ConfigMap" and name in {"argocd-rbac-cm", "argocd-notifications-cm"}:
         return Obj(doc, index, name, name, data)
     return None
+
+
+def as_map(value: Any) -> dict[Any, Any]:
+    """A mapping from YAML, or an empty one for anything else."""
+    return value if isinstance(value, dict) else {}
 
 
 def is_production(name: str) -> bool:
@@ -343,7 +367,7 @@ def is_production(name: str) -> bool:
 
 def rbac_policy(obj: Obj) -> tuple[PolicyFile, str]:
     """policy.csv (and every policy.*.csv overlay key) of an argocd-rbac-cm, with its policy.default."""
-    data = obj.data.get("data") if isinstance(obj.data.get("data"), dict) else {}
+    data = as_map(obj.data.get("data"))
     texts = []
     for key in sorted(k for k in data if str(k) == "policy.csv" or re.fullmatch(r"policy\.[\w.-]+\.csv", str(k))):
         start = getattr(data, "text_lines", {}).get(key, obj.data.line)

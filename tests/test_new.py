@@ -132,14 +132,18 @@ def test_fresh_repository_with_readme_and_licence_just_works(tmp_path: Path) -> 
         pytest.param(["evidence_bucket=Evil_Bucket"], ["'evidence_bucket'", "bucket name"], id="bad-bucket"),
         pytest.param(["frameworks=[]"], ["'frameworks'", "at least one"], id="no-framework"),
         pytest.param(["platform=gitlab"], ["'platform'", "'gitlab'", "not available yet"], id="gitlab-not-yet"),
-        pytest.param(["deploy_model=argocd", "containers=false"], ["'deploy_model'", "containers"], id="argocd-no-image"),
+        pytest.param(
+            ["deploy_model=argocd", "containers=false"], ["'deploy_model'", "containers"], id="argocd-no-image"
+        ),
         pytest.param(
             ["deploy_model=argocd", "argocd_allow_schedule=0 25 * * 1-5"],
             ["'argocd_allow_schedule'", "'0 25 * * 1-5'", "hour", "outside 0-23"],
             id="argocd-cron-hour-25",
         ),
         pytest.param(
-            ["deploy_model=argocd", "argocd_deny_schedule=0 17 * *"], ["'argocd_deny_schedule'", "5 fields"], id="argocd-cron-4-fields"
+            ["deploy_model=argocd", "argocd_deny_schedule=0 17 * *"],
+            ["'argocd_deny_schedule'", "5 fields"],
+            id="argocd-cron-4-fields",
         ),
         pytest.param(
             ["deploy_model=argocd", "argocd_deny_schedule=0 17 * * fri-mon"],
@@ -157,7 +161,9 @@ def test_fresh_repository_with_readme_and_licence_just_works(tmp_path: Path) -> 
             id="argocd-timezone-shell",
         ),
         pytest.param(
-            ["deploy_model=argocd", "argocd_allow_duration=8 hours"], ["'argocd_allow_duration'", "8h or 7h30m"], id="argocd-duration"
+            ["deploy_model=argocd", "argocd_allow_duration=8 hours"],
+            ["'argocd_allow_duration'", "8h or 7h30m"],
+            id="argocd-duration",
         ),
         pytest.param(
             ["deploy_model=argocd", "argocd_deployers_group=release managers"],

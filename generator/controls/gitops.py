@@ -10,7 +10,7 @@ import re
 from fnmatch import fnmatchcase
 from typing import Any, ClassVar
 
-from generator.argocd import ArgoCD, Obj, PolicyFile, grants, is_production, parse_policy, rbac_policy
+from generator.argocd import ArgoCD, Obj, PolicyFile, as_map, grants, is_production, parse_policy, rbac_policy
 from generator.controls.base import Control, Finding, Outcome, Severity, failed, passed, unknown
 from generator.controls.needs import Need
 from generator.pipeline.model import Pipeline
@@ -51,7 +51,7 @@ def _none(argocd: ArgoCD) -> Outcome:
 
 
 def _destination(spec: dict[str, Any]) -> tuple[str, str, str]:
-    dest = spec.get("destination") if isinstance(spec.get("destination"), dict) else {}
+    dest = as_map(spec.get("destination"))
     return str(dest.get("server") or ""), str(dest.get("name") or ""), str(dest.get("namespace") or "")
 
 
@@ -95,19 +95,42 @@ class PP_ARGO_01(GitOps):
         findings: list[Finding] = []
         for p in argocd.projects:
             if "*" in [str(r) for r in _items(p.spec.get("sourceRepos"))]:
-                findings.append(Finding(p.at("spec", "sourceRepos"), f"AppProject {p.name} accepts any source repository (sourceRepos '*')"))
+                findings.append(
+                    Finding(
+                        p.at("spec", "sourceRepos"),
+                        f"AppProject {p.name} accepts any source repository (sourceRepos '*')",
+                    )
+                )
             for i, d in enumerate(_items(p.spec.get("destinations"))):
                 if isinstance(d, dict) and ("*" in (str(d.get("server")), str(d.get("name")), str(d.get("namespace")))):
-                    findings.append(Finding(p.at("spec", "destinations", i), f"AppProject {p.name} deploys to any cluster or namespace ('*' destination)"))
+                    findings.append(
+                        Finding(
+                            p.at("spec", "destinations", i),
+                            f"AppProject {p.name} deploys to any cluster or namespace ('*' destination)",
+                        )
+                    )
             for i, r in enumerate(_items(p.spec.get("clusterResourceWhitelist"))):
-                if isinstance(r, dict) and (str(r.get("kind")) == "*" or (str(r.get("group")) == "*" and str(r.get("kind")) in {"*", "None"})):
-                    findings.append(Finding(p.at("spec", "clusterResourceWhitelist", i), f"AppProject {p.name} allows every cluster-scoped resource ('*' in clusterResourceWhitelist)"))
+                if isinstance(r, dict) and (
+                    str(r.get("kind")) == "*" or (str(r.get("group")) == "*" and str(r.get("kind")) in {"*", "None"})
+                ):
+                    findings.append(
+                        Finding(
+                            p.at("spec", "clusterResourceWhitelist", i),
+                            f"AppProject {p.name} allows every cluster-scoped resource "
+                            "('*' in clusterResourceWhitelist)",
+                        )
+                    )
         members: dict[str, set[bool]] = {}
         for app in argocd.applications:
             project_name = str(app.spec.get("project") or "default")
             members.setdefault(project_name, set()).add(is_production(app.name))
             if project_name == "default":
-                findings.append(Finding(app.at("spec", "project"), f"Application {app.name} uses the default project, which allows every source and destination"))
+                findings.append(
+                    Finding(
+                        app.at("spec", "project"),
+                        f"Application {app.name} uses the default project, which allows every source and destination",
+                    )
+                )
                 continue
             project = argocd.project(project_name)
             if project is None:
@@ -115,15 +138,28 @@ class PP_ARGO_01(GitOps):
             server, name, namespace = _destination(app.spec)
             if not _allowed(project, server, name, namespace):
                 target = f"{server or name or '(no cluster)'}/{namespace or '(no namespace)'}"
-                findings.append(Finding(app.at("spec", "destination"), f"Application {app.name} deploys to {target}, outside the destinations of project {project_name}"))
+                findings.append(
+                    Finding(
+                        app.at("spec", "destination"),
+                        f"Application {app.name} deploys to {target}, "
+                        f"outside the destinations of project {project_name}",
+                    )
+                )
         for project_name, kinds in members.items():
             if kinds == {True, False}:
                 where = argocd.project(project_name)
-                findings.append(Finding(where.at() if where else f"{argocd.files[0]}:1", f"project {project_name} holds production and non-production Applications: environments are not separated"))
+                findings.append(
+                    Finding(
+                        where.at() if where else f"{argocd.files[0]}:1",
+                        f"project {project_name} holds production and non-production Applications: "
+                        "environments are not separated",
+                    )
+                )
         if findings:
             return failed(findings[0].message, *findings)
         return passed(
-            f"{len(argocd.projects)} AppProject(s) confined to their repositories, clusters and namespaces; every Application inside its project",
+            f"{len(argocd.projects)} AppProject(s) confined to their repositories, clusters and namespaces; "
+            "every Application inside its project",
             *(p.at() for p in argocd.projects),
         )
 
@@ -143,8 +179,14 @@ def _is_deployer(subject: str, deployers: set[str]) -> bool:
 
 def _production_objects(argocd: ArgoCD, policy: PolicyFile) -> list[str]:
     projects = {p.name for p in argocd.projects if is_production(p.name)}
-    projects |= {str(a.spec.get("project")) for a in argocd.applications if is_production(a.name) and a.spec.get("project")}
-    projects |= {p.object.split("/", 1)[0] for p in policy.policies if "/" in p.object and is_production(p.object.split("/", 1)[0])}
+    projects |= {
+        str(a.spec.get("project")) for a in argocd.applications if is_production(a.name) and a.spec.get("project")
+    }
+    projects |= {
+        p.object.split("/", 1)[0]
+        for p in policy.policies
+        if "/" in p.object and is_production(p.object.split("/", 1)[0])
+    }
     return [f"{p}/app" for p in sorted(projects or {"production", "prod"})]
 
 
@@ -188,7 +230,12 @@ class PP_ARGO_02(GitOps):
             where_csv = cm.at("data", "policy.csv")
             findings += [Finding(f"{cm.doc.path}:{line}", f"policy.csv: {why}") for line, why in policy.errors]
             if default.strip() == "role:admin":
-                findings.append(Finding(cm.at("data", "policy.default"), "policy.default is role:admin: every authenticated user administers Argo CD"))
+                findings.append(
+                    Finding(
+                        cm.at("data", "policy.default"),
+                        "policy.default is role:admin: every authenticated user administers Argo CD",
+                    )
+                )
             full = _with_admin(policy)
             subjects = {g.subject for g in policy.groupings if not g.subject.startswith("role:")}
             for obj in _production_objects(argocd, policy):
@@ -197,23 +244,42 @@ class PP_ARGO_02(GitOps):
                     if lines and not _is_deployer(subject, deployers):
                         line = next((p.line for p in lines if p.line), 0)
                         where = f"{cm.doc.path}:{line}" if line else where_csv
-                        findings.append(Finding(where, f"{subject} is not a deployer and may sync production ({obj.split('/')[0]}/*)"))
-                if default.strip() and default.strip() != "role:readonly":
-                    if grants(full, default.strip(), "applications", "sync", obj):
-                        findings.append(Finding(cm.at("data", "policy.default"), f"policy.default {default.strip()} lets everyone sync production"))
+                        findings.append(
+                            Finding(
+                                where, f"{subject} is not a deployer and may sync production ({obj.split('/')[0]}/*)"
+                            )
+                        )
+                if default.strip() not in {"", "role:readonly"} and grants(
+                    full, default.strip(), "applications", "sync", obj
+                ):
+                    findings.append(
+                        Finding(
+                            cm.at("data", "policy.default"),
+                            f"policy.default {default.strip()} lets everyone sync production",
+                        )
+                    )
         for project in argocd.projects:
             if not is_production(project.name):
                 continue
             for i, role in enumerate(_items(project.spec.get("roles"))):
                 if not isinstance(role, dict):
                     continue
-                lines = parse_policy("\n".join(str(p) for p in _items(role.get("policies"))))
-                findings += [Finding(project.at("spec", "roles", i), f"role {role.get('name')}: {why}") for _, why in lines.errors]
-                if not any(p.effect == "allow" and fnmatchcase("sync", p.action) for p in lines.policies):
+                role_policy = parse_policy("\n".join(str(p) for p in _items(role.get("policies"))))
+                findings += [
+                    Finding(project.at("spec", "roles", i), f"role {role.get('name')}: {why}")
+                    for _, why in role_policy.errors
+                ]
+                if not any(p.effect == "allow" and fnmatchcase("sync", p.action) for p in role_policy.policies):
                     continue
                 for group in map(str, _items(role.get("groups"))):
                     if not _is_deployer(group, deployers):
-                        findings.append(Finding(project.at("spec", "roles", i), f"project role {role.get('name')} lets {group}, not a deployer, sync production project {project.name}"))
+                        findings.append(
+                            Finding(
+                                project.at("spec", "roles", i),
+                                f"project role {role.get('name')} lets {group}, not a deployer, "
+                                f"sync production project {project.name}",
+                            )
+                        )
         if findings:
             return failed(findings[0].message, *findings)
         if not argocd.rbac:
@@ -222,7 +288,9 @@ class PP_ARGO_02(GitOps):
                 *(p.at() for p in argocd.projects if is_production(p.name)),
             )
         who = ", ".join(sorted(deployers)) or "groups named for releasing or operating production"
-        return passed(f"only deployers ({who}) may sync production; policy.default is not admin", *(c.at() for c in argocd.rbac))
+        return passed(
+            f"only deployers ({who}) may sync production; policy.default is not admin", *(c.at() for c in argocd.rbac)
+        )
 
 
 _SHA = re.compile(r"\A[0-9a-f]{40}\Z")
@@ -252,7 +320,7 @@ def _owned(repo: Repo, path: str) -> bool:
 
 
 class PP_ARGO_03(GitOps):
-    """Production syncs only reviewed commits from the protected branch, inside sync windows, never pruning on its own"""
+    """Production syncs only reviewed commits, inside sync windows, without automatic pruning"""
 
     id = "PP-ARGO-03"
     soc2 = ("CC8.1",)
@@ -271,7 +339,10 @@ class PP_ARGO_03(GitOps):
         "without prune), give the production AppProject syncWindows (an allow window in business hours and a "
         "deny window outside them), and make CODEOWNERS cover the production path so its promotion needs review."
     )
-    evidence = "The production Application, AppProject and CODEOWNERS under version control; the promotion pull requests and their reviews."
+    evidence = (
+        "The production Application, AppProject and CODEOWNERS under version control; the promotion pull "
+        "requests and their reviews."
+    )
     procedure = (
         "For each sampled production sync in the sync records, find the promotion commit it synced and confirm "
         "its pull request was approved by a code owner other than its author before it merged."
@@ -283,27 +354,57 @@ class PP_ARGO_03(GitOps):
         if not production:
             if not argocd.applications:
                 return _none(argocd)
-            return failed("no production Application found (an Application named prod or production)", *(a.at() for a in argocd.applications[:1]))
+            return failed(
+                "no production Application found (an Application named prod or production)",
+                *(a.at() for a in argocd.applications[:1]),
+            )
         branch = str(answers.get("default_branch") or "main")
         findings: list[Finding] = []
         for app in production:
             for source in _sources(app.spec):
                 rev = str(source.get("targetRevision") or "HEAD")
                 if not (rev in {branch, "HEAD", f"refs/heads/{branch}"} or _SHA.match(rev) or _TAG.match(rev)):
-                    findings.append(Finding(app.at("spec", "source", "targetRevision"), f"production follows {rev}, not the protected branch {branch}: its commits need no review"))
+                    findings.append(
+                        Finding(
+                            app.at("spec", "source", "targetRevision"),
+                            f"production follows {rev}, not the protected branch {branch}: its commits need no review",
+                        )
+                    )
                 path = str(source.get("path") or "")
                 if path and (repo.root / path).is_dir() and not _owned(repo, path):
-                    findings.append(Finding(app.at("spec", "source", "path"), f"CODEOWNERS does not cover {path}: a promotion to production needs no code-owner review"))
-            policy = app.spec.get("syncPolicy") if isinstance(app.spec.get("syncPolicy"), dict) else {}
-            automated = policy.get("automated") if isinstance(policy.get("automated"), dict) else None
+                    findings.append(
+                        Finding(
+                            app.at("spec", "source", "path"),
+                            f"CODEOWNERS does not cover {path}: a promotion to production needs no code-owner review",
+                        )
+                    )
+            sync_policy = as_map(app.spec.get("syncPolicy"))
+            automated = sync_policy.get("automated") if isinstance(sync_policy.get("automated"), dict) else None
             if automated is not None:
                 if automated.get("prune") is True:
-                    findings.append(Finding(app.at("spec", "syncPolicy", "automated", "prune"), f"production Application {app.name} syncs automatically with prune: true (deletes production resources with no one deciding)"))
+                    findings.append(
+                        Finding(
+                            app.at("spec", "syncPolicy", "automated", "prune"),
+                            f"production Application {app.name} syncs automatically with prune: true "
+                            "(deletes production resources with no one deciding)",
+                        )
+                    )
                 if answers.get("argocd_production_automated") is False:
-                    findings.append(Finding(app.at("spec", "syncPolicy", "automated"), f"production Application {app.name} syncs automatically, but the answers chose manual sync by deployers"))
+                    findings.append(
+                        Finding(
+                            app.at("spec", "syncPolicy", "automated"),
+                            f"production Application {app.name} syncs automatically, "
+                            "but the answers chose manual sync by deployers",
+                        )
+                    )
             project = argocd.project(str(app.spec.get("project") or ""))
             if project is not None and not _items(project.spec.get("syncWindows")):
-                findings.append(Finding(project.at("spec"), f"production project {project.name} has no syncWindows: production may change at any hour"))
+                findings.append(
+                    Finding(
+                        project.at("spec"),
+                        f"production project {project.name} has no syncWindows: production may change at any hour",
+                    )
+                )
         if findings:
             return failed(findings[0].message, *findings)
         return passed(
@@ -334,7 +435,10 @@ class PP_ARGO_04(GitOps):
         "back to the repository, record each report in CI (the sync history), and roll back by reverting the "
         "promotion commit in a workflow that leaves a rollback record."
     )
-    evidence = "Sync records and rollback records: workflow artifacts ({retention} days) and the evidence store ({store_retention}); the promotion commits in Git."
+    evidence = (
+        "Sync records and rollback records: workflow artifacts ({retention} days) and the evidence store "
+        "({store_retention}); the promotion commits in Git."
+    )
     procedure = (
         "For each sampled production sync, match its sync record to a promotion commit and that commit's "
         "deployment record; for each rollback, confirm the revert commit, its pull request and its rollback record."
@@ -347,11 +451,16 @@ class PP_ARGO_04(GitOps):
             return _none(argocd) if not argocd.applications else failed("no production Application found")
         findings: list[Finding] = []
         for app in production:
-            meta = app.data.get("metadata") if isinstance(app.data.get("metadata"), dict) else {}
-            notes = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
+            notes = as_map(as_map(app.data.get("metadata")).get("annotations"))
             triggers = {m[1] for key in notes if (m := _SUBSCRIBE.match(str(key)))}
             if not {"on-sync-succeeded", "on-sync-failed"} <= triggers:
-                findings.append(Finding(app.at("metadata"), f"production Application {app.name} reports neither every successful nor every failed sync (notifications subscriptions on-sync-succeeded and on-sync-failed)"))
+                findings.append(
+                    Finding(
+                        app.at("metadata"),
+                        f"production Application {app.name} does not report every successful and failed sync "
+                        "(notifications subscriptions on-sync-succeeded and on-sync-failed)",
+                    )
+                )
         recorded = reverted = False
         for job in pipeline.jobs:
             doc = pipeline.docs.get(job.file)
@@ -363,9 +472,21 @@ class PP_ARGO_04(GitOps):
             if re.search(r"\bgit\b[^\n]*\brevert\b", text) and re.search(r"record", text, re.IGNORECASE):
                 reverted = True
         if not recorded:
-            findings.append(Finding(f"{argocd.files[0]}:1", "no workflow records Argo CD's sync reports (a deployment_status job that writes a record)"))
+            findings.append(
+                Finding(
+                    f"{argocd.files[0]}:1",
+                    "no workflow records Argo CD's sync reports (a deployment_status job that writes a record)",
+                )
+            )
         if not reverted:
-            findings.append(Finding(f"{argocd.files[0]}:1", "no workflow rolls back by reverting a promotion commit and recording it"))
+            findings.append(
+                Finding(
+                    f"{argocd.files[0]}:1", "no workflow rolls back by reverting a promotion commit and recording it"
+                )
+            )
         if findings:
             return failed(findings[0].message, *findings)
-        return passed("production syncs are reported and recorded; rollback is a recorded git revert", *(a.at() for a in production))
+        return passed(
+            "production syncs are reported and recorded; rollback is a recorded git revert",
+            *(a.at() for a in production),
+        )

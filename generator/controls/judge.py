@@ -124,11 +124,13 @@ def _deploy_path(pipeline: Pipeline, job: Job) -> list[Job]:
             continue
         required = frozenset(line.strip() for line in value.splitlines() if line.strip())
         if required:
-            candidate = pipeline.cached(
-                ("candidate-run", job.file, required), lambda r=required: _candidate_run(pipeline, job.file, set(r))
-            )
+            candidate = pipeline.cached(("candidate-run", job.file, required), _candidate(pipeline, job.file, required))
             found.update((id(other), other) for other in candidate)
     return list(found.values())
+
+
+def _candidate(pipeline: Pipeline, own_file: str, required: frozenset[str]) -> Callable[[], list[Job]]:
+    return lambda: _candidate_run(pipeline, own_file, set(required))
 
 
 def _candidate_run(pipeline: Pipeline, own_file: str, required: set[str]) -> list[Job]:

@@ -7,7 +7,14 @@ import re
 from typing import Any, ClassVar
 
 from generator.controls.base import Control, Finding, Outcome, Severity, failed, not_applicable, passed, unknown
-from generator.controls.judge import deploy_path, each_production_job, gate, gated_elsewhere, remote_calls, why_not_gating
+from generator.controls.judge import (
+    deploy_path,
+    each_production_job,
+    gate,
+    gated_elsewhere,
+    remote_calls,
+    why_not_gating,
+)
 from generator.controls.needs import CODE_SECURITY, ENVIRONMENTS, PROTECTION, REGISTRY, TEAM, Need
 from generator.pipeline.model import CHANGE_EVENTS, Job, Pipeline
 from generator.repo import Repo

@@ -65,7 +65,7 @@ def _gitops_production(job: Job) -> bool:
     paths = push.get("paths") if isinstance(push, Mapping) else None
     if not isinstance(paths, list) or not paths or not all(isinstance(p, str) for p in paths):
         return False
-    return len(on) == 1 and all(_GITOPS_PRODUCTION_PATH.search(p) for p in paths)
+    return isinstance(on, Mapping) and len(on) == 1 and all(_GITOPS_PRODUCTION_PATH.search(p) for p in paths)
 
 
 _SCRIPT = re.compile(r"^(?:(?:bash|sh|zsh|source|\.)\s+)?(\.?\.?/?[\w.@/-]+\.(?:sh|bash))(?:\s|$)")

@@ -393,7 +393,9 @@ class FakeGitHub:
             body = json.loads(req.body or b"{}")
             token = f"ghs_installation{len(self.issued):04d}{'x' * 20}"
             self.issued.append({"token": token, "app": req.app_id, "installation": int(m["id"]), "request": body})
-            return Response(201, {"token": token, "expires_at": "2026-01-01T00:00:00Z", "permissions": body.get("permissions", {})})
+            return Response(
+                201, {"token": token, "expires_at": "2026-01-01T00:00:00Z", "permissions": body.get("permissions", {})}
+            )
 
         @r("GET", repo + r"/pulls")
         def get_pulls(req: Request, m: re.Match[str]) -> Response | Page:
