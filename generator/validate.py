@@ -314,7 +314,9 @@ def _line_of(path: Path, json_path: str) -> int:
     return line
 
 
-_KUBERNETES_VALIDATE = re.compile(r"^ERROR (?P<path>\S+) did not validate for resource (?P<what>\S+) against version [\d.]+: (?P<msg>.*)$")
+_KUBERNETES_VALIDATE = re.compile(
+    r"^ERROR (?P<path>\S+) did not validate for resource (?P<what>\S+) against version [\d.]+: (?P<msg>.*)$"
+)
 
 
 def _kubernetes_validate(root: Path, out: str, err: str, code: int, argv: list[str]) -> list[Finding]:
