@@ -163,17 +163,20 @@ def why_not_gating(pipeline: Pipeline, production: Job, inv: Invocation) -> str 
     if gated_elsewhere(production, job):
         if job.invalid:
             return job.invalid
+        gates = [s for s in production.steps if job.name in _names(s.env.get("REQUIRED_CHECKS"))]
+        whys = [s.not_blocking("push", in_job=True) for s in gates]
+        if all(whys):
+            return f"the check gate of {production.name} that requires {job.name} does not stop it: {whys[0]}"
         return inv.step.not_blocking("push", in_job=True) or inv.ignored or inv.soft()
     return pipeline.why_not_blocking(inv, ("push",))
 
 
+def _names(value: object) -> set[str]:
+    return {line.strip() for line in value.splitlines() if line.strip()} if isinstance(value, str) else set()
+
+
 def _gated_names(job: Job) -> set[str]:
-    names: set[str] = set()
-    for step in job.steps:
-        value = step.env.get("REQUIRED_CHECKS")
-        if isinstance(value, str):
-            names |= {line.strip() for line in value.splitlines() if line.strip()}
-    return names
+    return {name for step in job.steps for name in _names(step.env.get("REQUIRED_CHECKS"))}
 
 
 def gated_elsewhere(production: Job, job: Job) -> bool:

@@ -428,7 +428,12 @@ class PP_SCAN_09(Scan):
                         and g.step.index > inv.step.index
                         and why_not_gating(pipeline, job, g) is None
                     ]
-                    if later and inv.step.not_blocking("push", in_job=gated_elsewhere(job, upstream)) is None:
+                    cross = gated_elsewhere(job, upstream)
+                    if (
+                        later
+                        and inv.step.not_blocking("push", in_job=cross) is None
+                        and (not cross or why_not_gating(pipeline, job, later[0]) is None)
+                    ):
                         return passed("ZAP scans staging and a gate on its report blocks production", later[0].where)
                     found.append(Finding(inv.where, f"DAST does not block: {why_not_gating(pipeline, job, inv)}"))
             if any(inv.tool.category == "dast" for inv in job.invocations()):
