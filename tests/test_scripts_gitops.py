@@ -349,7 +349,7 @@ def promote_commit(manifests: Manifests, digest: str = DIGEST) -> str:
 
 
 def revert(
-    runner: Runner, api: FakeGitHub, manifests: Manifests, keys: dict[str, str], commit: str
+    runner: Runner, api: FakeGitHub, manifests: Manifests, keys: dict[str, str], commit: str | None
 ) -> tuple[Result, Path]:
     out = manifests.repo.path.parent / "rollback-record.json"
     result = runner.run(
@@ -359,6 +359,7 @@ def revert(
         REPO=REPO,
         BASE="main",
         COMMIT=commit,
+        ENVIRONMENT="production",
         ACTOR="oncall-ana",
         APP_ID=APP_ID,
         APP_PRIVATE_KEY=keys["app"],
@@ -469,3 +470,38 @@ def test_the_promotion_record_ties_commit_approvers_digest_and_sbom(
 def test_the_promotion_record_refuses_a_promotion_commit_that_is_not_a_sha(runner: Runner, tmp_path: Path) -> None:
     result, data = record(runner, tmp_path, "success", PROMOTION_SHA="main")
     assert result.returncode == 2 and not data
+
+
+def test_revert_without_a_commit_reverts_the_last_production_promotion(
+    runner: Runner, api: FakeGitHub, manifests: Manifests, keys: dict[str, str]
+) -> None:
+    promote_commit(manifests, "sha256:" + "11" * 32)
+    last = promote_commit(manifests)
+    manifests.repo.commit("feature", {"src/app.py": "print(2)\n"})
+    result, out = revert(runner, api, manifests, keys, None)
+    assert result.returncode == 0, result
+    assert json.loads(out.read_text())["reverted_commit"] == last
+    # Reverting again would revert the rollback and bring the bad image back: refused.
+    manifests.repo.git("checkout", "--quiet", "--force", "main")
+    manifests.repo.git("merge", "--quiet", "--ff-only", f"pipeproof/rollback-production-{last[:12]}")
+    again, _ = revert(runner, api, manifests, keys, None)
+    assert again.returncode == 1, again
+    assert any("already a revert" in e for e in again.errors), again.errors
+    assert len(api.created_pulls) == 1
+
+
+def test_revert_without_a_commit_refuses_a_change_that_is_not_one_promotion(
+    runner: Runner, api: FakeGitHub, manifests: Manifests, keys: dict[str, str]
+) -> None:
+    # The only change to production is the first commit, which added every environment at once.
+    result, out = revert(runner, api, manifests, keys, None)
+    assert result.returncode == 1, result
+    assert any("is the first commit" in e for e in result.errors), result.errors
+    both_envs = manifests.repo.commit(
+        "touch both",
+        {f"argocd/environments/{env}/release.json": '{"image": null}' for env in ("staging", "production")},
+    )
+    result, out = revert(runner, api, manifests, keys, None)
+    assert result.returncode == 1, result
+    assert any(f"commit {both_envs} changes both" in e for e in result.errors), result.errors
+    assert not out.exists() and not api.requests

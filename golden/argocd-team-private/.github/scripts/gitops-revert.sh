@@ -5,7 +5,9 @@
 #
 # Environment:
 #   REPO, BASE     owner/name and the default branch
-#   COMMIT         the promotion commit to revert (40 hex, in BASE's history, changing one environment only)
+#   COMMIT         the promotion commit to revert (40 hex, in BASE's history, changing one environment only);
+#                  empty: the last commit that changed ENVIRONMENT's path (default production), unless that is
+#                  itself a revert (reverting a rollback would bring the bad promotion back)
 #   ACTOR          who asked for the rollback
 #   APP_ID, APP_PRIVATE_KEY   the GitHub App the pull request is opened as (see gitops-propose.sh)
 #   RECORD_OUT     the rollback record (schema pipeproof/rollback-record/v1), written once the pull request is open
@@ -16,14 +18,27 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=api.sh
 . "$(dirname -- "${BASH_SOURCE[0]}")/api.sh"
 
-require_env REPO BASE COMMIT ACTOR APP_ID APP_PRIVATE_KEY RECORD_OUT
-[[ ${COMMIT} =~ ^[0-9a-f]{40}$ ]] || { gh_error "gitops-revert.sh: COMMIT must be a 40-character commit SHA, got '${COMMIT}'"; exit 2; }
+require_env REPO BASE ACTOR APP_ID APP_PRIVATE_KEY RECORD_OUT
 rm -f -- "${RECORD_OUT}"
 root=${ENV_ROOT:-argocd/environments}
+if [[ -z ${COMMIT:-} ]]; then
+  target=${ENVIRONMENT:-production}
+  [[ ${target} =~ ^[a-z0-9-]+$ ]] || { gh_error "gitops-revert.sh: ENVIRONMENT must be a folder name, got '${target}'"; exit 2; }
+  COMMIT=$(git log -1 --first-parent --format=%H -- "${root}/${target}/") || die "git log failed (fetch-depth: 0)"
+  [[ -n ${COMMIT} ]] || die "nothing has changed ${root}/${target}/: there is no promotion to revert"
+  if git log -1 --format=%s "${COMMIT}" | grep -q '^Revert "'; then
+    die "the last change to ${root}/${target}/ (${COMMIT}) is already a revert: name the promotion commit to revert in COMMIT"
+  fi
+  echo "last change to ${root}/${target}/: ${COMMIT}"
+fi
+[[ ${COMMIT} =~ ^[0-9a-f]{40}$ ]] || { gh_error "gitops-revert.sh: COMMIT must be a 40-character commit SHA, got '${COMMIT}'"; exit 2; }
 
 git cat-file -e "${COMMIT}^{commit}" 2>/dev/null || die "commit ${COMMIT} is not in this checkout (fetch-depth: 0)"
 git merge-base --is-ancestor "${COMMIT}" HEAD || die "commit ${COMMIT} is not in the history of ${BASE}"
-mapfile -t changed < <(git diff --name-only "${COMMIT}^1" "${COMMIT}")
+git rev-parse --quiet --verify "${COMMIT}^1^{commit}" >/dev/null ||
+  die "commit ${COMMIT} is the first commit: there is nothing before it to roll back to"
+git diff --name-only "${COMMIT}^1" "${COMMIT}" >"${PP_TMP}/changed" || die "git diff of ${COMMIT} failed"
+mapfile -t changed <"${PP_TMP}/changed"
 ((${#changed[@]})) || die "commit ${COMMIT} changes nothing"
 environment=''
 for file in "${changed[@]}"; do
