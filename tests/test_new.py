@@ -4,6 +4,7 @@ and leaves DEST untouched."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from generator.cli import main
+from tests.helpers import ROOT
 
 HOSTILE_NAMES = {
     "double-quote": 'my"app',
@@ -342,3 +344,47 @@ def test_ctrl_c_at_a_prompt_exits_130_and_writes_nothing(tmp_path: Path) -> None
     code, out = _drive(dest, [b"\x03"])
     assert code == 130, out[-2000:]
     assert not dest.exists()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://github.com/acme/shop.git",
+        "https://git.example.com:8443/platform/apps/shop",
+        "git@github.com:acme/shop.git",
+        "ssh://git@gitlab.example.com:2222/acme/shop.git",
+    ],
+)
+def test_argocd_repository_urls_in_https_or_ssh_form_are_accepted(tmp_path: Path, url: str) -> None:
+    from tests.helpers import resolve
+
+    answers = resolve({"deploy_model": "argocd", "argocd_repo_url": url}, tmp_path / "shop")
+    assert answers["argocd_repo_url"] == url
+
+
+@pytest.mark.parametrize(
+    ("data", "needle"),
+    [
+        ({"argocd_sync_timezone": "Europe/Amsterdam\nrole:admin"}, "IANA time zone"),
+        ({"argocd_deployers_group": "sre, role:admin"}, "no spaces or commas"),
+        ({"argocd_allow_schedule": "0 9 * *"}, "cron schedule of 5 fields"),
+        ({"argocd_repo_url": "http://github.com/acme/shop.git"}, "https:// or ssh"),
+    ],
+)
+def test_plain_copier_refuses_what_would_corrupt_the_argocd_manifests(
+    tmp_path: Path, data: dict[str, str], needle: str
+) -> None:
+    """Without pipeproof, copier's own validators refuse the answers that would break policy.csv or a window."""
+    import copier
+
+    with pytest.raises(ValueError, match=re.escape(needle)):
+        copier.run_copy(
+            str(ROOT),
+            tmp_path / "app",
+            data={"deploy_model": "argocd", **data},
+            defaults=True,
+            quiet=True,
+            unsafe=False,
+            vcs_ref="HEAD",
+        )
+    assert not (tmp_path / "app" / "argocd").exists()
