@@ -505,3 +505,17 @@ def test_revert_without_a_commit_refuses_a_change_that_is_not_one_promotion(
     assert result.returncode == 1, result
     assert any(f"commit {both_envs} changes both" in e for e in result.errors), result.errors
     assert not out.exists() and not api.requests
+
+
+@pytest.mark.parametrize("scenario", ["argocd-team-private", "argocd-enterprise-automated"])
+def test_every_script_of_an_argocd_tree_is_called_and_no_cluster_script_ships(scenario: str) -> None:
+    from tests.helpers import GOLDEN
+
+    tree = GOLDEN / scenario
+    workflows = "".join(p.read_text() for p in (tree / ".github").rglob("*.yml"))
+    for folder in (".github/scripts", "scripts"):
+        for path in (tree / folder).iterdir():
+            if path.name != "api.sh":  # sourced by the others
+                assert f"{folder}/{path.name}" in workflows, f"{folder}/{path.name} ships but nothing calls it"
+    assert not (tree / "scripts/deploy.sh").exists() and not (tree / "scripts/rollback.sh").exists()
+    assert not (tree / ".github/workflows/rollback-drill.yml").exists()
