@@ -85,7 +85,7 @@ def propose(runner: Runner, api: FakeGitHub, manifests: Manifests, keys: dict[st
     values: dict[str, str | None] = {
         "GITHUB_API_URL": api.url,
         "REPO": REPO,
-        "BASE": "main",
+        "DEFAULT_BRANCH": "main",
         "ENVIRONMENT": "staging",
         "IMAGE": IMAGE,
         "SOURCE_SHA": SOURCE,
@@ -357,7 +357,7 @@ def revert(
         cwd=manifests.repo.path,
         GITHUB_API_URL=api.url,
         REPO=REPO,
-        BASE="main",
+        DEFAULT_BRANCH="main",
         COMMIT=commit,
         ENVIRONMENT="production",
         ACTOR="oncall-ana",

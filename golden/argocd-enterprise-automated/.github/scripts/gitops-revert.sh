@@ -4,8 +4,8 @@
 # Argo CD syncs the environment back to the previous image once the revert is merged.
 #
 # Environment:
-#   REPO, BASE     owner/name and the default branch
-#   COMMIT         the promotion commit to revert (40 hex, in BASE's history, changing one environment only);
+#   REPO, DEFAULT_BRANCH  owner/name and the default branch
+#   COMMIT         the promotion commit to revert (40 hex, in DEFAULT_BRANCH's history, changing one environment only);
 #                  empty: the last commit that changed ENVIRONMENT's path (default production), unless that is
 #                  itself a revert (reverting a rollback would bring the bad promotion back)
 #   ACTOR          who asked for the rollback
@@ -18,7 +18,7 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=api.sh
 . "$(dirname -- "${BASH_SOURCE[0]}")/api.sh"
 
-require_env REPO BASE ACTOR APP_ID APP_PRIVATE_KEY RECORD_OUT
+require_env REPO DEFAULT_BRANCH ACTOR APP_ID APP_PRIVATE_KEY RECORD_OUT
 rm -f -- "${RECORD_OUT}"
 root=${ENV_ROOT:-argocd/environments}
 if [[ -z ${COMMIT:-} ]]; then
@@ -34,7 +34,7 @@ fi
 [[ ${COMMIT} =~ ^[0-9a-f]{40}$ ]] || { gh_error "gitops-revert.sh: COMMIT must be a 40-character commit SHA, got '${COMMIT}'"; exit 2; }
 
 git cat-file -e "${COMMIT}^{commit}" 2>/dev/null || die "commit ${COMMIT} is not in this checkout (fetch-depth: 0)"
-git merge-base --is-ancestor "${COMMIT}" HEAD || die "commit ${COMMIT} is not in the history of ${BASE}"
+git merge-base --is-ancestor "${COMMIT}" HEAD || die "commit ${COMMIT} is not in the history of ${DEFAULT_BRANCH}"
 git rev-parse --quiet --verify "${COMMIT}^1^{commit}" >/dev/null ||
   die "commit ${COMMIT} is the first commit: there is nothing before it to roll back to"
 git diff --name-only "${COMMIT}^1" "${COMMIT}" >"${PP_TMP}/changed" || die "git diff of ${COMMIT} failed"
@@ -70,7 +70,7 @@ git push --quiet --force "${REMOTE:-origin}" "HEAD:refs/heads/${branch}" 2>"${PP
   die "git push of ${branch} failed: $(tail -n 1 "${PP_TMP}/push.err")"
 unset GIT_CONFIG_COUNT GIT_CONFIG_KEY_0 GIT_CONFIG_VALUE_0
 
-jq -n --arg title "Roll back ${environment}: revert ${COMMIT:0:12}" --arg head "${branch}" --arg base "${BASE}" \
+jq -n --arg title "Roll back ${environment}: revert ${COMMIT:0:12}" --arg head "${branch}" --arg base "${DEFAULT_BRANCH}" \
   --arg body "Reverts promotion commit ${COMMIT} (${image_from:-unknown image}) on ${environment}, back to ${image_to:-the previous manifests}. Requested by ${ACTOR}. Argo CD syncs it once merged." \
   '{title: $title, head: $head, base: $base, body: $body, maintainer_can_modify: false}' >"${PP_TMP}/pull.json"
 created=$(api_send POST "repos/${REPO}/pulls" "${PP_TMP}/pull.json")

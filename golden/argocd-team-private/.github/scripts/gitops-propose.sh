@@ -5,7 +5,7 @@
 # merged, and a merge into the production path needs the code owners' review.
 #
 # Environment:
-#   REPO, BASE           owner/name and the default branch the pull request targets
+#   REPO, DEFAULT_BRANCH  owner/name and the default branch the pull request targets
 #   ENVIRONMENT          staging | production
 #   IMAGE                image@sha256:<64 hex>, the image the build pushed and scanned
 #   SOURCE_SHA, BUILD_RUN_ID   the commit built and its deploy.yml run (every check of that run passed)
@@ -13,14 +13,14 @@
 #   APP_ID, APP_PRIVATE_KEY    the GitHub App the pull request is opened as (the workflow token's pull
 #                        requests start no workflow, so their required checks would never report)
 #   ENV_ROOT (default argocd/environments), REMOTE (default origin)
-# Exit: 0 proposed, or the environment already runs IMAGE; 1 an error (nothing half-done is left on BASE);
+# Exit: 0 proposed, or the environment already runs IMAGE; 1 an error (nothing half-done is left on DEFAULT_BRANCH);
 # 2 bad environment.
 # Step outputs: pull_request (number, empty when nothing changed), branch.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=api.sh
 . "$(dirname -- "${BASH_SOURCE[0]}")/api.sh"
 
-require_env REPO BASE ENVIRONMENT IMAGE SOURCE_SHA BUILD_RUN_ID APP_ID APP_PRIVATE_KEY
+require_env REPO DEFAULT_BRANCH ENVIRONMENT IMAGE SOURCE_SHA BUILD_RUN_ID APP_ID APP_PRIVATE_KEY
 require_uint BUILD_RUN_ID
 bad() { gh_error "gitops-propose.sh: $*"; exit 2; }
 case ${ENVIRONMENT} in
@@ -83,11 +83,11 @@ git push --quiet --force "${REMOTE:-origin}" "HEAD:refs/heads/${branch}" 2>"${PP
 unset GIT_CONFIG_COUNT GIT_CONFIG_KEY_0 GIT_CONFIG_VALUE_0
 
 owner=${REPO%%/*}
-existing=$(api_get "repos/${REPO}/pulls?state=open&head=${owner}:${branch}&base=${BASE}")
+existing=$(api_get "repos/${REPO}/pulls?state=open&head=${owner}:${branch}&base=${DEFAULT_BRANCH}")
 number=$(jq -r 'if type == "array" then (.[0].number // empty) else error("not a list") end' <<<"${existing}") ||
   die "GET /repos/${REPO}/pulls did not return a list"
 if [[ -z ${number} ]]; then
-  jq -n --arg title "Promote ${SOURCE_SHA:0:12} to ${ENVIRONMENT}" --arg head "${branch}" --arg base "${BASE}" \
+  jq -n --arg title "Promote ${SOURCE_SHA:0:12} to ${ENVIRONMENT}" --arg head "${branch}" --arg base "${DEFAULT_BRANCH}" \
     --rawfile body "${PP_TMP}/message" \
     '{title: $title, head: $head, base: $base, body: ($body + "\nArgo CD syncs this once it is merged; nothing is applied from CI."), maintainer_can_modify: false}' \
     >"${PP_TMP}/pull.json"
