@@ -395,7 +395,8 @@ class PP_SCAN_09(Scan):
     population = {"github": _DEPLOY_RUNS}
     needs = (ENVIRONMENTS,)
     procedure = (
-        "For each sampled production deploy, confirm the dast job of the same run scanned staging after "
+        "For each sampled production deploy, confirm the dast job that gated it (in the same run, or under Argo "
+        "CD the staging run named in the promotion's release.json and deployment record) scanned staging after "
         "staging served that commit, that zap-gate.sh applied .zap/rules.tsv, and that a high-risk alert "
         "would have blocked production."
     )
