@@ -559,6 +559,11 @@ GITOPS: dict[str, tuple[str, Mutate, str]] = {
     ),
     "argocd-no-sync-record": (ARGO, delete(".github/workflows/argocd-sync.yml"), "PP-ARGO-04"),
     "argocd-rollback-without-revert": (ARGO, delete(".github/workflows/rollback.yml"), "PP-ARGO-04"),
+    "argocd-rollback-reverts-only-in-comments": (
+        ARGO,
+        text(f"{SCRIPTS}/gitops-revert.sh", "  revert --no-edit", "  cherry-pick --no-edit"),
+        "PP-ARGO-04",
+    ),
     "argocd-dast-not-gating-production": (
         ARGO,
         step(

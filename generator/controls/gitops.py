@@ -413,6 +413,16 @@ class PP_ARGO_03(GitOps):
         )
 
 
+# `git [-c k=v ...] revert`, as a command (comments say what a script does, not what it runs).
+_REVERT = re.compile(r"^\s*git\b(?:\s+-c\s+(?:'[^']*'|\"[^\"]*\"|[^\s'\"])+)*\s+revert\b", re.MULTILINE)
+
+
+def _commands(script: str) -> str:
+    """A script's lines without comments, continued lines joined."""
+    joined = re.sub(r"\\\n\s*", " ", script)
+    return "\n".join(line for line in joined.splitlines() if not line.lstrip().startswith("#"))
+
+
 _SUBSCRIBE = re.compile(r"\Anotifications\.argoproj\.io/subscribe\.(on-sync-[\w-]+|on-health-degraded|on-deployed)\.")
 
 
@@ -466,10 +476,10 @@ class PP_ARGO_04(GitOps):
             doc = pipeline.docs.get(job.file)
             on = doc.data.get("on", doc.data.get(True)) if doc is not None and isinstance(doc.data, dict) else None
             events = set(on) if isinstance(on, dict) else ({on} if isinstance(on, str) else set(on or ()))
-            text = "\n".join(s.text for s in job.steps)
+            text = _commands("\n".join(s.text for s in job.steps))
             if "deployment_status" in events and re.search(r"record", text):
                 recorded = True
-            if re.search(r"\bgit\b[^\n]*\brevert\b", text) and re.search(r"record", text, re.IGNORECASE):
+            if _REVERT.search(text) and re.search(r"record", text, re.IGNORECASE):
                 reverted = True
         if not recorded:
             findings.append(
