@@ -225,6 +225,11 @@ def check(template: Template, question: Question, value: Any, answers: Mapping[s
         message = _render(template, question.validator, {**answers, key: value})
         if message:
             raise UserError(f"answer {key!r} = {show(value)} is not allowed: {' '.join(message.split())}")
+    # Checks Jinja cannot make (a time zone known to zoneinfo, cron fields in range); copier.yml checks the shape.
+    from generator.argocd import ANSWER_CHECKS
+
+    if key in ANSWER_CHECKS and isinstance(value, str) and (problem := ANSWER_CHECKS[key](value)):
+        raise UserError(f"answer {key!r} = {show(value)} is not allowed: {problem}")
 
 
 Prompt = Callable[[Question, Any, Mapping[str, Any]], Any]

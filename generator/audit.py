@@ -16,7 +16,7 @@ from typing import Any
 
 from jinja2 import Environment
 
-from generator import detect
+from generator import argocd, detect
 from generator.controls import Control, Severity, all_controls
 from generator.controls.base import Finding, Outcome
 from generator.errors import UserError
@@ -190,6 +190,7 @@ def audit(root: Path, *, today: dt.date | None = None, profile: str = "auto", fo
         "repo": lambda: repo,
         "answers": lambda: answers,
         "pipeline": lambda: pipeline,
+        "argocd": lambda: argocd.objects(repo),
     }
     results: dict[str, Result] = {}
     for control in controls:

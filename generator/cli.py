@@ -23,7 +23,10 @@ exit codes:
 # so `pipeproof --help` stays fast.
 COMMANDS: dict[str, tuple[str, str]] = {
     "new": ("new", "render a hardened pipeline into a new repository"),
-    "validate": ("validate", "run yamllint, actionlint, check-jsonschema and zizmor over a rendered tree"),
+    "validate": (
+        "validate",
+        "run yamllint, actionlint, check-jsonschema, zizmor, kubernetes-validate and the Argo CD RBAC check",
+    ),
     "audit": ("audit", "check any repository against the control catalog"),
     "controls": ("controls", "list the control catalog"),
     "update": ("update", "bring a project to a newer template version, keeping your edits and every control"),

@@ -153,6 +153,10 @@ def detected(repo: Repo, tree: Tree | None = None) -> dict[str, Any]:
         result["language"] = found[0][0]
     result["iac"] = [kind for kind, _ in iac(tree)]
     result["containers"] = containerfile(tree) is not None
+    from generator.argocd import objects
+
+    if objects(repo).found:  # Argo CD deploys: the GitOps controls judge it
+        result["deploy_model"] = "argocd"
     settings = repo.settings
     if settings is not None and isinstance(settings.data, dict):
         repository = settings.data.get("repository") or {}

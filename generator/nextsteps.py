@@ -72,7 +72,16 @@ def next_steps(controls: list[type[Control]], answers: Mapping[str, Any], dest: 
         placeholders.append(
             "repository variables EVIDENCE_AZURE_TENANT_ID and EVIDENCE_AZURE_SUBSCRIPTION_ID are not set by pipeproof"
         )
-    placeholders.append("scripts/deploy.sh and scripts/rollback.sh fail until you fill them in (no fake evidence)")
+    if answers.get("deploy_model") == "argocd":
+        placeholders.append(
+            "argocd/environments/*/kustomization.yaml deploy no resources yet: list your manifests under resources:"
+        )
+        placeholders.append(
+            "repository variable GITOPS_APP_ID and the gitops environment's secret GITOPS_APP_PRIVATE_KEY are not "
+            "set by pipeproof (the GitHub App that opens the promotion pull requests)"
+        )
+    else:
+        placeholders.append("scripts/deploy.sh and scripts/rollback.sh fail until you fill them in (no fake evidence)")
     branch = str(answers.get("default_branch", "main"))
     run = [
         f"pipeproof validate {dest}   # the linters the pipeline itself is held to",

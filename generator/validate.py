@@ -6,6 +6,7 @@ yamllint (the tree's .yamllint.yml, else pipeproof's), actionlint, check-jsonsch
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -65,13 +66,37 @@ def collect(root: Path) -> dict[str, list[Path]]:
     yaml_files = rel(
         p for p in [*root.rglob("*.yml"), *root.rglob("*.yaml")] if ".git" not in p.relative_to(root).parts
     )
+    kinds = _kubernetes_kinds(root, yaml_files)
     return {
         "yaml": yaml_files,
+        "argocd": [p for p in yaml_files if kinds.get(p) in {"Application", "AppProject"}],
+        "configmap": [p for p in yaml_files if kinds.get(p) == "ConfigMap"],
         "workflow": workflows,
         "action": rel([*root.glob(".github/actions/*/action.yml"), *root.glob(".github/actions/*/action.yaml")]),
         "dependabot": rel([root / ".github/dependabot.yml"]),
         "gitlab": rel([root / ".gitlab-ci.yml"]),
     }
+
+
+_API_VERSION = re.compile(r"^apiVersion:\s*[\"']?([\w./-]+)", re.MULTILINE)
+_KIND = re.compile(r"^kind:\s*[\"']?(\w+)", re.MULTILINE)
+ARGOCD_SCHEMA = Path(__file__).parent / "data" / "argocd.schema.json"
+
+
+def _kubernetes_kinds(root: Path, paths: list[Path]) -> dict[Path, str]:
+    """The Kubernetes kind of each YAML file that holds one top-level object (Argo CD's own kinds, ConfigMaps)."""
+    found = {}
+    for rel in paths:
+        if rel.parts[0] in {".github", ".gitlab"} or rel.name == ".gitlab-ci.yml":
+            continue
+        try:
+            text = (root / rel).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        api, kind = _API_VERSION.search(text), _KIND.search(text)
+        if api and kind and (kind[1] == "ConfigMap" or api[1].startswith("argoproj.io/")):
+            found[rel] = kind[1]
+    return found
 
 
 def yamllint_config(root: Path) -> Path:
@@ -110,8 +135,18 @@ def _commands(
         for kind in SCHEMAS
         if files[kind]
     ]
+    if files["argocd"]:
+        # Argo CD's Application and AppProject: pipeproof's schema of the fields it emits (no CRD schema offline).
+        schema_runs.append(
+            ["check-jsonschema", "--schemafile", str(ARGOCD_SCHEMA), "--output-format", "json"]
+            + [str(p) for p in files["argocd"]]
+        )
     if schema_runs:
         commands["check-jsonschema"] = schema_runs
+    if files["configmap"]:
+        commands["kubernetes-validate"] = [
+            ["kubernetes-validate", "--strict", "--quiet", "--no-warn", *map(str, files["configmap"])]
+        ]
     return commands
 
 
@@ -153,6 +188,8 @@ def run(root: Path, *, persona: str = "auditor", only: Iterable[str] | None = No
         for argv in runs
     ]
     findings: list[Finding] = []
+    if only is None or any(p.name.startswith("argocd-rbac") for p in files["configmap"]):
+        findings.extend(argocd_rbac(root))
     for tool, argv, proc in procs:
         out, err = proc.communicate()
         findings.extend(PARSERS[tool](root, out, err, proc.returncode, argv))
@@ -237,7 +274,7 @@ def _check_jsonschema(root: Path, out: str, err: str, code: int, argv: list[str]
         report = json.loads(out)
     except json.JSONDecodeError:
         return [_failed("check-jsonschema", code, err or out)]
-    schema = argv[argv.index("--builtin-schema") + 1]
+    schema = argv[argv.index("--builtin-schema") + 1] if "--builtin-schema" in argv else "argocd"
     findings = []
     for error in report.get("errors", []):
         path = error.get("filename", "?")
@@ -277,7 +314,55 @@ def _line_of(path: Path, json_path: str) -> int:
     return line
 
 
+_KUBERNETES_VALIDATE = re.compile(
+    r"^ERROR (?P<path>\S+) did not validate for resource (?P<what>\S+) against version [\d.]+: (?P<msg>.*)$"
+)
+
+
+def _kubernetes_validate(root: Path, out: str, err: str, code: int, argv: list[str]) -> list[Finding]:
+    findings = []
+    for line in (out + "\n" + err).splitlines():
+        if m := _KUBERNETES_VALIDATE.match(line.strip()):
+            json_path = "$." + m["msg"].split(":", 1)[0] if ":" in m["msg"] else "$"
+            findings.append(
+                Finding(m["path"], _line_of(root / m["path"], json_path), 1, "kubernetes-validate", m["what"], m["msg"])
+            )
+        elif line.startswith("ERROR "):
+            findings.append(Finding(line.split()[1], 1, 1, "kubernetes-validate", "error", line[6:].strip()))
+    if code not in (0, 1) or (code and not findings):
+        findings.append(_failed("kubernetes-validate", code, err or out))
+    return findings
+
+
+def argocd_rbac(root: Path) -> list[Finding]:
+    """policy.csv of every argocd-rbac-cm and the production AppProject roles: well-formed lines, no
+    policy.default role:admin, no production sync for anyone but the deployers (PP-ARGO-02's own check)."""
+    from generator.answers_file import NAMES
+    from generator.argocd import objects
+    from generator.controls.gitops import PP_ARGO_02
+    from generator.repo import Repo
+
+    repo = Repo(root)
+    found = objects(repo)
+    errors = [Finding(e.path, e.line, 1, "argocd-rbac", "parse-error", e.message) for e in repo.errors]
+    if not found.rbac:
+        return errors
+    answers: dict[str, Any] = {}
+    for name in NAMES:
+        if (root / name).is_file():
+            with contextlib.suppress(OSError, yaml.YAMLError):
+                data = yaml.safe_load((root / name).read_text(encoding="utf-8"))
+                answers = data if isinstance(data, dict) else {}
+            break
+    outcome = PP_ARGO_02.check(argocd=found, answers=answers)
+    for f in outcome.findings if outcome.status == "fail" else ():
+        path, _, line = f.where.rpartition(":")
+        errors.append(Finding(path, int(line) if line.isdigit() else 1, 1, "argocd-rbac", "policy", f.message))
+    return errors
+
+
 PARSERS = {
+    "kubernetes-validate": _kubernetes_validate,
     "yamllint": _yamllint,
     "actionlint": _actionlint,
     "zizmor": _zizmor,

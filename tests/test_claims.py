@@ -120,6 +120,16 @@ def test_findings_go_where_controls_md_says_on_this_plan(tree: Tree) -> None:
 def test_deploys_queue_and_share_a_group_per_environment(tree: Tree) -> None:
     """Deploys queue in push order: nothing that deploys is cancelled or replaced by a newer run, and two
     workflows that deploy to the same environment (deploy, promote, the rollback drill) wait for each other."""
+    if tree.answers["deploy_model"] == "argocd":
+        # Argo CD deploys; the pipeline only proposes. Nothing may apply to a cluster, and the workflows that
+        # propose or record a promotion queue like deploys.
+        deploys = re.compile(r"kubectl\s+(apply|set|patch|rollout)|argocd\s+app\s+sync|helm\s+upgrade|deploy\.sh")
+        for path, job_id, step in tree.steps():
+            assert not deploys.search(str(step.get("run", ""))), f"{path} job {job_id} deploys from CI"
+        for name in ("deploy.yml", "staging.yml", "promote.yml", "rollback.yml"):
+            concurrency = tree.workflows[f".github/workflows/{name}"]["concurrency"]
+            assert concurrency["cancel-in-progress"] is False and concurrency.get("queue") == "max", name
+        return
     groups: dict[str, set[str]] = {}
     for path, workflow in tree.workflows.items():
         for job_id, job in workflow["jobs"].items():

@@ -31,6 +31,9 @@ class Tree:
         self.branch = str(self.answers["default_branch"])
         # Environment reviewers exist for public repositories and on Enterprise (platform-facts.md, h).
         self.reviewers = self.answers["visibility"] == "public" or self.answers["github_plan"] == "enterprise"
+        self.argocd = self.answers["deploy_model"] == "argocd"
+        if self.argocd:
+            self.reviewers = False  # Argo CD: production is always a promotion pull request
         self.workflows = {
             str(p.relative_to(self.root)): yaml.safe_load(p.read_text())
             for p in sorted((self.root / ".github/workflows").glob("*.yml"))
@@ -102,6 +105,8 @@ def test_a_push_elsewhere_deploys_nothing(tree: Tree) -> None:
 def production_job(tree: Tree) -> str:
     """The deploy.yml job that deploys to production, or (promotion mode) the one that hands the candidate on."""
     jobs = tree.workflows[DEPLOY]["jobs"]
+    if tree.argocd:
+        return "propose-staging"  # deploy.yml hands the digest to staging; staging.yml and Argo CD do the rest
     found = [j for j, job in jobs.items() if "production" in json.dumps(job.get("environment", ""))]
     if tree.reviewers:
         assert len(found) == 1, found
@@ -130,9 +135,8 @@ def test_promotion_runs_only_for_a_change_of_the_promotion_file(tree: Tree) -> N
         assert PROMOTE not in tree.workflows
         return
     on_main = f"refs/heads/{tree.branch}"
-    promoted = jobs_reached(
-        tree.workflows, PROMOTE, Event("push", ref=on_main, changed_paths=("deploy/production.json",))
-    )
+    promotion = "argocd/environments/production/release.json" if tree.argocd else "deploy/production.json"
+    promoted = jobs_reached(tree.workflows, PROMOTE, Event("push", ref=on_main, changed_paths=(promotion,)))
     assert promoted and all(v.reach is Reach.RUNS for v in promoted.values()), promoted
     assert not jobs_reached(tree.workflows, PROMOTE, Event("push", ref=on_main, changed_paths=("src/app.py",)))
     assert not jobs_reached(tree.workflows, PROMOTE, Event("workflow_dispatch")), "no manual way around the review"
@@ -174,3 +178,29 @@ def test_called_jobs_ask_no_more_than_their_caller_grants(tree: Tree) -> None:
                 over = {s: lvl for s, lvl in asked.items() if lvl > granted.get(s, 0)}
                 assert not over, f"{path} job {job_id} -> {called_id} asks {over}, granted {granted}"
     assert calls, "deploy.yml runs the pull-request checks again"
+
+
+STAGING = ".github/workflows/staging.yml"
+
+
+def test_argocd_production_is_proposed_only_after_dast_on_synced_staging(tree: Tree) -> None:
+    """Under Argo CD: a merged staging promotion runs DAST, and only a passing DAST proposes production; a merged
+    promotion rebuilds nothing; no workflow_dispatch reaches the proposals."""
+    if not tree.argocd:
+        assert STAGING not in tree.workflows
+        return
+    on_main = f"refs/heads/{tree.branch}"
+    staged = Event("push", ref=on_main, changed_paths=("argocd/environments/staging/kustomization.yaml",))
+    verdicts = jobs_reached(tree.workflows, STAGING, staged)
+    assert set(verdicts) == {"release", "dast", "propose-production"}, verdicts
+    assert all(v.reach is Reach.RUNS for v in verdicts.values()), verdicts
+    for gate in ("release", "dast"):
+        for outcome in ("failure", "cancelled"):
+            after = jobs_reached(tree.workflows, STAGING, staged, outcomes={gate: outcome})
+            assert after["propose-production"].reach is Reach.SKIPPED, f"production proposed after {gate} {outcome}"
+    assert not jobs_reached(tree.workflows, STAGING, Event("push", ref=on_main, changed_paths=("src/app.py",)))
+    for env in ("staging", "production"):
+        merged = Event("push", ref=on_main, changed_paths=(f"argocd/environments/{env}/kustomization.yaml",))
+        assert not jobs_reached(tree.workflows, DEPLOY, merged), f"a merged {env} promotion rebuilds"
+    for path in (DEPLOY, STAGING, PROMOTE):
+        assert not jobs_reached(tree.workflows, path, Event("workflow_dispatch")), path

@@ -465,7 +465,124 @@ SEMANTIC: dict[str, tuple[str, Mutate, str]] = {
     ),
 }
 
-ALL = {**WORDS, **SEMANTIC}
+# Argo CD (issue 11): each audit rule over Argo CD objects, on the rendered argocd/ manifests.
+ARGO = "argocd-team-private"
+ARGO_AUTO = "argocd-enterprise-automated"
+PROJ = "argocd/projects/production.yaml"
+STAGING_PROJ = "argocd/projects/staging.yaml"
+APP = "argocd/applications/production.yaml"
+RBAC = "argocd/argocd-rbac-cm.yaml"
+
+
+def spec(rel: str, change: Callable[[dict], None]) -> Mutate:  # type: ignore[type-arg]
+    return data(rel, lambda d: change(d["spec"]))
+
+
+GITOPS: dict[str, tuple[str, Mutate, str]] = {
+    "argocd-source-repos-any": (ARGO, spec(PROJ, lambda p: p.__setitem__("sourceRepos", ["*"])), "PP-ARGO-01"),
+    "argocd-destination-any-namespace": (
+        ARGO,
+        spec(STAGING_PROJ, lambda p: p["destinations"][0].__setitem__("namespace", "*")),
+        "PP-ARGO-01",
+    ),
+    "argocd-destination-any-server": (
+        ARGO,
+        spec(
+            PROJ,
+            lambda p: p.__setitem__("destinations", [{"server": "*", "namespace": "argocd-team-private-production"}]),
+        ),
+        "PP-ARGO-01",
+    ),
+    "argocd-cluster-resources-any": (
+        ARGO,
+        spec(PROJ, lambda p: p.__setitem__("clusterResourceWhitelist", [{"group": "*", "kind": "*"}])),
+        "PP-ARGO-01",
+    ),
+    "argocd-application-outside-its-project": (
+        ARGO,
+        spec(APP, lambda a: a["destination"].__setitem__("namespace", "kube-system")),
+        "PP-ARGO-01",
+    ),
+    "argocd-application-in-default-project": (
+        ARGO,
+        spec(APP, lambda a: a.__setitem__("project", "default")),
+        "PP-ARGO-01",
+    ),
+    "argocd-production-auto-prune": (
+        ARGO_AUTO,
+        spec(APP, lambda a: a["syncPolicy"]["automated"].__setitem__("prune", True)),
+        "PP-ARGO-03",
+    ),
+    "argocd-production-automated-against-answers": (
+        ARGO,
+        spec(APP, lambda a: a["syncPolicy"].__setitem__("automated", {"prune": False, "selfHeal": True})),
+        "PP-ARGO-03",
+    ),
+    "argocd-no-sync-window-on-production": (ARGO, spec(PROJ, lambda p: p.pop("syncWindows")), "PP-ARGO-03"),
+    "argocd-production-follows-a-branch": (
+        ARGO,
+        spec(APP, lambda a: a["source"].__setitem__("targetRevision", "develop")),
+        "PP-ARGO-03",
+    ),
+    "argocd-production-path-not-code-owned": (
+        ARGO,
+        both(
+            text(".github/CODEOWNERS", "/argocd/ @acme/platform\n", ""),
+            text(".github/CODEOWNERS", "/argocd/environments/production/ @acme/platform\n", ""),
+        ),
+        "PP-ARGO-03",
+    ),
+    "argocd-policy-default-admin": (ARGO, text(RBAC, 'policy.default: ""', "policy.default: role:admin"), "PP-ARGO-02"),
+    "argocd-wildcard-sync-to-developers": (
+        ARGO,
+        text(
+            RBAC,
+            "    p, role:argocd-team-private-developer, applications, sync, argocd-team-private-production/*, deny\n",
+            "    p, role:argocd-team-private-developer, applications, *, */*, allow\n",
+        ),
+        "PP-ARGO-02",
+    ),
+    "argocd-developers-are-admins": (
+        ARGO,
+        text(RBAC, "g, acme:developers, role:argocd-team-private-developer", "g, acme:developers, role:admin"),
+        "PP-ARGO-02",
+    ),
+    "argocd-project-role-lets-developers-sync": (
+        ARGO,
+        spec(
+            PROJ,
+            lambda p: p["roles"][1]["policies"].append(
+                "p, proj:argocd-team-private-production:viewer, applications, sync, "
+                "argocd-team-private-production/*, allow"
+            ),
+        ),
+        "PP-ARGO-02",
+    ),
+    "argocd-no-sync-notifications": (
+        ARGO,
+        data(APP, lambda d: d["metadata"].pop("annotations")),
+        "PP-ARGO-04",
+    ),
+    "argocd-no-sync-record": (ARGO, delete(".github/workflows/argocd-sync.yml"), "PP-ARGO-04"),
+    "argocd-rollback-without-revert": (ARGO, delete(".github/workflows/rollback.yml"), "PP-ARGO-04"),
+    "argocd-rollback-reverts-only-in-comments": (
+        ARGO,
+        text(f"{SCRIPTS}/gitops-revert.sh", "  revert --no-edit", "  cherry-pick --no-edit"),
+        "PP-ARGO-04",
+    ),
+    "argocd-dast-not-gating-production": (
+        ARGO,
+        step(
+            PROMOTE,
+            "record-production",
+            "Verify DAST passed against staging",
+            lambda s: s.__setitem__("continue-on-error", True),
+        ),
+        "PP-SCAN-09",
+    ),
+}
+
+ALL = {**WORDS, **SEMANTIC, **GITOPS}
 
 
 @pytest.mark.parametrize("mutation", sorted(ALL))
@@ -506,3 +623,14 @@ def test_reserialising_every_yaml_file_changes_no_verdict(tmp_path: Path) -> Non
             path.write_text(yaml.safe_dump(yaml.safe_load(path.read_text()), sort_keys=False))
         after = {r.control.id: r.status for r in audit(tree).results}
         assert after == before, {k: (before[k], after[k]) for k in before if before[k] != after[k]}
+
+
+def test_an_unparsable_argocd_manifest_is_a_per_file_error(tmp_path: Path) -> None:
+    tree = copy_golden(ARGO, tmp_path)
+    (tree / "argocd/projects/extra.yaml").write_text("apiVersion: argoproj.io/v1alpha1\nkind: AppProject\nspec: [x\n")
+    report = audit(tree)
+    assert [(e.path, e.message.split(":")[0]) for e in report.errors] == [
+        ("argocd/projects/extra.yaml", "invalid YAML")
+    ]
+    statuses = {r.control.id: r.status for r in report.results}
+    assert statuses["PP-ARGO-01"] == "pass", "the other manifests are still judged"

@@ -4,6 +4,7 @@ and leaves DEST untouched."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from generator.cli import main
+from tests.helpers import ROOT
 
 HOSTILE_NAMES = {
     "double-quote": 'my"app',
@@ -132,7 +134,79 @@ def test_fresh_repository_with_readme_and_licence_just_works(tmp_path: Path) -> 
         pytest.param(["evidence_bucket=Evil_Bucket"], ["'evidence_bucket'", "bucket name"], id="bad-bucket"),
         pytest.param(["frameworks=[]"], ["'frameworks'", "at least one"], id="no-framework"),
         pytest.param(["platform=gitlab"], ["'platform'", "'gitlab'", "not available yet"], id="gitlab-not-yet"),
-        pytest.param(["deploy_model=argocd"], ["'deploy_model'", "'argocd'", "not available yet"], id="argocd-not-yet"),
+        pytest.param(
+            ["deploy_model=argocd", "containers=false"], ["'deploy_model'", "containers"], id="argocd-no-image"
+        ),
+        pytest.param(
+            ["deploy_model=argocd", "argocd_allow_schedule=0 25 * * 1-5"],
+            ["'argocd_allow_schedule'", "'0 25 * * 1-5'", "hour", "outside 0-23"],
+            id="argocd-cron-hour-25",
+        ),
+        pytest.param(
+            ["deploy_model=argocd", "argocd_deny_schedule=0 17 * *"],
+            ["'argocd_deny_schedule'", "5 fields"],
+            id="argocd-cron-4-fields",
+        ),
+        pytest.param(
+            ["deploy_model=argocd", "argocd_deny_schedule=0 17 * * fri-mon"],
+            ["'argocd_deny_schedule'", "runs backwards"],
+            id="argocd-cron-backwards",
+        ),
+        pytest.param(
+            ["deploy_model=argocd", "argocd_sync_timezone=Mars/Olympus_Mons"],
+            ["'argocd_sync_timezone'", "'Mars/Olympus_Mons'", "IANA time zone"],
+            id="argocd-unknown-timezone",
+        ),
+        pytest.param(
+            ["deploy_model=argocd", "argocd_sync_timezone=Europe/Amsterdam; rm -rf"],
+            ["'argocd_sync_timezone'", "IANA time zone"],
+            id="argocd-timezone-shell",
+        ),
+        pytest.param(
+            ["deploy_model=argocd", "argocd_allow_duration=8 hours"],
+            ["'argocd_allow_duration'", "8h or 7h30m"],
+            id="argocd-duration",
+        ),
+        pytest.param(
+            ["deploy_model=argocd", "argocd_deployers_group=release managers"],
+            ["'argocd_deployers_group'", "'release managers'", "no spaces or commas", "policy.csv"],
+            id="argocd-group-space",
+        ),
+        pytest.param(
+            ["deploy_model=argocd", "argocd_developers_group=devs,role:admin"],
+            ["'argocd_developers_group'", "no spaces or commas"],
+            id="argocd-group-comma",
+        ),
+        pytest.param(
+            ["deploy_model=argocd", "argocd_deployers_group=acme:sre", "argocd_developers_group=acme:sre"],
+            ["'argocd_developers_group'", "must differ"],
+            id="argocd-same-groups",
+        ),
+        pytest.param(
+            ["deploy_model=argocd", "argocd_repo_url=http://github.com/acme/app.git"],
+            ["'argocd_repo_url'", "'http://github.com/acme/app.git'", "https:// or ssh"],
+            id="argocd-repo-http",
+        ),
+        pytest.param(
+            ["deploy_model=argocd", "argocd_repo_url=file:///srv/git/app.git"],
+            ["'argocd_repo_url'", "https:// or ssh"],
+            id="argocd-repo-file",
+        ),
+        pytest.param(
+            ["deploy_model=argocd", "argocd_repo_url=https://github.com/acme/../evil.git"],
+            ["'argocd_repo_url'", "'..'"],
+            id="argocd-repo-dotdot",
+        ),
+        pytest.param(
+            ["deploy_model=argocd", "argocd_staging_namespace=shop", "argocd_production_namespace=shop"],
+            ["'argocd_production_namespace'", "must differ from staging"],
+            id="argocd-same-namespace",
+        ),
+        pytest.param(
+            ["deploy_model=argocd", "github_plan=free", "argocd_production_automated=true"],
+            ["'argocd_production_automated'", "GitHub Free"],
+            id="argocd-auto-sync-on-free",
+        ),
         pytest.param(["colour=blue"], ["'colour'", "is not a question", "project_name"], id="unknown-key"),
         pytest.param(["pins={}"], ["'pins'", "computed"], id="computed-key"),
         pytest.param(["no-equals-sign"], ["KEY=VALUE"], id="malformed-data"),
@@ -270,3 +344,47 @@ def test_ctrl_c_at_a_prompt_exits_130_and_writes_nothing(tmp_path: Path) -> None
     code, out = _drive(dest, [b"\x03"])
     assert code == 130, out[-2000:]
     assert not dest.exists()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://github.com/acme/shop.git",
+        "https://git.example.com:8443/platform/apps/shop",
+        "git@github.com:acme/shop.git",
+        "ssh://git@gitlab.example.com:2222/acme/shop.git",
+    ],
+)
+def test_argocd_repository_urls_in_https_or_ssh_form_are_accepted(tmp_path: Path, url: str) -> None:
+    from tests.helpers import resolve
+
+    answers = resolve({"deploy_model": "argocd", "argocd_repo_url": url}, tmp_path / "shop")
+    assert answers["argocd_repo_url"] == url
+
+
+@pytest.mark.parametrize(
+    ("data", "needle"),
+    [
+        ({"argocd_sync_timezone": "Europe/Amsterdam\nrole:admin"}, "IANA time zone"),
+        ({"argocd_deployers_group": "sre, role:admin"}, "no spaces or commas"),
+        ({"argocd_allow_schedule": "0 9 * *"}, "cron schedule of 5 fields"),
+        ({"argocd_repo_url": "http://github.com/acme/shop.git"}, "https:// or ssh"),
+    ],
+)
+def test_plain_copier_refuses_what_would_corrupt_the_argocd_manifests(
+    tmp_path: Path, data: dict[str, str], needle: str
+) -> None:
+    """Without pipeproof, copier's own validators refuse the answers that would break policy.csv or a window."""
+    import copier
+
+    with pytest.raises(ValueError, match=re.escape(needle)):
+        copier.run_copy(
+            str(ROOT),
+            tmp_path / "app",
+            data={"deploy_model": "argocd", **data},
+            defaults=True,
+            quiet=True,
+            unsafe=False,
+            vcs_ref="HEAD",
+        )
+    assert not (tmp_path / "app" / "argocd").exists()

@@ -67,7 +67,10 @@ def templates(template_v2: Path, tmp_path_factory: pytest.TempPathFactory) -> di
     git_save(weaker, "v2", "v2.0.0")
 
     moved = made["moved"] = template_repo(base / "moved")  # scripts/deploy.sh moves to deploy/deploy.sh
-    shutil.move(moved / "templates/scripts/deploy.sh.jinja", moved / "templates/deploy.sh.jinja")
+    shutil.move(
+        moved / "templates/scripts/[% if deploy_model != 'argocd' %]deploy.sh[% endif %].jinja",
+        moved / "templates/deploy.sh.jinja",
+    )
     git_save(moved, "v2", "v2.0.0")
     return made
 

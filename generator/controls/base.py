@@ -161,7 +161,7 @@ def generic_evidence(text: str) -> str:
 
 def _load() -> None:
     # Importing the family modules registers their controls.
-    from generator.controls import branch, deploy, evidence, hardening, scan  # noqa: F401
+    from generator.controls import branch, deploy, evidence, gitops, hardening, scan  # noqa: F401
 
 
 def all_controls() -> list[type[Control]]:

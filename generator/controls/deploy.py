@@ -53,8 +53,9 @@ class Deploy(Control):
     frequency = "Every production deploy"
     population = {"github": _PRODUCTION_RUNS}
     needs: ClassVar[tuple[Need, ...]] = (ENVIRONMENTS, DEPLOY_HOOKS)
-    # Only a repository that deploys has these controls; a library's releases are judged as releases.
-    applies = "deploys"
+    # Only a repository that deploys has these controls; a library's releases are judged as releases. Under
+    # Argo CD the pipeline deploys nothing: PP-ARGO-01..04 judge the GitOps promotion instead.
+    applies = "deploys and deploy_model != 'argocd'"
 
 
 class PP_DEPLOY_01(Deploy):

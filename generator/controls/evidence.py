@@ -52,7 +52,7 @@ class PP_EVID_01(Evidence):
     applies = "deploys"  # a repository that only publishes packages has no production deploy to record
     soc2 = ("CC8.1", "CC7.2")
     iso27001 = ("A.8.15", "A.8.25")
-    implemented_by = {"github": ("{production_workflow}#deploy-production",)}
+    implemented_by = {"github": ("{production_workflow}#{production_job}",)}
     remediation = (
         "Write one JSON record per production deploy with the commit SHA, author, pull-request reviewers and "
         "approvers, approval and deploy timestamps, environment, status, scan links and SBOM digest."
@@ -98,7 +98,7 @@ class PP_EVID_02(Evidence):
     applies = "evidence_store != 'none'"
     prevents = ("scan-results-not-retained",)
     implemented_by = {
-        "github": (".github/actions/ship-evidence/action.yml", "{production_workflow}#deploy-production"),
+        "github": (".github/actions/ship-evidence/action.yml", "{production_workflow}#{production_job}"),
     }
     remediation = (
         "Ship scan reports and deployment records to a bucket with object lock in compliance mode "

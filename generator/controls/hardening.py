@@ -95,7 +95,7 @@ _WORKFLOWS = (  # {production_workflow} is deploy.yml itself, or promote.yml (li
     ".github/workflows/pr-checks.yml",
     ".github/workflows/deploy.yml",
     "{production_workflow}",
-    ".github/workflows/rollback-drill.yml",
+    "{rollback_workflow}",
 )
 
 

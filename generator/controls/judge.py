@@ -117,17 +117,20 @@ def _deploy_path(pipeline: Pipeline, job: Job) -> list[Job]:
         stack.extend(upstream.needs)
         for child in pipeline.called_by(upstream):  # a needed reusable-workflow call brings its jobs
             found[id(child)] = child
-    required = set()
+    # Each gate names the checks of one run (a GitOps promotion verifies the build run and the staging DAST run).
     for step in job.steps:
         value = step.env.get("REQUIRED_CHECKS")
-        if isinstance(value, str):
-            required |= {line.strip() for line in value.splitlines() if line.strip()}
-    if required:
-        candidate = pipeline.cached(
-            ("candidate-run", job.file, frozenset(required)), lambda: _candidate_run(pipeline, job.file, required)
-        )
-        found.update((id(other), other) for other in candidate)
+        if not isinstance(value, str):
+            continue
+        required = frozenset(line.strip() for line in value.splitlines() if line.strip())
+        if required:
+            candidate = pipeline.cached(("candidate-run", job.file, required), _candidate(pipeline, job.file, required))
+            found.update((id(other), other) for other in candidate)
     return list(found.values())
+
+
+def _candidate(pipeline: Pipeline, own_file: str, required: frozenset[str]) -> Callable[[], list[Job]]:
+    return lambda: _candidate_run(pipeline, own_file, set(required))
 
 
 def _candidate_run(pipeline: Pipeline, own_file: str, required: set[str]) -> list[Job]:
@@ -147,3 +150,35 @@ def _top_file(job: Job) -> str:
     while job.called_by is not None:
         job = job.called_by
     return job.file
+
+
+def why_not_gating(pipeline: Pipeline, production: Job, inv: Invocation) -> str | None:
+    """Why a tool use would not stop the production job `production` on a push, or None when it does.
+
+    A job of another run that a check gate of the production job requires by name stops it whenever it does
+    not succeed (a skipped or missing check fails the gate), so only its own step decides; a job of the same
+    run stops it when the tool blocks on push.
+    """
+    job = inv.step.job
+    if gated_elsewhere(production, job):
+        if job.invalid:
+            return job.invalid
+        gates = [s for s in production.steps if job.name in _names(s.env.get("REQUIRED_CHECKS"))]
+        whys = [s.not_blocking("push", in_job=True) for s in gates]
+        if all(whys):
+            return f"the check gate of {production.name} that requires {job.name} does not stop it: {whys[0]}"
+        return inv.step.not_blocking("push", in_job=True) or inv.ignored or inv.soft()
+    return pipeline.why_not_blocking(inv, ("push",))
+
+
+def _names(value: object) -> set[str]:
+    return {line.strip() for line in value.splitlines() if line.strip()} if isinstance(value, str) else set()
+
+
+def _gated_names(job: Job) -> set[str]:
+    return {name for step in job.steps for name in _names(step.env.get("REQUIRED_CHECKS"))}
+
+
+def gated_elsewhere(production: Job, job: Job) -> bool:
+    """Whether `job` runs in another run than the production job, whose check gate requires it by name."""
+    return _top_file(job) != _top_file(production) and job.name in _gated_names(production)

@@ -7,7 +7,14 @@ import re
 from typing import Any, ClassVar
 
 from generator.controls.base import Control, Finding, Outcome, Severity, failed, not_applicable, passed, unknown
-from generator.controls.judge import deploy_path, each_production_job, gate, remote_calls
+from generator.controls.judge import (
+    deploy_path,
+    each_production_job,
+    gate,
+    gated_elsewhere,
+    remote_calls,
+    why_not_gating,
+)
 from generator.controls.needs import CODE_SECURITY, ENVIRONMENTS, PROTECTION, REGISTRY, TEAM, Need
 from generator.pipeline.model import CHANGE_EVENTS, Job, Pipeline
 from generator.repo import Repo
@@ -359,7 +366,7 @@ class PP_SCAN_08(Scan):
                 inv
                 for j in deploy_path(pipeline, job)
                 for inv in j.invocations()
-                if inv.tool.category == "image-scan" and pipeline.why_not_blocking(inv, ("push",)) is None
+                if inv.tool.category == "image-scan" and why_not_gating(pipeline, job, inv) is None
             ]
             if scans:
                 evidence.append(scans[0].where)
@@ -388,7 +395,8 @@ class PP_SCAN_09(Scan):
     population = {"github": _DEPLOY_RUNS}
     needs = (ENVIRONMENTS,)
     procedure = (
-        "For each sampled production deploy, confirm the dast job of the same run scanned staging after "
+        "For each sampled production deploy, confirm the dast job that gated it (in the same run, or under Argo "
+        "CD the staging run named in the promotion's release.json and deployment record) scanned staging after "
         "staging served that commit, that zap-gate.sh applied .zap/rules.tsv, and that a high-risk alert "
         "would have blocked production."
     )
@@ -397,7 +405,7 @@ class PP_SCAN_09(Scan):
     applies = "deploys"  # DAST of staging before production: only where the repository deploys
     soc2 = ("CC7.1",)
     iso27001 = ("A.8.25", "A.8.29")
-    implemented_by = {"github": (".github/workflows/deploy.yml#dast", ".zap/rules.tsv")}
+    implemented_by = {"github": ("{dast_workflow}#dast", ".zap/rules.tsv")}
     remediation = (
         "Run a ZAP full scan against staging after the staging deploy and before production, and fail the "
         "job when the report holds a high-risk alert."
@@ -412,20 +420,23 @@ class PP_SCAN_09(Scan):
             for upstream in path:
                 dast = [inv for inv in upstream.invocations() if inv.tool.category == "dast"]
                 for inv in dast:
-                    if pipeline.why_not_blocking(inv, ("push",)) is None:
+                    if why_not_gating(pipeline, job, inv) is None:
                         return passed("a blocking DAST scan of staging gates the production deploy", inv.where)
                     later = [
                         g
                         for g in upstream.invocations()
                         if g.tool.category == "dast-gate"
                         and g.step.index > inv.step.index
-                        and pipeline.why_not_blocking(g, ("push",)) is None
+                        and why_not_gating(pipeline, job, g) is None
                     ]
-                    if later and inv.step.not_blocking("push") is None:
+                    cross = gated_elsewhere(job, upstream)
+                    if (
+                        later
+                        and inv.step.not_blocking("push", in_job=cross) is None
+                        and (not cross or why_not_gating(pipeline, job, later[0]) is None)
+                    ):
                         return passed("ZAP scans staging and a gate on its report blocks production", later[0].where)
-                    found.append(
-                        Finding(inv.where, f"DAST does not block: {pipeline.why_not_blocking(inv, ('push',))}")
-                    )
+                    found.append(Finding(inv.where, f"DAST does not block: {why_not_gating(pipeline, job, inv)}"))
             if any(inv.tool.category == "dast" for inv in job.invocations()):
                 return failed("DAST runs in the production job itself, not against staging before it", job.where)
             if found:

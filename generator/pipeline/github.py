@@ -52,6 +52,22 @@ _DEPLOY_STEP = re.compile(
     r"\bdeploy\.sh\b|kubectl\s+(?:apply|set\s+image)|helm\s+(?:upgrade|install)|terraform\s+apply|"
     r"(?:gcloud|az|aws)\s+[\w-]+\s+(?:deploy|update-service)|flyctl\s+deploy"
 )
+# GitOps: production's desired state is a path in Git (argocd/environments/production/, k8s/prod/...); a push
+# that changes only such paths is the production deploy, which Argo CD or Flux then applies.
+_GITOPS_PRODUCTION_PATH = re.compile(r"(?:^|/)(?:prod|production|prd)(?:/|$)")
+
+
+def _gitops_production(job: Job) -> bool:
+    """A job of a workflow that a push runs only when production's manifests change (a GitOps promotion)."""
+    doc = job.pipeline.docs.get(job.file)
+    on = doc.data.get("on", doc.data.get(True)) if doc is not None and isinstance(doc.data, Mapping) else None
+    push = on.get("push") if isinstance(on, Mapping) else None
+    paths = push.get("paths") if isinstance(push, Mapping) else None
+    if not isinstance(paths, list) or not paths or not all(isinstance(p, str) for p in paths):
+        return False
+    return isinstance(on, Mapping) and len(on) == 1 and all(_GITOPS_PRODUCTION_PATH.search(p) for p in paths)
+
+
 _SCRIPT = re.compile(r"^(?:(?:bash|sh|zsh|source|\.)\s+)?(\.?\.?/?[\w.@/-]+\.(?:sh|bash))(?:\s|$)")
 _MAKE = re.compile(r"^(?:g?make)(\s+(?:-[\w-]+(?:=\S+)?\s+)*)([\w./-]+(?:\s+[\w./-]+)*)?\s*$")
 _MAX_DEPTH = 3  # scripts calling scripts
@@ -186,7 +202,9 @@ class GitHubAdapter:
         if job.environment:
             return bool(_PRODUCTION.match(job.environment))
         named = _PRODUCTION_JOB.search(f"{job.id} {job.name}")
-        return bool(named) and any(_DEPLOY_STEP.search(s.run) for s in job.steps)
+        if not named:
+            return False
+        return any(_DEPLOY_STEP.search(s.run) for s in job.steps) or _gitops_production(job)
 
     # --- tools ----------------------------------------------------------------------------------------
 

@@ -164,6 +164,7 @@ class Request:
     target: str  # the request line's target, as sent
     body: bytes
     at: float  # time.monotonic()
+    app_id: int | None = None  # the GitHub App whose JWT signed the request (app endpoints only)
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         values = self.query.get(name)
@@ -232,6 +233,10 @@ class FakeGitHub:
         self.deployments: list[dict[str, Any]] = []
         self.deployment_statuses: dict[int, list[dict[str, Any]]] = {}
         self.audit_log: dict[str, list[dict[str, Any]]] = {}  # org -> events
+        # GitHub Apps: app id -> {"installation": id, "public_key": PEM}; the installation tokens issued.
+        self.apps: dict[int, dict[str, Any]] = {}
+        self.issued: list[dict[str, Any]] = []  # {"token", "app", "installation", "request"} per token issued
+        self.created_pulls: list[dict[str, Any]] = []
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -373,6 +378,65 @@ class FakeGitHub:
                 return NOT_FOUND
             return Page(sorted(self.deployment_statuses.get(int(m["id"]), []), key=lambda s: -s["id"]))
 
+        @r("GET", repo + r"/installation")
+        def get_installation(req: Request, m: re.Match[str]) -> Response | Page:
+            app = self.apps.get(req.app_id or 0)
+            if not self._mine(m) or app is None:
+                return NOT_FOUND
+            return Response(body={"id": app["installation"], "app_id": req.app_id, "target_type": "Organization"})
+
+        @r("POST", r"/app/installations/(?P<id>\d+)/access_tokens")
+        def post_access_token(req: Request, m: re.Match[str]) -> Response | Page:
+            app = self.apps.get(req.app_id or 0)
+            if app is None or app["installation"] != int(m["id"]):
+                return NOT_FOUND
+            body = json.loads(req.body or b"{}")
+            token = f"ghs_installation{len(self.issued):04d}{'x' * 20}"
+            self.issued.append({"token": token, "app": req.app_id, "installation": int(m["id"]), "request": body})
+            return Response(
+                201, {"token": token, "expires_at": "2026-01-01T00:00:00Z", "permissions": body.get("permissions", {})}
+            )
+
+        @r("GET", repo + r"/pulls")
+        def get_pulls(req: Request, m: re.Match[str]) -> Response | Page:
+            if not self._mine(m):
+                return NOT_FOUND
+            items = [p for p in self.created_pulls if p["state"] == (req.arg("state") or "open")]
+            if (head := req.arg("head")) is not None:
+                items = [p for p in items if f"{self.org}:{p['head']['ref']}" == head]
+            if (base := req.arg("base")) is not None:
+                items = [p for p in items if p["base"]["ref"] == base]
+            return Page(items)
+
+        @r("POST", repo + r"/pulls")
+        def post_pull(req: Request, m: re.Match[str]) -> Response | Page:
+            if not self._mine(m):
+                return NOT_FOUND
+            body = json.loads(req.body or b"{}")
+            missing = [k for k in ("title", "head", "base") if not body.get(k)]
+            if missing:
+                return error(422, f"Validation Failed: {missing[0]} is missing")
+            if any(p["head"]["ref"] == body["head"] and p["state"] == "open" for p in self.created_pulls):
+                return error(422, f"Validation Failed: A pull request already exists for {self.org}:{body['head']}.")
+            number = 100 + len(self.created_pulls)
+            pr = {
+                "number": number,
+                "state": "open",
+                "title": body["title"],
+                "body": body.get("body"),
+                "head": {"ref": body["head"]},
+                "base": {"ref": body["base"]},
+                "html_url": f"https://github.com/{self.repo}/pull/{number}",
+                "user": user("pipeproof-gitops[bot]"),
+            }
+            self.created_pulls.append(pr)
+            return Response(201, pr)
+
+        @r("GET", repo + r"/deployments/(?P<id>\d+)")
+        def get_deployment(req: Request, m: re.Match[str]) -> Response | Page:
+            found = [d for d in self.deployments if d["id"] == int(m["id"])]
+            return Response(body=found[0]) if self._mine(m) and found else NOT_FOUND
+
         @r("GET", r"/orgs/(?P<org>[^/]+)/audit-log")
         def get_audit_log(req: Request, m: re.Match[str]) -> Response | Page:
             if m["org"] not in self.audit_log:
@@ -399,13 +463,60 @@ class FakeGitHub:
         auth = req.headers.get("authorization", "")
         if not auth:
             return error(401, "Requires authentication")
-        if auth not in (f"Bearer {self.token}", f"token {self.token}"):
+        tokens = [self.token, *(t["token"] for t in self.issued)]
+        app_endpoint = re.fullmatch(r"/app/installations/\d+/access_tokens|/repos/[^/]+/[^/]+/installation", req.path)
+        if app_endpoint:
+            # Only a GitHub App's JWT reaches these: signed RS256 by the app's key, unexpired, iss the app id.
+            object.__setattr__(req, "app_id", self._verify_jwt(auth.removeprefix("Bearer ")))
+            if req.app_id is None:
+                return error(401, "A JSON web token could not be decoded")
+        elif auth not in {f"Bearer {t}" for t in tokens} | {f"token {t}" for t in tokens}:
             return error(401, "Bad credentials")
         for method, pattern, handler in self._routes:
             if method == req.method and (m := pattern.fullmatch(req.path)):
                 result = handler(req, m)
                 return self._page(req, host, result) if isinstance(result, Page) else result
         return NOT_FOUND
+
+    def _verify_jwt(self, jwt: str) -> int | None:
+        """The app id of a valid app JWT, else None (the signature is checked with openssl, as GitHub checks it)."""
+        import subprocess
+        import tempfile
+
+        parts = jwt.split(".")
+        if len(parts) != 3:
+            return None
+
+        def unb64(text: str) -> bytes:
+            return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+        try:
+            header, claims = json.loads(unb64(parts[0])), json.loads(unb64(parts[1]))
+            signature = unb64(parts[2])
+            app_id = int(claims["iss"])
+        except (ValueError, KeyError, TypeError):
+            return None
+        app = self.apps.get(app_id)
+        now = time.time()
+        if app is None or header.get("alg") != "RS256" or not claims.get("iat", now + 1) <= now < claims.get("exp", 0):
+            return None
+        if claims["exp"] - claims["iat"] > 600:  # GitHub refuses JWTs valid for more than 10 minutes
+            return None
+        with tempfile.TemporaryDirectory() as tmp:
+            key, sig = Path(tmp) / "key.pem", Path(tmp) / "sig"
+            key.write_text(app["public_key"])
+            sig.write_bytes(signature)
+            ok = subprocess.run(
+                ["openssl", "dgst", "-sha256", "-verify", str(key), "-signature", str(sig)],
+                input=f"{parts[0]}.{parts[1]}".encode(),
+                capture_output=True,
+                check=False,
+            )
+        return app_id if ok.returncode == 0 else None
+
+    def add_app(self, app_id: int, installation: int, public_key: str) -> None:
+        """A GitHub App installed on this repository, whose JWTs are checked against PUBLIC_KEY (PEM)."""
+        self.apps[app_id] = {"installation": installation, "public_key": public_key}
 
     def _fault(self, req: Request) -> Fault | None:
         for fault in self.faults:

@@ -12,6 +12,9 @@
 # status: rolled_back (the rollback succeeded), rollback_failed (it failed or was cancelled), success (deploy
 # and health check succeeded), cancelled (the deploy or health check was cancelled and nothing rolled back),
 # failed (anything else, including a deploy that never started).
+# Argo CD (DEPLOY_MODEL=argocd): CI deploys nothing; the record is of the promotion commit PROMOTION_SHA (the
+# merge of the reviewed pull request Argo CD syncs production from) and APPLICATION, and its status is promoted
+# (GATES_OUTCOME success: every gate passed) or gate_failed; Argo CD's syncs of it are recorded by sync-record.sh.
 # A missing or unreadable input file is recorded as null and named under "missing"; the record is still
 # written and the script then exits 1, so the job goes red.
 # Exit: 0 record complete; 1 record written with inputs missing; 2 bad environment (nothing written).
@@ -32,7 +35,19 @@ for name in DEPLOY_OUTCOME HEALTH_OUTCOME ROLLBACK_OUTCOME; do
 done
 
 deploy=${DEPLOY_OUTCOME:-} health=${HEALTH_OUTCOME:-} rollback=${ROLLBACK_OUTCOME:-}
-if [[ ${rollback} == success ]]; then
+gitops=null
+if [[ ${DEPLOY_MODEL:-} == argocd ]]; then
+  require_env PROMOTION_SHA APPLICATION GATES_OUTCOME
+  [[ ${PROMOTION_SHA} =~ ^[0-9a-f]{40}$ ]] || { gh_error "PROMOTION_SHA must be a 40-character commit SHA"; exit 2; }
+  gitops=$(jq -cn --arg commit "${PROMOTION_SHA}" --arg app "${APPLICATION}" \
+    '{deployed_by: "argocd", promotion_commit: $commit, application: $app}')
+fi
+if [[ -n ${DEPLOY_MODEL:-} && ${DEPLOY_MODEL} != argocd ]]; then
+  gh_error "DEPLOY_MODEL must be argocd or empty, got '${DEPLOY_MODEL}'"
+  exit 2
+elif [[ ${DEPLOY_MODEL:-} == argocd ]]; then
+  status=$([[ ${GATES_OUTCOME} == success ]] && echo promoted || echo gate_failed)
+elif [[ ${rollback} == success ]]; then
   status=rolled_back
 elif [[ ${rollback} == failure || ${rollback} == cancelled ]]; then
   status=rollback_failed
@@ -76,7 +91,7 @@ jq -n \
   --arg run_url "${RUN_URL:-}" --arg mode "${APPROVAL_MODE:-}" --arg missing "${missing[*]}" \
   --slurpfile approvals "${PP_TMP}/approvals.json" --slurpfile prs "${PP_TMP}/pull_requests.json" \
   --slurpfile checks "${PP_TMP}/checks.json" --slurpfile manifest "${PP_TMP}/evidence.json" \
-  --slurpfile sbom "${PP_TMP}/sbom.json" '
+  --slurpfile sbom "${PP_TMP}/sbom.json" --argjson gitops "${gitops}" '
   def orNull: if . == "" then null else . end;
   {schema: "pipeproof/deployment-record/v2",
    sha: $sha, previous_sha: ($previous | orNull), image: ($image | orNull), environment: $environment,
@@ -89,7 +104,8 @@ jq -n \
    checks: $checks[0],
    evidence: ($manifest[0] | if . == null then null else .files | map({kind, file, sha256, object_key}) end),
    sbom: $sbom[0],
-   missing: ($missing | split(" ") | map(select(length > 0)))}' >"${RECORD_OUT}"
+   missing: ($missing | split(" ") | map(select(length > 0)))}
+  | if $gitops == null then . else . + {gitops: $gitops} end' >"${RECORD_OUT}"
 
 gh_output status "${status}"
 gh_output record "${RECORD_OUT}"

@@ -6,6 +6,10 @@
 #   api_paginate PATH [KEY]  every page (Link rel="next", page numbers or cursors); prints one JSON array: the
 #                            pages' arrays, or their .KEY arrays (check_runs) joined
 #   api_page PATH FILE       one page into FILE; sets API_NEXT to the next page's URL ('' on the last page)
+#   api_send METHOD PATH FILE  one POST/PUT/PATCH with FILE as the JSON body; prints the JSON answer. Never
+#                            retried: the request is not idempotent, so a failure fails (closed) at once
+#   api_app_token APP_ID PERMISSIONS_JSON  replace GITHUB_TOKEN with a GitHub App installation token for REPO
+#                            (the app's key in APP_PRIVATE_KEY), limited to PERMISSIONS_JSON; masked in logs
 #
 # PATH is relative to the API (repos/OWNER/NAME/...) or a full URL under it. Every function fails closed: on
 # any error it prints one ::error:: line (method, path, HTTP status, the API's message) and returns 1, so
@@ -249,6 +253,73 @@ api_paginate() { # PATH [KEY]: every page; prints one JSON array
     gh_error "GitHub API GET ${1%%\?*}: $(sed 's/^jq: error ([^)]*): //' "${dir}/err" | head -n 1)"
     return 1
   fi
+}
+
+api__send() { # METHOD URL BODY_FILE OUT_FILE: prints the HTTP status; the token reaches curl on stdin only
+  printf 'header = "Authorization: Bearer %s"\n' "${GITHUB_TOKEN}" |
+    curl --config - --silent --show-error --globoff \
+      --connect-timeout 10 --max-time "${PIPEPROOF_API_TIMEOUT:-30}" \
+      --header 'Accept: application/vnd.github+json' --header 'X-GitHub-Api-Version: 2022-11-28' \
+      --header 'Content-Type: application/json' --user-agent pipeproof-scripts \
+      --request "$1" --data-binary "@$3" --output "$4" --write-out '%{http_code}' -- "$2"
+}
+
+api_send() { # METHOD PATH BODY_FILE: one request with a JSON body; prints the JSON answer
+  local method=$1 url out code shown
+  api__setup || return 1
+  url=$(api__url "$2") || return 1
+  shown="${method} ${url#"${GITHUB_API_URL%/}"}"
+  shown=${shown%%\?*}
+  out="${PP_TMP}/send.${BASHPID}.${RANDOM}"
+  if ! code=$(api__send "${method}" "${url}" "$3" "${out}" 2>"${out}.err"); then
+    gh_error "GitHub API ${shown} failed: no response: $(tail -n 1 "${out}.err")"
+    return 1
+  fi
+  if [[ ${code} != 2[0-9][0-9] ]]; then
+    gh_error "GitHub API ${shown} failed: HTTP ${code}: $(api__message "${out}")"
+    return 1
+  fi
+  if ! jq -e 'type == "object"' "${out}" >/dev/null 2>&1; then
+    gh_error "GitHub API ${shown} failed: HTTP ${code} with a body that is not the JSON expected"
+    return 1
+  fi
+  cat -- "${out}"
+}
+
+api__b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+
+# A pull request or push made with the workflow's own token starts no workflow, so the required checks of a
+# pull request the pipeline opens would never report; an installation token of a GitHub App does start them.
+api_app_token() { # APP_ID PERMISSIONS_JSON: sets GITHUB_TOKEN to an installation token for REPO
+  local app=$1 permissions=$2 now header payload signature jwt installation token key
+  require_env APP_PRIVATE_KEY REPO
+  [[ ${app} =~ ^[1-9][0-9]{0,19}$ ]] || { gh_error "the GitHub App id must be a number, got '${app}'"; return 1; }
+  key="${PP_TMP}/app-key.pem"
+  (umask 077 && printf '%s\n' "${APP_PRIVATE_KEY}" >"${key}")
+  now=$(date +%s)
+  header=$(printf '{"alg":"RS256","typ":"JWT"}' | api__b64url)
+  # GitHub allows 10 minutes; iat 60 s early for clock drift.
+  payload=$(jq -cn --argjson iat "$((now - 60))" --argjson exp "$((now + 540))" --arg iss "${app}" \
+    '{iat: $iat, exp: $exp, iss: $iss}' | api__b64url)
+  if ! signature=$(printf '%s.%s' "${header}" "${payload}" | openssl dgst -sha256 -sign "${key}" -binary 2>/dev/null | api__b64url) ||
+    [[ -z ${signature} ]]; then
+    rm -f -- "${key}"
+    gh_error "APP_PRIVATE_KEY is not the GitHub App's private key (PEM): cannot sign the app's token request"
+    return 1
+  fi
+  rm -f -- "${key}"
+  jwt="${header}.${payload}.${signature}"
+  installation=$(GITHUB_TOKEN=${jwt} api_get "repos/${REPO}/installation") || return 1
+  installation=$(jq -er '.id | numbers' <<<"${installation}") ||
+    { gh_error "GET /repos/${REPO}/installation: no installation id (is the app installed on ${REPO}?)"; return 1; }
+  jq -n --arg repo "${REPO#*/}" --argjson permissions "${permissions}" \
+    '{repositories: [$repo], permissions: $permissions}' >"${PP_TMP}/token-request.json"
+  token=$(GITHUB_TOKEN=${jwt} api_send POST "app/installations/${installation}/access_tokens" "${PP_TMP}/token-request.json") ||
+    return 1
+  token=$(jq -er '.token | strings' <<<"${token}") ||
+    { gh_error "POST /app/installations/${installation}/access_tokens: no token in the answer"; return 1; }
+  printf '::add-mask::%s\n' "${token}"
+  GITHUB_TOKEN=${token}
 }
 
 # Which reviews approve a pull request (approval-check.sh promotion mode and review-gate.sh): each reviewer's
