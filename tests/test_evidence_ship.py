@@ -48,7 +48,7 @@ class Cloud:
         self.save(default_state(store.name, store.bucket, DAYS))
         for tool in ("aws", "gcloud", "az"):
             exe = runner.bin / tool
-            exe.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} {shlex.quote(str(FAKE))} {tool} \"$@\"\n")
+            exe.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} {shlex.quote(str(FAKE))} {tool} "$@"\n')
             exe.chmod(0o755)
 
     def load(self) -> dict[str, Any]:
@@ -87,7 +87,12 @@ class Cloud:
         out = self.tmp / f"{name}.json"
         result = self.runner.run(
             "scripts/evidence-manifest.sh",
-            DIR=str(folder), PROJECT="shop", SHA=SHA, RUN_ID="812", RUN_ATTEMPT="1", MANIFEST_OUT=str(out),
+            DIR=str(folder),
+            PROJECT="shop",
+            SHA=SHA,
+            RUN_ID="812",
+            RUN_ATTEMPT="1",
+            MANIFEST_OUT=str(out),
         )
         assert result.returncode == 0, result
         return out
@@ -107,7 +112,6 @@ class Cloud:
 
     def calls(self) -> list[list[str]]:
         return [list(c) for c in self.load()["calls"]]
-
 
 
 FILES = {f"sast-{SHA}-1/semgrep.sarif": b'{"runs": []}', f"sbom-{SHA}-1/sbom.spdx.json": b'{"spdxVersion": "SPDX-2.3"}'}
@@ -170,7 +174,11 @@ BROKEN = {
         "no-object-lock": ("aws.lock", None, "ObjectLockConfigurationNotFoundError"),
         "lock-disabled": ("aws.lock.ObjectLockEnabled", "Disabled", "Object Lock is not enabled"),
         "governance-mode": ("aws.lock.Rule.DefaultRetention.Mode", "GOVERNANCE", "not COMPLIANCE"),
-        "short-retention": ("aws.lock.Rule.DefaultRetention", {"Mode": "COMPLIANCE", "Days": 400}, "400 days, less than the 2555"),
+        "short-retention": (
+            "aws.lock.Rule.DefaultRetention",
+            {"Mode": "COMPLIANCE", "Days": 400},
+            "400 days, less than the 2555",
+        ),
         "no-versioning": ("aws.versioning", {}, "versioning is not Enabled (never enabled)"),
         "versioning-suspended": ("aws.versioning", {"Status": "Suspended"}, "versioning is not Enabled (Suspended)"),
         "cli-error": ("fail", {"get-object-lock-configuration": "not authorized"}, "AccessDenied"),
@@ -207,20 +215,20 @@ def test_ship_fails_closed(store: str, case: str, tmp_path: Path, tmp_path_facto
     assert stored(cloud) == set()
 
 
-def test_ship_fails_when_the_written_object_is_not_locked(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """A store whose settings read right but whose objects come back unlocked (a race, a stale read)."""
-    cloud = make_cloud(Runner.render(tmp_path_factory, STORES["aws"].scenario).tree, STORES["aws"], tmp_path)
+@pytest.mark.parametrize("store", ["aws", "gcp"])
+def test_ship_fails_when_the_written_object_is_not_locked(
+    store: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A store whose settings read right but whose objects come back unlocked: the read-back after the write
+    catches it, and the manifest (written last) is never shipped."""
+    cloud = make_cloud(Runner.render(tmp_path_factory, STORES[store].scenario).tree, STORES[store], tmp_path)
     manifest = cloud.manifest(FILES)
-    fake = cloud.runner.bin / "aws"
-    # Answer the settings as locked, then write without a lock: the confirmation after the write must catch it.
-    real = fake.read_text()
-    fake.write_text(real.replace("exec ", 'case "$*" in *put-object*) '
-                    'python3 -c "import json,os,sys;p=os.environ[\'FAKE_CLOUD_STATE\'];s=json.load(open(p));'
-                    's[\'aws\'][\'lock\'][\'Rule\'][\'DefaultRetention\'][\'Mode\']=\'GOVERNANCE\';json.dump(s,open(p,\'w\'))";; esac\nexec ', 1))
+    cloud.change("write_unlocked", True)
     result = cloud.ship(manifest)
     assert result.returncode == 1, result
-    assert "is not locked in COMPLIANCE mode (GOVERNANCE)" in result.errors[0]
-    assert cloud.load()["objects"].keys() and not any(k.endswith(".json") and "manifest" in k for k in stored(cloud))
+    expected = {"aws": "is not locked in COMPLIANCE mode (no lock)", "gcp": "has no retention: it is not locked"}
+    assert expected[store] in result.errors[0], result
+    assert json.loads(manifest.read_text())["manifest_key"] not in stored(cloud)
 
 
 def test_ship_refuses_a_file_changed_since_the_manifest(cloud: Cloud) -> None:
@@ -265,7 +273,10 @@ def test_verify_passes_a_day_without_evidence_but_still_checks_the_store(cloud: 
     result, record = cloud.verify(day="2020-02-29")
     assert result.returncode == 0, result
     assert record is not None and record["manifests"] == [] and record["result"] == "pass"
-    cloud.change({"aws": "aws.versioning", "gcp": "gcp.retention_policy", "azure": "azure.policy"}[cloud.store.name], None if cloud.store.name != "aws" else {})
+    cloud.change(
+        {"aws": "aws.versioning", "gcp": "gcp.retention_policy", "azure": "azure.policy"}[cloud.store.name],
+        None if cloud.store.name != "aws" else {},
+    )
     result, record = cloud.verify(day="2020-02-29")
     assert result.returncode == 1, result
     assert record is not None and record["result"] == "fail" and record["problems"]
@@ -285,7 +296,9 @@ def test_verify_fails_and_records_a_missing_object(cloud: Cloud) -> None:
 
 
 @pytest.mark.parametrize("change", ["governance", "short", "unlocked"])
-def test_verify_fails_on_an_object_no_longer_locked(change: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_verify_fails_on_an_object_no_longer_locked(
+    change: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     cloud = make_cloud(Runner.render(tmp_path_factory, STORES["aws"].scenario).tree, STORES["aws"], tmp_path)
     manifest = cloud.manifest(FILES)
     assert cloud.ship(manifest).returncode == 0
