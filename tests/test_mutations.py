@@ -87,7 +87,8 @@ STORE_IAC = {
     "azure-delete": (
         "go-kubernetes-azure",
         '"Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write",',
-        '"Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write",\n      "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/delete",',
+        '"Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write",\n'
+        '      "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/delete",',
     ),
 }
 
