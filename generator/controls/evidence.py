@@ -27,6 +27,26 @@ RECORD_FIELDS = {
     "time": ("finished_at", "deployed_at"),
 }
 RETENTION_LIMIT = {"public": 90, "private": 400}  # days; GitHub clamps larger values silently
+# Years of evidence each framework's auditors commonly expect (neither standard fixes a number): SOC 2 evidence is
+# kept 7 years (the source document's figure, the usual records-retention policy behind a type II report); ISO
+# 27001 certification runs in 3-year cycles whose surveillance and recertification audits look back over it.
+FRAMEWORK_RETENTION_YEARS = {"soc2": ("SOC 2", 7), "iso27001": ("ISO/IEC 27001:2022", 3)}
+
+
+def retention_warnings(answers: dict[str, Any]) -> list[str]:
+    """A warning per chosen framework whose usual retention is longer than evidence_retention_years."""
+    years = answers.get("evidence_retention_years")
+    if answers.get("evidence_store") in (None, "none") or not isinstance(years, int):
+        return []
+    found = []
+    for key in answers.get("frameworks") or []:
+        name, expected = FRAMEWORK_RETENTION_YEARS.get(str(key), (str(key), 0))
+        if years < expected:
+            found.append(
+                f"evidence_retention_years {years} is shorter than the {expected} years {name} audits commonly "
+                f"expect (framework {key}): evidence may expire before an auditor asks for it"
+            )
+    return found
 
 
 class Evidence(Control):
