@@ -352,6 +352,16 @@ WORDS: dict[str, tuple[str, Mutate, str]] = {
     ),
     "retention-401-private": ("python-defaults", text(PR, "retention-days: 400", "retention-days: 401"), "PP-EVID-03"),
     "audit-log-export-deleted": ("enterprise-private", delete(".github/workflows/audit-log-export.yml"), "PP-EVID-04"),
+    "ship-may-overwrite": (
+        "python-defaults",
+        text("scripts/evidence-store.sh", "--if-none-match '*' ||", "||"),
+        "PP-EVID-02",
+    ),
+    "ship-without-lock-check": (
+        "go-kubernetes-azure",
+        text("scripts/evidence-store.sh", "az storage container immutability-policy show", "az storage container show"),
+        "PP-EVID-02",
+    ),
     "evidence-verify-deleted": ("python-defaults", delete(".github/workflows/evidence-verify.yml"), "PP-EVID-05"),
     "evidence-verify-weekly": (
         "python-defaults",

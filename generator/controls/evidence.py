@@ -137,7 +137,12 @@ class PP_EVID_02(Evidence):
             shipped = [s for s in after if _ships(s)]
             if not shipped:
                 return failed(f"{job.name} does not ship its deployment record to the evidence store", job.where)
-            return passed("deployment records go to the evidence store", shipped[0].where)
+            for step in shipped:
+                if gap := _fails_open(step):
+                    return failed(f"{job.name} ships evidence, but {gap}", step.where)
+            return passed(
+                "deployment records go to the evidence store, checked and never overwritten", shipped[0].where
+            )
 
         outcome = each_production_job(pipeline, judge)
         if outcome.status == "pass":
@@ -377,6 +382,47 @@ def _daily(job: Job) -> bool:
 _UPLOAD = re.compile(
     r"aws\s+s3\s+cp|aws\s+s3api\s+put-object|gcloud\s+storage\s+cp|gsutil\s+cp|az\s+storage\s+blob\s+upload"
 )
+
+
+# Per upload command: how it refuses to replace an existing object, and how the store's lock is asserted before
+# the first write (issue 13: the ship step fails closed). A plain `aws s3 cp` or `gsutil cp` has neither.
+_GUARDS = (
+    (
+        re.compile(r"aws\s+s3api\s+put-object"),
+        re.compile(r"--if-none-match"),
+        re.compile(r"get-object-lock-configuration"),
+        "S3",
+    ),
+    (
+        re.compile(r"gcloud\s+storage\s+cp"),
+        re.compile(r"--if-generation-match[= ]0"),
+        re.compile(r"retention_policy\.isLocked|retentionPolicy\.isLocked"),
+        "GCS",
+    ),
+    (
+        re.compile(r"az\s+storage\s+blob\s+upload"),
+        re.compile(r"--overwrite\s+false"),
+        re.compile(r"immutability-policy\s+show"),
+        "Azure",
+    ),
+)
+
+
+_COMMENT = re.compile(r"(?m)(?:^|(?<=\s))#.*$")
+
+
+def _fails_open(step: Step) -> str | None:
+    """Why a shipping step could replace evidence or write to an unlocked store, or None."""
+    text = _COMMENT.sub("", step.text)  # what runs, not what a comment says
+    if re.search(r"aws\s+s3\s+cp|gsutil\s+cp", text):
+        return "it uploads with aws s3 cp or gsutil cp, which replace an existing object"
+    for upload, no_overwrite, lock_check, name in _GUARDS:
+        if upload.search(text):
+            if not no_overwrite.search(text):
+                return f"its {name} upload does not refuse an existing key (conditional write)"
+            if not lock_check.search(text):
+                return f"it writes to {name} without first asserting the store's lock and retention"
+    return None
 
 
 def _ships(step: Step) -> bool:
