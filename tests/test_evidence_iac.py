@@ -359,3 +359,15 @@ def test_a_retention_answer_longer_than_the_module_fails(tmp_path: Path) -> None
     path.write_text(path.read_text().replace("evidence_retention_years: 7", "evidence_retention_years: 10"))
     result = next(r for r in audit(tree).results if r.control.id == "PP-EVID-06")
     assert result.status == "fail" and "less than the 3650" in result.reason, result.reason
+
+
+def test_a_real_world_shape_fails_on_every_aspect_it_misses() -> None:
+    """An evidence bucket as public repositories often write it: GOVERNANCE mode for a year, no public access
+    block, an organisation-wide StringLike trust in jsonencode, and a policy that may delete."""
+    (module,) = modules(Repo(ROOT / "tests/fixtures/real-world-evidence"))
+    verdicts = {v.aspect: v for v in judge(module, 7 * 365, "acme/shop")}
+    assert not verdicts["lock"].ok and "GOVERNANCE" in verdicts["lock"].message
+    assert verdicts["versioning"].ok
+    assert not verdicts["public access"].ok
+    assert not verdicts["trust"].ok and "StringLike" in verdicts["trust"].message
+    assert not verdicts["write-only"].ok and "s3:DeleteObject" in verdicts["write-only"].message

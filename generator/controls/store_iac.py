@@ -232,12 +232,20 @@ def judge_aws(module: Module, days: int, repository: str | None) -> Iterator[Ver
             "sts:AssumeRoleWithWebIdentity" in _as_list(module.get(s, "actions"))
             for s in _statements(module, r.body.get("assume_role_policy"))
         )
+        or "AssumeRoleWithWebIdentity" in str(r.body.get("assume_role_policy"))
     ]
     if not roles:
         yield Verdict("trust", False, "no IAM role is assumed through OIDC (sts:AssumeRoleWithWebIdentity)", where)
     for role in roles:
         subjects: list[Any] = []
         loose = ""
+        inline = str(role.body.get("assume_role_policy"))
+        if module.data(role.body.get("assume_role_policy")) is None:
+            # jsonencode({...}) or a JSON string: Condition = { StringLike = { "ISSUER:sub" = [...] } }
+            for test, values in _inline_sub_conditions(inline):
+                if test != "StringEquals":
+                    loose = f"the `sub` condition uses {test}, not StringEquals"
+                subjects += values
         for statement in _statements(module, role.body.get("assume_role_policy")):
             for condition in _as_list(statement.get("condition")):
                 variable = str(module.get(condition, "variable") or "")
@@ -260,10 +268,27 @@ _AWS_FORBIDDEN = re.compile(
 )
 
 
+_CONDITION = re.compile(r'"?((?:ForAnyValue:|ForAllValues:)?String\w+)"?\s*[=:]\s*\{([^{}]*)\}')
+_SUB = re.compile(r'"[^"]*:sub"\s*[=:]\s*(\[[^\]]*\]|"[^"]*")')
+_ACTION = re.compile(r'"?Action"?\s*[=:]\s*(\[[^\]]*\]|"[^"]*")')
+
+
+def _inline_sub_conditions(text: str) -> list[tuple[str, list[str]]]:
+    """(operator, values) of each `...:sub` condition in an inline policy (jsonencode or JSON text)."""
+    found = []
+    for m in _CONDITION.finditer(text):
+        for sub in _SUB.finditer(m[2]):
+            found.append((m[1], re.findall(r'"([^"]*)"', sub[1])))
+    return found
+
+
 def _aws_write_only(module: Module, role: Block, where: str) -> Verdict:
     actions: list[str] = []
     for policy in module.all("aws_iam_role_policy"):
         if str(module.get(policy.body, "role")).startswith(f"${{aws_iam_role.{role.name}."):
+            if module.data(policy.body.get("policy")) is None:  # jsonencode({...}): every Action it lists
+                for m in _ACTION.finditer(str(policy.body.get("policy"))):
+                    actions += re.findall(r'"([^"]*)"', m[1])
             for statement in _statements(module, policy.body.get("policy")):
                 if (module.get(statement, "effect") or "Allow") == "Allow":
                     actions += [str(a) for a in _as_list(module.get(statement, "actions"))]
