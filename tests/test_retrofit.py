@@ -229,7 +229,8 @@ def test_update_works_afterwards(
     assert "1111111111111111111111111111111111111111 # v7.0.2" in (repo / ".github/workflows/pr-checks.yml").read_text()
     answers_name = ".pipeproof-answers.yml" if name == "go-terraform" else ".copier-answers.yml"
     pipeproof_workflows = {
-        f".github/workflows/{w}.yml" for w in ("pr-checks", "deploy", "promote", "rollback-drill", "audit-log-export")
+        f".github/workflows/{w}.yml"
+        for w in ("pr-checks", "deploy", "promote", "rollback-drill", "audit-log-export", "evidence-verify")
     }
     after = snapshot(repo)
     changed = {rel for rel in state if after.get(rel) != state[rel]}

@@ -54,9 +54,8 @@ resource "google_storage_bucket" "evidence" {
   force_destroy               = false
   uniform_bucket_level_access = true
   public_access_prevention    = "enforced"
-  versioning {
-    enabled = true
-  }
+  # No versioning: Cloud Storage refuses Object Versioning on a bucket with a retention policy; the locked
+  # policy keeps the single version of each object unchanged instead.
   retention_policy {
     is_locked        = true
     retention_period = local.retention_seconds
