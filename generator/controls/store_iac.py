@@ -10,8 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import hcl2
-
 from generator.repo import Repo
 
 ASPECTS = ("lock", "versioning", "public access", "trust", "write-only")
@@ -117,6 +115,8 @@ def modules(repo: Repo) -> list[Module]:
         }
         if not any(re.search(rf'resource\s+"{marker}"', t) for t in texts.values() for marker in _STORE_MARKERS):
             continue
+        import hcl2  # lark's grammar costs ~0.1 s to load: only for a repository with an evidence store
+
         module = Module(folder)
         for rel, text in sorted(texts.items()):
             try:
