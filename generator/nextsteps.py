@@ -66,6 +66,11 @@ def next_steps(controls: list[type[Control]], answers: Mapping[str, Any], dest: 
         if key in answers and test(answers[key], answers)
     ]
     store = answers.get("evidence_store")
+    if store in ("aws", "gcp", "azure"):
+        placeholders.append(
+            "infrastructure/evidence-store/ is not applied by pipeproof: review it, then terraform apply it once "
+            "as an administrator (its lock cannot be undone); until then every evidence upload fails closed"
+        )
     if store == "gcp":
         placeholders.append("repository variable EVIDENCE_GCP_WORKLOAD_IDENTITY_PROVIDER is not set by pipeproof")
     if store == "azure":

@@ -82,7 +82,7 @@ def _resolved(name: str) -> dict[str, Any]:
 
 RESOLVED = {name: _resolved(name) for name in SCENARIOS}
 # (key, scenario) for every scenario in which the key is asked; the placeholder is the key's answer there.
-# evidence_bucket and evidence_role are asked only when evidence_store != none, evidence_region only for aws:
+# evidence_bucket, evidence_role and evidence_region are asked only when evidence_store != none:
 # the scenarios supply those answers (python-defaults: aws, node-terraform-public: gcp, go-kubernetes-azure:
 # azure, each with answers valid for that store).
 CASES: tuple[tuple[str, str], ...] = tuple(
@@ -326,7 +326,7 @@ def test_free_text_questions_are_derived_from_the_template() -> None:
     stores = {key: {RESOLVED[name].get("evidence_store") for k, name in CASES if k == key} for key in FREE_TEXT}
     assert {"aws", "gcp", "azure"} <= stores["evidence_bucket"]
     assert {"aws", "gcp", "azure"} <= stores["evidence_role"]
-    assert stores["evidence_region"] == {"aws"}
+    assert stores["evidence_region"] == {"aws", "gcp", "azure"}
     assert {"iac", "frameworks"} <= set(MULTISELECT)
 
 

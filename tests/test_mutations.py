@@ -27,6 +27,70 @@ PROMOTE = ".github/workflows/promote.yml"
 SETTINGS = ".github/settings.yml"
 RULESET = ".github/rulesets/default-branch.json"
 SCRIPTS = ".github/scripts"
+STORE_TF = "infrastructure/evidence-store/main.tf"
+# PP-EVID-06: one weakening of each aspect of the evidence store's Terraform, per cloud (scenario, old, new).
+STORE_IAC = {
+    "aws-governance": ("python-defaults", 'mode  = "COMPLIANCE"', 'mode  = "GOVERNANCE"'),
+    "aws-one-year": ("python-defaults", "retention_years = 7", "retention_years = 1"),
+    "aws-no-versioning": ("python-defaults", 'status = "Enabled"', 'status = "Suspended"'),
+    "aws-public-policy": ("python-defaults", "block_public_policy     = true", "block_public_policy     = false"),
+    "aws-wildcard-sub": (
+        "python-defaults",
+        '"repo:python-defaults/python-defaults:ref:refs/heads/main"',
+        '"repo:python-defaults/*"',
+    ),
+    "aws-stringlike-sub": (
+        "python-defaults",
+        'test     = "StringEquals"\n      variable = "${local.oidc_issuer}:sub"',
+        'test     = "StringLike"\n      variable = "${local.oidc_issuer}:sub"',
+    ),
+    "aws-other-repo": (
+        "python-defaults",
+        "repo:python-defaults/python-defaults:environment:production",
+        "repo:evil/python-defaults:environment:production",
+    ),
+    "aws-delete": (
+        "python-defaults",
+        '"s3:PutObject", "s3:GetObject"',
+        '"s3:PutObject", "s3:DeleteObject", "s3:GetObject"',
+    ),
+    "aws-overwrite": ("python-defaults", 'variable = "s3:if-none-match"', 'variable = "s3:x-amz-acl"'),
+    "gcp-unlocked": ("node-terraform-public", "is_locked        = true", "is_locked        = false"),
+    "gcp-short": ("node-terraform-public", "retention_period = local.retention_seconds", "retention_period = 86400"),
+    "gcp-public": (
+        "node-terraform-public",
+        'public_access_prevention    = "enforced"',
+        'public_access_prevention    = "inherited"',
+    ),
+    "gcp-owner-only": (
+        "node-terraform-public",
+        "assertion.sub == 'repo:node-terraform-public/node-terraform-public:ref:refs/heads/main'",
+        "assertion.repository_owner == 'node-terraform-public'",
+    ),
+    "gcp-delete": (
+        "node-terraform-public",
+        '"storage.objects.create"',
+        '"storage.objects.create", "storage.objects.delete"',
+    ),
+    "azure-unlocked": (
+        "go-kubernetes-azure",
+        "locked                                = true",
+        "locked                                = false",
+    ),
+    "azure-no-versioning": ("go-kubernetes-azure", "versioning_enabled = true", "versioning_enabled = false"),
+    "azure-public": ("go-kubernetes-azure", 'container_access_type = "private"', 'container_access_type = "blob"'),
+    "azure-wildcard": (
+        "go-kubernetes-azure",
+        '"repo:acme-corp/go-kubernetes-azure:ref:refs/heads/trunk"',
+        '"repo:acme-corp/*"',
+    ),
+    "azure-delete": (
+        "go-kubernetes-azure",
+        '"Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write",',
+        '"Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write",\n'
+        '      "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/delete",',
+    ),
+}
 
 Mutate = Callable[[Path], None]
 
@@ -294,6 +358,35 @@ WORDS: dict[str, tuple[str, Mutate, str]] = {
         job(".github/workflows/protect-check.yml", "check", "continue-on-error", True),
         "PP-EVID-07",
     ),
+    "ship-may-overwrite": (
+        "python-defaults",
+        text("scripts/evidence-store.sh", "--if-none-match '*' ||", "||"),
+        "PP-EVID-02",
+    ),
+    "ship-without-lock-check": (
+        "go-kubernetes-azure",
+        text("scripts/evidence-store.sh", "az storage container immutability-policy show", "az storage container show"),
+        "PP-EVID-02",
+    ),
+    "evidence-verify-deleted": ("python-defaults", delete(".github/workflows/evidence-verify.yml"), "PP-EVID-05"),
+    "evidence-verify-weekly": (
+        "python-defaults",
+        text(".github/workflows/evidence-verify.yml", '"41 3 * * *"', '"41 3 * * 1"'),
+        "PP-EVID-05",
+    ),
+    "evidence-verify-not-shipped": (
+        "node-terraform-public",
+        drop_step(
+            ".github/workflows/evidence-verify.yml",
+            "verify",
+            "Ship record-manifest.json to the evidence store (PP-EVID-02)",
+        ),
+        "PP-EVID-05",
+    ),
+    **{
+        f"evidence-store-{name}": (scenario, text(STORE_TF, old, new), "PP-EVID-06")
+        for name, (scenario, old, new) in STORE_IAC.items()
+    },
     "action-unpinned": (
         "python-defaults",
         regex(PR, r"actions/checkout@[0-9a-f]{40}", "actions/checkout@v4"),
@@ -371,8 +464,9 @@ SEMANTIC: dict[str, tuple[str, Mutate, str]] = {
         text("scripts/zap-gate.sh", "set -euo pipefail\n", "set -euo pipefail\nexit 0\n"),
         "PP-SCAN-09",
     ),
-    "zap-rule-ignored": ("python-defaults", text(".zap/rules.tsv", "40018\tFAIL", "40018\tIGNORE"), "PP-SCAN-11"),
-    "trivyignore-added": ("python-defaults", write(".trivyignore", "CVE-2026-0001\n"), "PP-SCAN-11"),
+    # ghes: no evidence store, so no reviewed checkov skips of its Terraform (waived) before the mutation.
+    "zap-rule-ignored": ("ghes", text(".zap/rules.tsv", "40018\tFAIL", "40018\tIGNORE"), "PP-SCAN-11"),
+    "trivyignore-added": ("ghes", write(".trivyignore", "CVE-2026-0001\n"), "PP-SCAN-11"),
     "grype-threshold-lowered": ("python-defaults", text(PR, "--fail-on high", "--fail-on critical"), "PP-SCAN-03"),
     "trivy-severity-critical-only": (
         "python-defaults",

@@ -133,6 +133,36 @@ def test_fresh_repository_with_readme_and_licence_just_works(tmp_path: Path) -> 
         ),
         pytest.param(["evidence_bucket=Evil_Bucket"], ["'evidence_bucket'", "bucket name"], id="bad-bucket"),
         pytest.param(["frameworks=[]"], ["'frameworks'", "at least one"], id="no-framework"),
+        pytest.param(["evidence_retention_years=0"], ["'evidence_retention_years'", "from 1 to 100"], id="retention-0"),
+        pytest.param(["evidence_retention_years=101"], ["'evidence_retention_years'", "101"], id="retention-101"),
+        pytest.param(["evidence_bucket=my..bucket"], ["'evidence_bucket'", "'..'"], id="bucket-dotdot"),
+        pytest.param(["evidence_bucket=192.168.1.10"], ["'evidence_bucket'", "IP address"], id="bucket-ip"),
+        pytest.param(["evidence_bucket=xn--evidence"], ["'evidence_bucket'", "xn--"], id="s3-bucket-prefix"),
+        pytest.param(["evidence_bucket=evidence-s3alias"], ["'evidence_bucket'", "-s3alias"], id="s3-bucket-suffix"),
+        pytest.param(
+            ["evidence_store=gcp", "evidence_bucket=google-evidence"], ["'evidence_bucket'", "google"], id="gcs-google"
+        ),
+        pytest.param(
+            ["evidence_store=azure", "evidence_bucket=acct/ev--idence"],
+            ["'evidence_bucket'", "single dashes"],
+            id="azure-container-double-dash",
+        ),
+        pytest.param(["evidence_region=eastus"], ["'evidence_region'", "AWS region"], id="aws-region-of-azure"),
+        pytest.param(["evidence_region=mars-north-1"], ["'evidence_region'", "AWS region"], id="aws-region-unknown"),
+        pytest.param(
+            ["evidence_store=gcp", "evidence_region=us-east-1"],
+            ["'evidence_region'", "Cloud Storage location"],
+            id="gcp-region-of-aws",
+        ),
+        pytest.param(
+            ["evidence_store=azure", "evidence_region=us-east-1"],
+            ["'evidence_region'", "Azure region"],
+            id="azure-region-of-aws",
+        ),
+        pytest.param(["repository=acme/*"], ["'repository'", "no wildcard"], id="repository-wildcard"),
+        pytest.param(
+            ["repository=acme/a/b"], ["'repository'", "owner/name on GitHub"], id="repository-subgroup-on-github"
+        ),
         pytest.param(["platform=gitlab"], ["'platform'", "'gitlab'", "not available yet"], id="gitlab-not-yet"),
         pytest.param(
             ["deploy_model=argocd", "containers=false"], ["'deploy_model'", "containers"], id="argocd-no-image"
@@ -388,3 +418,24 @@ def test_plain_copier_refuses_what_would_corrupt_the_argocd_manifests(
             vcs_ref="HEAD",
         )
     assert not (tmp_path / "app" / "argocd").exists()
+
+
+@pytest.mark.parametrize(
+    ("data", "frameworks"),
+    [
+        pytest.param(["evidence_retention_years=2"], ["soc2", "iso27001"], id="both"),
+        pytest.param(["evidence_retention_years=5"], ["soc2"], id="soc2-only"),
+        pytest.param(["evidence_retention_years=5", "frameworks=[iso27001]"], [], id="iso-satisfied"),
+        pytest.param(["evidence_retention_years=7"], [], id="default"),
+    ],
+)
+def test_a_retention_shorter_than_a_framework_expects_warns_and_names_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], data: list[str], frameworks: list[str]
+) -> None:
+    args = ["--defaults"]
+    for item in data:
+        args += ["--data", item]
+    assert run_new(tmp_path / "app", *args) == 0
+    warned = [line for line in capsys.readouterr().err.splitlines() if "evidence_retention_years" in line]
+    assert [re.search(r"\(framework (\w+)\)", line)[1] for line in warned] == frameworks  # type: ignore[index]
+    assert all(line.startswith("warning: ") for line in warned)

@@ -145,6 +145,10 @@ def run(args: argparse.Namespace) -> int:
         "and the evidence it leaves."
     )
     print(nextsteps.render(nextsteps.next_steps(controls, full, str(dest))), end="")
+    from generator.controls.evidence import retention_warnings
+
+    for warning in retention_warnings(full):
+        print(f"warning: {warning}", file=sys.stderr)
     if answers.get("evidence_store") == "none":
         print(
             "warning: no evidence store: evidence expires with the workflow artifacts (PP-EVID-02 does not apply)",

@@ -91,8 +91,8 @@ TEAM = Need(
 )
 EVIDENCE_STORE = Need(
     "evidence-store",
-    "the evidence bucket {evidence_bucket} with object lock in compliance mode (7 years) and an OIDC role "
-    "({evidence_role}) that trusts this repository",
+    "the evidence store applied from infrastructure/evidence-store/ (terraform apply): {evidence_bucket} locked "
+    "for the promised retention, and the OIDC identity {evidence_role} that trusts only this repository",
     "evidence_store != 'none'",
     "no evidence store: evidence expires with the workflow artifacts",
 )

@@ -70,6 +70,10 @@ def _gitops_production(job: Job) -> bool:
 
 _SCRIPT = re.compile(r"^(?:(?:bash|sh|zsh|source|\.)\s+)?(\.?\.?/?[\w.@/-]+\.(?:sh|bash))(?:\s|$)")
 _MAKE = re.compile(r"^(?:g?make)(\s+(?:-[\w-]+(?:=\S+)?\s+)*)([\w./-]+(?:\s+[\w./-]+)*)?\s*$")
+# A library a script sources from its own folder: . "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
+_SOURCED = re.compile(
+    r"""^(?:source|\.)\s+"?\$\(dirname\s+(?:--\s+)?"?\$\{?(?:BASH_SOURCE(?:\[0\])?|0)\}?"?\)/([\w.@-]+\.(?:sh|bash))"?(?:\s|$)"""
+)
 _MAX_DEPTH = 3  # scripts calling scripts
 
 
@@ -285,23 +289,28 @@ class GitHubAdapter:
         parts += self._followed(step.run, 0)
         return "\n".join(p for p in parts if p)
 
-    def _followed(self, text: str, depth: int) -> list[str]:
-        key = ("followed", text, depth)
+    def _followed(self, text: str, depth: int, folder: str = "") -> list[str]:
+        key = ("followed", text, depth, folder)
         if key not in self._followed_memo:
-            self._followed_memo[key] = self._follow(text, depth)
+            self._followed_memo[key] = self._follow(text, depth, folder)
         return list(self._followed_memo[key])
 
-    def _follow(self, text: str, depth: int) -> list[str]:
+    def _follow(self, text: str, depth: int, folder: str = "") -> list[str]:
+        """FOLDER: where the script holding TEXT lives, for the libraries it sources from its own folder."""
         found: list[str] = []
         if depth >= _MAX_DEPTH or not text:
             return found
         for command in shell.commands(text, False, False):
             body = _strip_env_prefix(command.text)
-            if m := _SCRIPT.match(body):
-                script = self.repo.text(m[1].removeprefix("./"))
+            m = _SCRIPT.match(body)
+            rel = m[1].removeprefix("./") if m else None
+            if rel is None and folder and (lib := _SOURCED.match(body)):
+                rel = f"{folder}/{lib[1]}"
+            if rel is not None:
+                script = self.repo.text(rel)
                 if script is not None:
                     found.append(script)
-                    found += self._followed(script, depth + 1)
+                    found += self._followed(script, depth + 1, rel.rpartition("/")[0])
             elif m := _MAKE.match(body):
                 found += [recipe for _line, recipe in self._make_recipes(m[2] or "")]
         return found
