@@ -106,7 +106,10 @@ class Control:
     soc2: ClassVar[tuple[str, ...]] = ()
     iso27001: ClassVar[tuple[str, ...]] = ()
     severity: ClassVar[Severity] = Severity.HIGH
-    platforms: ClassVar[frozenset[str]] = frozenset({"github"})
+    platforms: ClassVar[frozenset[str]] = frozenset({"github", "gitlab"})
+    # Per platform, how the control is met there when the platform's semantics differ (its check judges that),
+    # or, for a platform missing from `platforms`, why the control does not apply there and what stands in.
+    platform_notes: ClassVar[Mapping[str, str]] = {}
     # A Jinja expression over the answers; the same text is evaluated here and inside copier.yml.
     applies: ClassVar[str] = "true"
     remediation: ClassVar[str]

@@ -24,13 +24,35 @@ _PROTECTION_EXPORT = (
 )
 
 
+_GITLAB_SETTINGS = (
+    ".gitlab/settings/protected-branch.json",
+    ".gitlab/settings/project.json",
+    ".gitlab/settings/approval-settings.json",
+)
+_GITLAB_MERGED_MRS = (
+    'curl --header "PRIVATE-TOKEN: $TOKEN" "$GITLAB_API/projects/$PROJECT/merge_requests?state=merged&'
+    'target_branch={default_branch}&updated_after=$FROM&updated_before=$TO&per_page=100" (every page) '
+    "> population.json; per sampled MR: GET /projects/$PROJECT/merge_requests/:iid/approvals"
+)
+
+
 class Branch(Control):
     family = "branch"
-    implemented_by = {"github": _SETTINGS}
+    implemented_by = {"github": _SETTINGS, "gitlab": _GITLAB_SETTINGS}
     owner = "Engineering lead (control owner); the security team reviews the settings each quarter"
     frequency = "Every change to the default branch (continuous); settings reviewed quarterly"
-    population = {"github": _MERGED_PRS}
+    population = {"github": _MERGED_PRS, "gitlab": _GITLAB_MERGED_MRS}
     needs: ClassVar[tuple[Need, ...]] = (PROTECTION, SETTINGS_APPLIED)
+
+
+_UNDECLARED_GITLAB = (
+    "protection of {branch!r} is not declared in the repository (.gitlab/settings/protected-branch.json); the "
+    "live settings decide: the project's Settings > Repository > Protected branches and Merge requests"
+)
+# What only GitLab Premium enforces on a merge: required approvals and who may give them.
+_PREMIUM_KEYS = frozenset({"approvals", "dismiss_stale", "last_push_approval", "code_owner_review"})
+# A step that checks the approvals of the merge requests a deploy brings (the GitLab review and approval gates).
+_GITLAB_REVIEW_GATE = re.compile(r"merge_requests/[^\s\"']*/approv")
 
 
 _UNDECLARED = (
@@ -48,6 +70,8 @@ def expect(pipeline: Pipeline, answers: dict[str, Any], needs: list[tuple[str, C
     protection (GitHub Free, private repository) the files are judged as written, and the control passes only
     where every production deploy verifies the approvals again (the compensating control).
     """
+    if pipeline.platform == "gitlab":
+        return _expect_gitlab(pipeline, answers, needs)
     outcome = _expect(pipeline, needs)
     if outcome.status != "pass" or not (
         answers.get("github_plan") == "free" and answers.get("visibility") == "private"
@@ -63,6 +87,32 @@ def expect(pipeline: Pipeline, answers: dict[str, Any], needs: list[tuple[str, C
     return passed(
         outcome.reason + "; GitHub Free does not enforce it on a private repository, so every production deploy "
         "verifies each pull request's approvals (detective for merges, preventive for production)",
+        *outcome.evidence,
+        gates[0].where,
+    )
+
+
+def _expect_gitlab(
+    pipeline: Pipeline, answers: dict[str, Any], needs: list[tuple[str, Callable[[Any], bool], str]]
+) -> Outcome:
+    """On GitLab Free nothing enforces approvals on a merge: the production deploy verifies them instead."""
+    if pipeline.protection is None or not pipeline.protection.declared:
+        return unknown(_UNDECLARED_GITLAB.format(branch=pipeline.default_branch))
+    if answers.get("gitlab_tier") != "free":
+        return _expect(pipeline, needs)
+    premium = [n for n in needs if n[0] in _PREMIUM_KEYS]
+    outcome = _expect(pipeline, [n for n in needs if n[0] not in _PREMIUM_KEYS])
+    if outcome.status != "pass" or not premium:
+        return outcome
+    gates = [s for job in pipeline.production_jobs() for s in job.steps if _GITLAB_REVIEW_GATE.search(s.text)]
+    if not gates:
+        return failed(
+            "GitLab Free enforces no merge request approvals, and no production deploy verifies them itself",
+            *outcome.evidence[:1],
+        )
+    return passed(
+        outcome.reason + "; GitLab Free enforces no approvals, so every production deploy verifies each merge "
+        "request's approvals (detective for merges, preventive for production)",
         *outcome.evidence,
         gates[0].where,
     )
@@ -223,8 +273,24 @@ class PP_BRANCH_04(Branch):
     )
     evidence = "Required-check list under version control; check runs per commit on the platform."
 
+    platform_notes = {
+        "gitlab": "GitLab has no list of required checks: `only_allow_merge_if_pipeline_succeeds` makes the "
+        "whole merge-request pipeline required (every job not allowed to fail), `allow_merge_on_skipped_pipeline: "
+        "false` keeps a skipped pipeline from counting, and a fast-forward merge method keeps the branch up to date."
+    }
+
     @classmethod
     def check(cls, pipeline: Pipeline, answers: dict[str, Any]) -> Outcome:
+        if pipeline.platform == "gitlab":
+            return expect(
+                pipeline,
+                answers,
+                [
+                    ("status_checks", is_true, "only_allow_merge_if_pipeline_succeeds: true"),
+                    ("skipped_pipeline_blocks", is_true, "allow_merge_on_skipped_pipeline: false"),
+                    ("strict_checks", is_true, "merge_method ff or rebase_merge (the branch must be up to date)"),
+                ],
+            )
         outcome = expect(
             pipeline,
             answers,
@@ -335,7 +401,7 @@ class PP_BRANCH_06(Branch):
     id = "PP-BRANCH-06"
     soc2 = ("CC8.1", "CC6.1")
     iso27001 = ("A.8.4", "A.8.9")
-    implemented_by = {"github": (".github/CODEOWNERS",)}
+    implemented_by = {"github": (".github/CODEOWNERS",), "gitlab": (".gitlab/CODEOWNERS",)}
     needs = (PROTECTION, SETTINGS_APPLIED, TEAM)
     population = {"github": 'gh api "repos/$REPO/codeowners/errors"; then ' + _MERGED_PRS}
     remediation = (
@@ -346,10 +412,17 @@ class PP_BRANCH_06(Branch):
 
     @classmethod
     def check(cls, repo: Repo, pipeline: Pipeline) -> Outcome:
-        doc = repo.codeowners
+        gitlab = pipeline.platform == "gitlab"
+        doc = repo.gitlab_codeowners if gitlab else repo.codeowners
         if doc is None:
-            return failed("no CODEOWNERS file (.github/CODEOWNERS, CODEOWNERS or docs/CODEOWNERS)")
-        paths = sorted({job.file for job in pipeline.jobs} | {".github/settings.yml"})
+            where = (
+                "CODEOWNERS, docs/CODEOWNERS or .gitlab/CODEOWNERS"
+                if gitlab
+                else (".github/CODEOWNERS, CODEOWNERS or docs/CODEOWNERS")
+            )
+            return failed(f"no CODEOWNERS file ({where})")
+        settings = {".gitlab/settings/protected-branch.json"} if gitlab else {".github/settings.yml"}
+        paths = sorted({job.file for job in pipeline.jobs} | (set(pipeline.docs) if gitlab else set()) | settings)
         paths += [p for p in ("compliance/CONTROLS.md", "deploy/production.json") if (repo.root / p).exists()]
         paths += [p for p in ("compliance",) if (repo.root / p).is_dir() and "compliance/CONTROLS.md" not in paths]
         findings = []

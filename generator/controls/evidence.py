@@ -52,7 +52,10 @@ class PP_EVID_01(Evidence):
     applies = "deploys"  # a repository that only publishes packages has no production deploy to record
     soc2 = ("CC8.1", "CC7.2")
     iso27001 = ("A.8.15", "A.8.25")
-    implemented_by = {"github": ("{production_workflow}#deploy-production",)}
+    implemented_by = {
+        "github": ("{production_workflow}#deploy-production",),
+        "gitlab": (".gitlab-ci.yml#rollback-production", ".gitlab-ci.yml#record-production"),
+    }
     remediation = (
         "Write one JSON record per production deploy with the commit SHA, author, pull-request reviewers and "
         "approvers, approval and deploy timestamps, environment, status, scan links and SBOM digest."
@@ -61,8 +64,16 @@ class PP_EVID_01(Evidence):
         "deployment-record.json: workflow artifact ({retention} days) and the evidence store ({store_retention})."
     )
 
+    platform_notes = {
+        "gitlab": "GitLab: the record is written by jobs that stand on the production job, one that runs when it "
+        "succeeds and one with `when: on_failure` (or `always`), each keeping it as an artifact or shipping it."
+    }
+
     @classmethod
     def check(cls, pipeline: Pipeline) -> Outcome:
+        if pipeline.platform == "gitlab":
+            return each_production_job(pipeline, lambda job: _gitlab_record(pipeline, job))
+
         def judge(job: Job) -> Outcome:
             writer = next((s for s in job.steps if "deployment-record" in s.text), None)
             if writer is None:
@@ -83,6 +94,50 @@ class PP_EVID_01(Evidence):
         return each_production_job(pipeline, judge)
 
 
+_RECORD = re.compile(r"deployment[-_ ]record|record\.sh")
+
+
+def _gitlab_writers(pipeline: Pipeline, job: Job) -> dict[str, list[Step]]:
+    """The steps that write JOB's deployment record, by when they run: 'success' and 'failure'."""
+    from generator.controls.deploy import _gitlab_when, followers
+
+    found: dict[str, list[Step]] = {"success": [], "failure": []}
+    for step in job.steps:
+        if _RECORD.search(step.text):
+            found["failure" if step.data.get("section") == "after_script" else "success"].append(step)
+            if step.data.get("section") == "after_script":
+                found["success"].append(step)
+    for other in followers(pipeline, job):
+        whens = _gitlab_when(pipeline, other, "push") - {"never"}
+        steps = [s for s in other.steps if _RECORD.search(s.text)]
+        if not steps:
+            continue
+        if whens & {"on_success", "always"}:
+            found["success"] += steps
+        if whens & {"on_failure", "always"}:
+            found["failure"] += steps
+    return found
+
+
+def _gitlab_record(pipeline: Pipeline, job: Job) -> Outcome:
+    writers = _gitlab_writers(pipeline, job)
+    if not writers["success"] and not writers["failure"]:
+        return failed(f"{job.name} writes no deployment record", job.where)
+    if not writers["failure"]:
+        return failed("the deployment record is not written when the deploy fails (when: on_failure)", job.where)
+    if not writers["success"]:
+        return failed("the deployment record is written only when the deploy fails", writers["failure"][0].where)
+    text = "\n".join(s.text for s in writers["success"] + writers["failure"])
+    missing = [name for name, words in RECORD_FIELDS.items() if not any(re.search(rf"\b{w}\b", text) for w in words)]
+    writer = writers["success"][0]
+    if missing:
+        return failed(f"the deployment record lacks {', '.join(missing)}", writer.where)
+    unkept = [s for s in writers["success"] + writers["failure"] if "artifacts" not in s.job.data and not _ships(s)]
+    if unkept:
+        return failed("the deployment record is neither kept as an artifact nor shipped", unkept[0].where)
+    return passed("every production deploy writes a complete record, whatever its outcome", writer.where)
+
+
 class PP_EVID_02(Evidence):
     """Scan results and deployment evidence are kept for seven years in object-locked storage"""
 
@@ -99,6 +154,7 @@ class PP_EVID_02(Evidence):
     prevents = ("scan-results-not-retained",)
     implemented_by = {
         "github": (".github/actions/ship-evidence/action.yml", "{production_workflow}#deploy-production"),
+        "gitlab": (".gitlab-ci.yml#evidence", ".gitlab-ci.yml#record-production"),
     }
     remediation = (
         "Ship scan reports and deployment records to a bucket with object lock in compliance mode "
@@ -109,6 +165,12 @@ class PP_EVID_02(Evidence):
     @classmethod
     def check(cls, pipeline: Pipeline) -> Outcome:
         def judge(job: Job) -> Outcome:
+            if pipeline.platform == "gitlab":
+                writers = _gitlab_writers(pipeline, job)
+                shipped_gl = [s for s in writers["success"] + writers["failure"] if _ships(s)]
+                if not shipped_gl:
+                    return failed(f"{job.name} does not ship its deployment record to the evidence store", job.where)
+                return passed("deployment records go to the evidence store", shipped_gl[0].where)
             writer = next((s for s in job.steps if "deployment-record" in s.text), None)
             after = job.steps[writer.index + 1 :] if writer is not None else job.steps
             shipped = [s for s in after if _ships(s)]
@@ -146,6 +208,7 @@ class PP_EVID_03(Evidence):
     severity = Severity.MEDIUM
     implemented_by = {
         "github": (".github/workflows/pr-checks.yml", ".github/workflows/deploy.yml"),
+        "gitlab": (".gitlab-ci.yml",),
     }
     remediation = (
         "Set retention-days to at most 90 on public and 400 on private repositories: GitHub silently clamps "
@@ -153,8 +216,15 @@ class PP_EVID_03(Evidence):
     )
     evidence = "retention-days in the workflows under version control."
 
+    platform_notes = {
+        "gitlab": "GitLab has no cap on `artifacts:expire_in`, only an instance default an admin may change: "
+        "every job that keeps artifacts sets expire_in itself (or through default:), so retention is deliberate."
+    }
+
     @classmethod
     def check(cls, pipeline: Pipeline, answers: dict[str, Any]) -> Outcome:
+        if pipeline.platform == "gitlab":
+            return _gitlab_expiry(pipeline)
         visibility = str(answers.get("visibility"))
         known = visibility in RETENTION_LIMIT
         limit = RETENTION_LIMIT[visibility] if known else RETENTION_LIMIT["public"]
@@ -197,6 +267,29 @@ class PP_EVID_03(Evidence):
         return passed(f"every artifact retention is within {limit} days", *evidence[:5])
 
 
+def _gitlab_expiry(pipeline: Pipeline) -> Outcome:
+    findings: list[Finding] = []
+    evidence: list[str] = []
+    for job in pipeline.jobs:
+        artifacts = job.data.get("artifacts")
+        if not isinstance(artifacts, dict):
+            continue
+        if not artifacts.get("expire_in"):
+            findings.append(
+                Finding(
+                    job.at("artifacts"),
+                    f"job {job.id} keeps artifacts without expire_in: the instance default decides how long",
+                )
+            )
+        else:
+            evidence.append(job.at("artifacts", "expire_in"))
+    if findings:
+        return failed(findings[0].message, *findings)
+    if not evidence:
+        return not_applicable("no job keeps artifacts")
+    return passed("every job that keeps artifacts sets expire_in", *evidence[:5])
+
+
 class PP_EVID_04(Evidence):
     """The platform audit log is exported daily to object-locked storage"""
 
@@ -212,8 +305,18 @@ class PP_EVID_04(Evidence):
     iso27001 = ("A.8.15",)
     severity = Severity.MEDIUM
     # The organisation audit-log REST API exists on GitHub Enterprise Cloud only.
-    applies = "evidence_store != 'none' and github_plan == 'enterprise' and github_host == 'github.com'"
-    implemented_by = {"github": (".github/workflows/audit-log-export.yml#export",)}
+    applies = (
+        "evidence_store != 'none' and (platform == 'gitlab' or (github_plan == 'enterprise' and "
+        "github_host == 'github.com'))"
+    )
+    platform_notes = {
+        "gitlab": "GitLab: the project audit events API (Premium and Ultimate) or, on Free, the project events "
+        "API, exported by a scheduled job; on every tier, unlike GitHub where only Enterprise Cloud has the API."
+    }
+    implemented_by = {
+        "github": (".github/workflows/audit-log-export.yml#export",),
+        "gitlab": (".gitlab-ci.yml#audit-export",),
+    }
     remediation = (
         "Run a scheduled job that exports the organisation audit log and ships it to the evidence store through OIDC."
     )
@@ -224,12 +327,15 @@ class PP_EVID_04(Evidence):
         for job in pipeline.jobs:
             if not job.runs_on("schedule"):
                 continue
-            export = next((s for s in job.steps if "audit-log" in s.text and s.not_blocking("schedule") is None), None)
+            export = next(
+                (s for s in job.steps if _AUDIT_LOG.search(s.text) and s.not_blocking("schedule") is None), None
+            )
             if export and any(_ships(s) for s in job.steps):
                 return passed("the audit log is exported on a schedule and shipped", export.where)
         return failed("no scheduled job exports the audit log to the evidence store")
 
 
+_AUDIT_LOG = re.compile(r"audit-log|audit[-_]events")
 _UPLOAD = re.compile(
     r"aws\s+s3\s+cp|aws\s+s3api\s+put-object|gcloud\s+storage\s+cp|gsutil\s+cp|az\s+storage\s+blob\s+upload"
 )

@@ -101,7 +101,7 @@ _WORKFLOWS = (  # {production_workflow} is deploy.yml itself, or promote.yml (li
 
 class Hardening(Control):
     family = "hardening"
-    implemented_by = {"github": _WORKFLOWS}
+    implemented_by = {"github": _WORKFLOWS, "gitlab": (".gitlab-ci.yml",)}
     owner = "Platform team (control owner); the security team reviews changes to .github/"
     frequency = "Every change to the pipeline (the controls-drift job audits each pull request)"
     population = {
@@ -126,8 +126,15 @@ class PP_HARD_01(Hardening):
     )
     evidence = "Workflows under version control."
 
+    platform_notes = {
+        "gitlab": "GitLab has no actions: what it fetches from elsewhere is an include, so a `project:` include "
+        "is pinned by `ref:` to a commit SHA, a `component:` by `@<sha>`, and a `remote:` include by `integrity:`."
+    }
+
     @classmethod
     def check(cls, pipeline: Pipeline) -> Outcome:
+        if pipeline.platform == "gitlab":
+            return _gitlab_includes_pinned(pipeline)
         count = 0
         findings: list[Finding] = []
         for _where, at, step, _file in _raw_steps(pipeline):
@@ -168,8 +175,16 @@ class PP_HARD_02(Hardening):
     )
     evidence = "Workflows under version control."
 
+    platform_notes = {
+        "gitlab": "GitLab's job token has no per-job scopes in the CI file (its access is a project setting): "
+        "the check is that CI_JOB_TOKEN goes only to this GitLab's API and registry, never to another host, "
+        "a file, the log or another variable."
+    }
+
     @classmethod
     def check(cls, pipeline: Pipeline) -> Outcome:
+        if pipeline.platform == "gitlab":
+            return _gitlab_job_token(pipeline)
         findings: list[Finding] = []
         jobs = _own_jobs(pipeline)
         if not jobs:
@@ -211,8 +226,16 @@ class PP_HARD_03(Hardening):
     )
     evidence = "Workflows under version control."
 
+    platform_notes = {
+        "gitlab": "GitLab passes variables to the shell as environment variables, so the risk is a script that "
+        "runs an untrusted value ($CI_MERGE_REQUEST_TITLE, $CI_COMMIT_MESSAGE, a branch name) as code: eval, "
+        "sh -c, or an unquoted expansion inside a command string."
+    }
+
     @classmethod
     def check(cls, pipeline: Pipeline) -> Outcome:
+        if pipeline.platform == "gitlab":
+            return _gitlab_untrusted(pipeline)
         findings: list[Finding] = []
         for _where, at, step, file in _raw_steps(pipeline):
             run = step.get("run")
@@ -240,6 +263,12 @@ class PP_HARD_04(Hardening):
     procedure = "Run pipeproof audit on the sampled commits and confirm every checkout sets persist-credentials: false."
 
     id = "PP-HARD-04"
+    platforms = frozenset({"github"})
+    implemented_by = {"github": _WORKFLOWS}
+    platform_notes = {
+        "gitlab": "Not on GitLab: the runner clones with the job token, which expires when the job ends, and no "
+        "CI keyword keeps a credential on disk; PP-HARD-02 judges where the job token goes."
+    }
     soc2 = ("CC6.1",)
     iso27001 = ("A.8.4",)
     remediation = "Set `persist-credentials: false` on every actions/checkout step."
@@ -287,8 +316,15 @@ class PP_HARD_05(Hardening):
     )
     evidence = "Workflows under version control; the cloud's trust policy."
 
+    platform_notes = {
+        "gitlab": "GitLab: cloud access through `id_tokens:` (OIDC); no cloud key or other secret written into "
+        "`variables:` (a secret belongs in a masked, protected CI/CD variable, never in the file)."
+    }
+
     @classmethod
     def check(cls, pipeline: Pipeline) -> Outcome:
+        if pipeline.platform == "gitlab":
+            return _gitlab_secrets(pipeline)
         findings: list[Finding] = []
         for where_of, mapping in _credential_places(pipeline):
             for key, value in mapping.items():
@@ -319,6 +355,12 @@ class PP_HARD_06(Hardening):
     )
 
     id = "PP-HARD-06"
+    platforms = frozenset({"github"})
+    implemented_by = {"github": _WORKFLOWS}
+    platform_notes = {
+        "gitlab": "Not on GitLab: no trigger runs a fork's code with the target project's secrets by itself (a "
+        "fork's merge-request pipeline runs in the fork unless a maintainer starts it in the parent project)."
+    }
     soc2 = ("CC6.1", "CC8.1")
     iso27001 = ("A.8.25",)
     remediation = (
@@ -387,8 +429,15 @@ class PP_HARD_07(Hardening):
     remediation = "Give every job `timeout-minutes` and a `concurrency` group (workflow- or job-level)."
     evidence = "Workflows under version control."
 
+    platform_notes = {
+        "gitlab": "GitLab: `timeout:` and `interruptible:` on every job (or in default:), and a `resource_group` "
+        "on every job that deploys to an environment (GitLab's concurrency for deploys)."
+    }
+
     @classmethod
     def check(cls, pipeline: Pipeline) -> Outcome:
+        if pipeline.platform == "gitlab":
+            return _gitlab_limits(pipeline)
         findings: list[Finding] = []
         jobs = _own_jobs(pipeline)
         if not jobs:
@@ -416,19 +465,28 @@ class PP_HARD_08(Hardening):
     soc2 = ("CC7.1",)
     iso27001 = ("A.8.9", "A.8.28")
     severity = Severity.MEDIUM
-    implemented_by = {"github": (".github/dependabot.yml",)}
+    implemented_by = {"github": (".github/dependabot.yml",), "gitlab": ("renovate.json",)}
     remediation = "Add a github-actions entry (and one per package ecosystem) to .github/dependabot.yml."
     evidence = "Dependabot pull requests."
 
+    platform_notes = {
+        "gitlab": "GitLab has no Dependabot: Renovate (renovate.json or .gitlab/renovate.json) with its gitlabci "
+        "manager keeps the image pins and dependencies fresh."
+    }
+
     @classmethod
-    def check(cls, repo: Repo) -> Outcome:
+    def check(cls, repo: Repo, answers: dict[str, Any]) -> Outcome:
+        gitlab = answers.get("platform") == "gitlab"
+        manager = "gitlabci" if gitlab else "github-actions"
         for name in _RENOVATE:
             path = repo.root / name
             if path.is_file():
                 text = path.read_text(encoding="utf-8", errors="replace")
-                if "enabledManagers" in text and "github-actions" not in text:
-                    return failed("Renovate's enabledManagers leaves out github-actions", f"{name}:1")
+                if "enabledManagers" in text and manager not in text:
+                    return failed(f"Renovate's enabledManagers leaves out {manager}", f"{name}:1")
                 return passed("Renovate keeps dependencies and action pins fresh", f"{name}:1")
+        if gitlab:
+            return failed("no Renovate configuration (renovate.json or .gitlab/renovate.json)")
         doc = repo.dependabot
         if doc is None:
             return failed("no .github/dependabot.yml or Renovate configuration")
@@ -499,7 +557,10 @@ class PP_HARD_10(Hardening):
     soc2 = ("CC4.1", "CC8.1")
     iso27001 = ("A.5.36", "A.8.25")
     severity = Severity.MEDIUM
-    implemented_by = {"github": (".github/workflows/pr-checks.yml#controls-drift",)}
+    implemented_by = {
+        "github": (".github/workflows/pr-checks.yml#controls-drift",),
+        "gitlab": (".gitlab-ci.yml#controls-drift",),
+    }
     remediation = (
         "Run `pipeproof audit --format sarif` on every pull request (pinned pipeproof version) and upload "
         "the result to code scanning, so a weakened control shows up in review."
@@ -612,6 +673,17 @@ def _images(job: dict[str, Any]) -> Iterator[tuple[tuple[str, ...], str]]:
         for name, service in services.items():
             if isinstance(service, dict) and isinstance(service.get("image"), str):
                 yield ("services", name, "image"), service["image"]
+    # GitLab: `image:` (a name, or a mapping with name:) and a list of services.
+    image = job.get("image")
+    if isinstance(image, str):
+        yield ("image",), image
+    elif isinstance(image, dict) and isinstance(image.get("name"), str):
+        yield ("image",), image["name"]
+    if isinstance(services, list):
+        for service in services:
+            name = service.get("name") if isinstance(service, dict) else service
+            if isinstance(name, str):
+                yield ("services",), name
 
 
 def _mutable(image: str) -> bool:
@@ -620,3 +692,158 @@ def _mutable(image: str) -> bool:
         return False
     name, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "")
     return tag in {"", "latest", "stable", "edge", "main", "master", "nightly"}
+
+
+# --- GitLab -------------------------------------------------------------------------------------------------
+
+_SHA_REF = re.compile(r"^[0-9a-f]{40}$")
+
+
+def _gitlab_includes_pinned(pipeline: Pipeline) -> Outcome:
+    count = 0
+    findings: list[Finding] = []
+    for path in sorted(pipeline.docs):
+        doc = pipeline.docs[path]
+        if not isinstance(doc.data, Mapping) or "include" not in doc.data:
+            continue
+        value = doc.data.get("include")
+        items = value if isinstance(value, list) else [value]
+        for i, item in enumerate(items):
+            where = doc.at("include", i) if isinstance(value, list) else doc.at("include")
+            if isinstance(item, str) and item.startswith(("http://", "https://")):
+                item = {"remote": item}
+            if not isinstance(item, Mapping):
+                continue
+            if "project" in item:
+                count += 1
+                if not _SHA_REF.match(str(item.get("ref", ""))):
+                    findings.append(Finding(where, f"project include {item['project']} is not pinned to a commit SHA"))
+            elif "component" in item:
+                count += 1
+                if not _SHA_REF.match(str(item["component"]).rsplit("@", 1)[-1]):
+                    findings.append(Finding(where, f"component {item['component']} is not pinned to a commit SHA"))
+            elif "remote" in item:
+                count += 1
+                if not str(item.get("integrity", "")).startswith("sha256-"):
+                    findings.append(Finding(where, f"remote include {item['remote']} has no integrity: hash"))
+    if not count:
+        return not_applicable("no include from another project, a component or a URL")
+    return _result(findings, f"all {count} includes from elsewhere are pinned")
+
+
+_JOB_TOKEN = re.compile(r"\$\{?CI_JOB_TOKEN\}?")
+# Where the job token may go: this GitLab's API, its registries and its own repository.
+_TOKEN_HOSTS = re.compile(
+    r"\$\{?(?:CI_API_V4_URL|CI_SERVER_URL|CI_REGISTRY|CI_REPOSITORY_URL|CI_API_GRAPHQL_URL|"
+    r"CI_DEPENDENCY_PROXY_SERVER|CI_SERVER_HOST|GITLAB_API_URL)\b"
+)
+
+
+def _gitlab_job_token(pipeline: Pipeline) -> Outcome:
+    findings: list[Finding] = []
+    count = 0
+    for job in _own_jobs(pipeline):
+        variables = job.data.get("variables")
+        if isinstance(variables, Mapping):
+            for key, value in variables.items():
+                if _JOB_TOKEN.search(str(value)):
+                    findings.append(
+                        Finding(job.at("variables"), f"job {job.id} copies CI_JOB_TOKEN into variable {key}")
+                    )
+        for step in job.steps:
+            for line in step.run.splitlines():
+                if not _JOB_TOKEN.search(line):
+                    continue
+                count += 1
+                command = line.strip()
+                writes = re.match(r"^(?:echo|printf|cat)\b", command) or re.search(r">>?\s*\S", command.split("|")[0])
+                if writes and not re.search(r"\bdocker\s+login|--password-stdin", line):
+                    findings.append(Finding(step.where, f"job {job.id} writes CI_JOB_TOKEN out: `{command[:80]}`"))
+                    continue
+                urls = re.findall(r"https?://[^\s\"']+", line)
+                if any(not _TOKEN_HOSTS.search(u) for u in urls) or (
+                    not urls and not _TOKEN_HOSTS.search(line) and "login" not in line
+                ):
+                    findings.append(
+                        Finding(step.where, f"job {job.id} sends CI_JOB_TOKEN outside this GitLab: `{command[:80]}`")
+                    )
+    if not count and not findings:
+        return passed("no script uses CI_JOB_TOKEN")
+    return _result(findings, "CI_JOB_TOKEN goes only to this GitLab's API and registry")
+
+
+_UNTRUSTED = re.compile(
+    r"\$\{?(?:CI_MERGE_REQUEST_(?:TITLE|DESCRIPTION|SOURCE_BRANCH_NAME|LABELS)|CI_COMMIT_(?:MESSAGE|TITLE|"
+    r"DESCRIPTION|AUTHOR|REF_NAME|BRANCH|REF_SLUG)|CI_EXTERNAL_PULL_REQUEST_SOURCE_BRANCH_NAME)\b"
+)
+_AS_CODE = re.compile(r"\beval\b|\b(?:ba|z)?sh\s+-c\b|\bpython3?\s+-c\b|\bnode\s+-e\b")
+
+
+def _gitlab_untrusted(pipeline: Pipeline) -> Outcome:
+    findings: list[Finding] = []
+    for job in _own_jobs(pipeline):
+        for step in job.steps:
+            for line in step.run.splitlines():
+                if _UNTRUSTED.search(line) and _AS_CODE.search(line):
+                    found = _UNTRUSTED.search(line)
+                    assert found is not None
+                    findings.append(
+                        Finding(step.where, f"job {job.id} runs {found[0]} (set by whoever opens the change) as code")
+                    )
+    return _result(findings, "no untrusted CI variable is run as code")
+
+
+_SECRET_NAME = re.compile(r"(?i)(?:token|secret|passw(?:or)?d|api[_-]?key|private[_-]?key|access[_-]?key|credential)")
+_SECRET_VALUE = re.compile(
+    r"AKIA[0-9A-Z]{16}|glpat-[\w-]{20}|gh[pousr]_[A-Za-z0-9]{36}|xox[abpr]-[\w-]+|-----BEGIN [A-Z ]*PRIVATE KEY|"
+    r"sk_live_[0-9a-zA-Z]{24}|AIza[0-9A-Za-z_-]{35}"
+)
+
+
+def _gitlab_secrets(pipeline: Pipeline) -> Outcome:
+    findings: list[Finding] = []
+    places: list[tuple[str, Any]] = []
+    for _path, doc in sorted(pipeline.docs.items()):
+        if isinstance(doc.data, Mapping) and isinstance(doc.data.get("variables"), Mapping):
+            places += [(doc.at("variables", k), (k, v)) for k, v in doc.data["variables"].items()]
+    for job in _own_jobs(pipeline):
+        if isinstance(job.data.get("variables"), Mapping):
+            places += [(job.at("variables"), (k, v)) for k, v in job.data["variables"].items()]
+    seen: set[tuple[str, str]] = set()
+    for where, (key, raw) in places:
+        value = str(raw.get("value", "") if isinstance(raw, Mapping) else raw or "")
+        if (where, str(key)) in seen:
+            continue
+        seen.add((where, str(key)))
+        literal = value and "$" not in value
+        if _SECRET_VALUE.search(value) or (
+            literal and (_SECRET_NAME.search(str(key)) or _LONG_LIVED.match(str(key))) and len(value) >= 8
+        ):
+            findings.append(Finding(where, f"variables: {key} holds a secret in the file; use a masked CI/CD variable"))
+    for job in _own_jobs(pipeline):
+        for step in job.steps:
+            if m := _KEY_USE.search(step.run):
+                findings.append(Finding(step.where, f"`{m[0]}` signs in with a long-lived key; use id_tokens (OIDC)"))
+    unique = list({f.where + f.message: f for f in findings}.values())
+    return _result(unique, "no secret or long-lived cloud key in the CI configuration")
+
+
+def _gitlab_limits(pipeline: Pipeline) -> Outcome:
+    findings: list[Finding] = []
+    jobs = _own_jobs(pipeline)
+    if not jobs:
+        return not_applicable("no jobs")
+    for job in jobs:
+        if "timeout" not in job.data:
+            findings.append(Finding(job.where, f"job {job.id} has no timeout (the project default, often 1 hour)"))
+        if "interruptible" not in job.data:
+            findings.append(Finding(job.where, f"job {job.id} does not say whether a newer pipeline may cancel it"))
+        env = job.data.get("environment")
+        action = env.get("action", "start") if isinstance(env, Mapping) else "start"
+        if job.environment and action == "start" and "resource_group" not in job.data:
+            findings.append(
+                Finding(
+                    job.where, f"job {job.id} deploys to {job.environment} without a resource_group (deploys overlap)"
+                )
+            )
+    return _result(findings, "every job has a timeout and says whether it is interruptible; deploys are serialised")

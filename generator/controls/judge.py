@@ -31,11 +31,12 @@ def gate(pipeline: Pipeline, category: str, what: str) -> Outcome:
     # A workflow GitHub rejects runs nothing: its scanners are listed as what they are, not missed.
     gating = set(map(id, pipeline.gating_jobs()))
     rejected = [j for j in pipeline.jobs if j.invalid and id(j) not in gating]
+    platform = "GitLab" if pipeline.platform == "gitlab" else "GitHub"
     for inv in pipeline.invocations(category, rejected):
         weak.append(
             Finding(
                 inv.where,
-                f"{inv.tool.name}: {inv.step.job.file} is rejected by GitHub "
+                f"{inv.tool.name}: {inv.step.job.file} is rejected by {platform} "
                 f"({inv.step.job.invalid}), so it never runs",
             )
         )
@@ -46,7 +47,7 @@ def gate(pipeline: Pipeline, category: str, what: str) -> Outcome:
             *(inv.where for inv in blocking),
         )
     remote = remote_calls(pipeline)
-    if maybe or remote:
+    if maybe or remote or pipeline.opaque:
         return unknown(
             f"no {what} is known to block pull requests; the files cannot decide the rest",
             *maybe,
@@ -57,6 +58,7 @@ def gate(pipeline: Pipeline, category: str, what: str) -> Outcome:
                 )
                 for job in remote
             ),
+            *opaque(pipeline, what),
             *weak,
         )
     if weak:
@@ -74,6 +76,11 @@ def remote_calls(pipeline: Pipeline) -> list[Job]:
         for j in pipeline.gating_jobs()
         if j.calls and not j.calls.startswith(("./", "$/")) and not tools.for_workflow(j.calls.split("@", 1)[0])
     ]
+
+
+def opaque(pipeline: Pipeline, what: str) -> list[Finding]:
+    """Findings for the configuration the files pull in but the audit cannot read (a remote include)."""
+    return [Finding(where, f"{text}; it may add {what}") for where, text in pipeline.opaque]
 
 
 def _uncertain(why: str) -> bool:

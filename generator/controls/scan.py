@@ -13,6 +13,7 @@ from generator.pipeline.model import CHANGE_EVENTS, Job, Pipeline
 from generator.repo import Repo
 
 _PR = ".github/workflows/pr-checks.yml"
+_GL = ".gitlab-ci.yml"
 _DEPLOY_RUNS = (
     'gh run list --repo "$REPO" --workflow deploy.yml --branch {default_branch} --created "$FROM..$TO" '
     "--limit 1000 --json databaseId,headSha,conclusion,url > population.json; "
@@ -64,7 +65,7 @@ class PP_SCAN_01(Scan):
     id = "PP-SCAN-01"
     category = "sast"
     objective = "static analysis"
-    implemented_by = {"github": (f"{_PR}#sast",)}
+    implemented_by = {"github": (f"{_PR}#sast",), "gitlab": (f"{_GL}#sast",)}
     soc2 = ("CC7.1", "CC8.1")
     iso27001 = ("A.8.25", "A.8.28")
     severity = Severity.CRITICAL
@@ -86,7 +87,7 @@ class PP_SCAN_02(Scan):
     id = "PP-SCAN-02"
     category = "sca"
     objective = "dependency vulnerability check"
-    implemented_by = {"github": (f"{_PR}#sca",)}
+    implemented_by = {"github": (f"{_PR}#sca",), "gitlab": (f"{_GL}#sca",)}
     soc2 = ("CC7.1", "CC8.1")
     iso27001 = ("A.8.28", "A.8.25")
     remediation = (
@@ -108,7 +109,10 @@ class PP_SCAN_03(Scan):
     )
 
     id = "PP-SCAN-03"
-    implemented_by = {"github": (f"{_PR}#sbom", ".github/workflows/deploy.yml#build")}
+    implemented_by = {
+        "github": (f"{_PR}#sbom", ".github/workflows/deploy.yml#build"),
+        "gitlab": (f"{_GL}#sbom", f"{_GL}#build"),
+    }
     soc2 = ("CC8.1", "CC7.1")
     iso27001 = ("A.8.9", "A.8.28")
     prevents = ("no-sbom", "scans-not-blocking")
@@ -202,7 +206,7 @@ class PP_SCAN_04(Scan):
             outcome.findings,
         )
 
-    implemented_by = {"github": (f"{_PR}#secrets",)}
+    implemented_by = {"github": (f"{_PR}#secrets",), "gitlab": (f"{_GL}#secrets",)}
     soc2 = ("CC6.1", "CC6.7")
     iso27001 = ("A.8.4", "A.8.11")
     severity = Severity.CRITICAL
@@ -229,7 +233,7 @@ class PP_SCAN_05(Scan):
     iso27001 = ("A.8.4",)
     severity = Severity.MEDIUM
     prevents = ()
-    implemented_by = {"github": (".pre-commit-config.yaml",)}
+    implemented_by = {"github": (".pre-commit-config.yaml",), "gitlab": (".pre-commit-config.yaml",)}
     remediation = "Add the gitleaks pre-commit hook, pinned to a release commit SHA, to .pre-commit-config.yaml."
     evidence = "The hook configuration under version control."
 
@@ -264,7 +268,7 @@ class PP_SCAN_06(Scan):
     soc2 = ("CC6.1",)
     iso27001 = ("A.8.4",)
     prevents = ()
-    implemented_by = {"github": (".gitleaks.toml",)}
+    implemented_by = {"github": (".gitleaks.toml",), "gitlab": (".gitleaks.toml",)}
     remediation = (
         "Keep .gitleaks.toml extending the default rules with an empty allowlist; add an exception only with "
         "a waiver in compliance/risk-acceptance.yml."
@@ -322,7 +326,7 @@ class PP_SCAN_07(Scan):
     id = "PP-SCAN-07"
     category = "iac"
     objective = "infrastructure-as-code scanning"
-    implemented_by = {"github": (f"{_PR}#iac",)}
+    implemented_by = {"github": (f"{_PR}#iac",), "gitlab": (f"{_GL}#iac",)}
     soc2 = ("CC8.1", "CC7.1")
     iso27001 = ("A.8.9", "A.8.25")
     applies = "iac | length > 0"
@@ -371,7 +375,7 @@ class PP_SCAN_08(Scan):
             return failed(findings[0].message, *findings)
         return passed(outcome.reason + "; the deployed image is scanned where it is built", *evidence)
 
-    implemented_by = {"github": (f"{_PR}#container",)}
+    implemented_by = {"github": (f"{_PR}#container",), "gitlab": (f"{_GL}#container",)}
     soc2 = ("CC7.1",)
     iso27001 = ("A.8.25", "A.8.28")
     applies = "containers"
@@ -397,7 +401,10 @@ class PP_SCAN_09(Scan):
     applies = "deploys"  # DAST of staging before production: only where the repository deploys
     soc2 = ("CC7.1",)
     iso27001 = ("A.8.25", "A.8.29")
-    implemented_by = {"github": (".github/workflows/deploy.yml#dast", ".zap/rules.tsv")}
+    implemented_by = {
+        "github": (".github/workflows/deploy.yml#dast", ".zap/rules.tsv"),
+        "gitlab": (f"{_GL}#dast", ".zap/rules.tsv"),
+    }
     remediation = (
         "Run a ZAP full scan against staging after the staging deploy and before production, and fail the "
         "job when the report holds a high-risk alert."
@@ -448,7 +455,7 @@ class PP_SCAN_10(Scan):
     id = "PP-SCAN-10"
     category = "tests"
     objective = "test suite"
-    implemented_by = {"github": (f"{_PR}#unit-tests",)}
+    implemented_by = {"github": (f"{_PR}#unit-tests",), "gitlab": (f"{_GL}#unit-tests",)}
     soc2 = ("CC8.1",)
     iso27001 = ("A.8.25", "A.8.29")
     severity = Severity.MEDIUM
@@ -484,7 +491,10 @@ class PP_SCAN_11(Scan):
     iso27001 = ("A.8.28", "A.8.29")
     severity = Severity.MEDIUM
     prevents = ("scans-not-blocking",)
-    implemented_by = {"github": (".github/CODEOWNERS", "compliance/risk-acceptance.yml")}
+    implemented_by = {
+        "github": (".github/CODEOWNERS", "compliance/risk-acceptance.yml"),
+        "gitlab": (".gitlab/CODEOWNERS", "compliance/risk-acceptance.yml"),
+    }
     remediation = (
         "Give every scanner suppression file (.trivyignore, .grype.yaml, .syft.yaml, .checkov.yaml, "
         "osv-scanner.toml, .gitleaksignore, a .semgrepignore that skips source) a CODEOWNERS entry for the "
@@ -570,7 +580,7 @@ class PP_SCAN_12(Scan):
     iso27001 = ("A.8.28", "A.5.32")
     severity = Severity.MEDIUM
     prevents = ()
-    implemented_by = {"github": (f"{_PR}#sca",)}
+    implemented_by = {"github": (f"{_PR}#sca",), "gitlab": (f"{_GL}#sca",)}
     remediation = (
         "Check every dependency's licence against an allow-list evaluated as SPDX expressions, and fail the pull "
         "request on anything else: dependency review with allow-licenses (deny-licenses is deprecated and misses "

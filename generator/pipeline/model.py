@@ -300,7 +300,10 @@ class Pipeline:
         return memo[1]
 
     def same_run(self, job: Job) -> list[Job]:
-        """The jobs of the same workflow in the same run as JOB (a called workflow's jobs are their own run)."""
+        """The jobs of the same workflow in the same run as JOB (a called workflow's jobs are their own run;
+        on GitLab every job of the configuration, includes too, is one pipeline)."""
+        if self.platform == "gitlab":
+            return self.jobs
         return self._grouped("run", lambda j: (j.file, id(j.called_by))).get((job.file, id(job.called_by)), [])
 
     def called_by(self, job: Job) -> list[Job]:
