@@ -275,7 +275,7 @@ class Repo:
     @cached_property
     def gitlab_codeowners(self) -> Doc | None:
         """GitLab uses the first of CODEOWNERS, docs/CODEOWNERS, .gitlab/CODEOWNERS (ee/lib/gitlab/code_owners.rb)."""
-        return self._first("CODEOWNERS", "docs/CODEOWNERS", ".gitlab/CODEOWNERS", loader=_load_codeowners)
+        return self._first("CODEOWNERS", "docs/CODEOWNERS", ".gitlab/CODEOWNERS", loader=_load_gitlab_codeowners)
 
     def gitlab_ci(self, rel: str) -> Doc | None:
         """A GitLab CI file (`.gitlab-ci.yml` or a local include), `!reference` tags kept; read once."""
@@ -389,6 +389,27 @@ def _load_toml(path: Path) -> Any:
         return tomllib.loads(read_text(path))
     except tomllib.TOMLDecodeError as exc:
         raise ParseError(f"invalid TOML: {exc}") from None
+
+
+_SECTION = re.compile(r"^\s*\^?\[[^\]]+\](?:\[\d+\])?\s*(.*?)\s*$")
+
+
+def _load_gitlab_codeowners(path: Path) -> list[tuple[int, str, list[str]]]:
+    """GitLab's CODEOWNERS: `[Section][N] @owners` headers whose owners a path line without owners inherits."""
+    rules = []
+    default: list[str] = []
+    for number, line in enumerate(read_text(path).splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if m := _SECTION.match(line):
+            default = [o for o in m[1].split() if not o.startswith("#")]
+            continue
+        words = stripped.split("#", 1)[0].split() if not stripped.startswith("\\#") else stripped.split()
+        if not words:
+            continue
+        rules.append((number, words[0], words[1:] or list(default)))
+    return rules
 
 
 _OWNER_LINE = re.compile(r"^\s*([^#\s]\S*)\s+(.+?)\s*$")

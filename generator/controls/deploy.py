@@ -422,7 +422,7 @@ def _gitlab_rollback(pipeline: Pipeline, job: Job) -> Outcome:
     if not rollbacks:
         return failed(f"no job with when: on_failure rolls {job.name} back", deploy.where)
     rollback = rollbacks[0]
-    if rollback.not_blocking(PUSH) is not None and "on_failure" not in str(rollback.not_blocking(PUSH)):
+    if rollback.invalid or rollback.reached.get(PUSH) == "never":
         return failed(f"the rollback job cannot run: {rollback.not_blocking(PUSH)}", rollback.where)
     if not any(re.search(r"record", s.text, re.IGNORECASE) for s in rollback.steps):
         return failed("the rollback leaves no record", rollback.where)
@@ -460,11 +460,13 @@ class PP_DEPLOY_05(Deploy):
         for job in pipeline.jobs:
             if not job.runs_on("schedule", "manual"):
                 continue
+            # A GitLab schedule picks its jobs by a variable the schedule sets: the job runs when it fires.
+            in_job = pipeline.platform == "gitlab"
             drills = [
                 s
                 for s in job.steps
                 if _ROLLBACK.search(s.name + " " + s.text)
-                and s.not_blocking("schedule" if job.runs_on("schedule") else "manual") is None
+                and s.not_blocking("schedule" if job.runs_on("schedule") else "manual", in_job=in_job) is None
             ]
             kept = [s for s in job.steps if s.action == "actions/upload-artifact" or "evidence" in s.uses]
             if pipeline.platform == "gitlab" and "artifacts" in job.data:

@@ -421,11 +421,12 @@ class PP_SCAN_09(Scan):
                 for inv in dast:
                     if pipeline.why_not_blocking(inv, ("push",)) is None:
                         return passed("a blocking DAST scan of staging gates the production deploy", inv.where)
+                    order = list(upstream.invocations())
                     later = [
                         g
-                        for g in upstream.invocations()
+                        for g in order
                         if g.tool.category == "dast-gate"
-                        and g.step.index > inv.step.index
+                        and _after(g, inv, order)
                         and pipeline.why_not_blocking(g, ("push",)) is None
                     ]
                     if later and inv.step.not_blocking("push") is None:
@@ -440,6 +441,14 @@ class PP_SCAN_09(Scan):
             return failed(f"production job {job.name} is not gated by a DAST scan of staging", job.where)
 
         return each_production_job(pipeline, judge)
+
+
+def _after(later: Any, earlier: Any, order: list[Any]) -> bool:
+    """Whether a tool use comes after another in its job: a later step, or later in the same script (the
+    invocations of a script are in the order it runs them, a called script's where its call is)."""
+    if later.step.index != earlier.step.index:
+        return bool(later.step.index > earlier.step.index)
+    return order.index(later) > order.index(earlier)
 
 
 class PP_SCAN_10(Scan):

@@ -120,7 +120,7 @@ class ScriptFollower:
             found += [(where, tool, seen, ignored) for tool, seen in tools.uses_of(command.text)]
             if depth >= _MAX_DEPTH:
                 continue
-            body = _strip_env_prefix(command.text)
+            body = _beside(_strip_env_prefix(command.text), file)
             if m := _SCRIPT.match(body):
                 rel = m[1].removeprefix("./")
                 script = self.repo.text(rel)
@@ -132,23 +132,24 @@ class ScriptFollower:
         self._uses_memo[key] = result = tuple(found)
         return result
 
-    def _followed(self, text: str, depth: int) -> list[str]:
-        key = ("followed", text, depth)
+    def _followed(self, text: str, depth: int, file: str = "") -> list[str]:
+        key = ("followed", text, depth, file)
         if key not in self._followed_memo:
-            self._followed_memo[key] = self._follow(text, depth)
+            self._followed_memo[key] = self._follow(text, depth, file)
         return list(self._followed_memo[key])
 
-    def _follow(self, text: str, depth: int) -> list[str]:
+    def _follow(self, text: str, depth: int, file: str = "") -> list[str]:
         found: list[str] = []
         if depth >= _MAX_DEPTH or not text:
             return found
         for command in shell.commands(text, False, False):
-            body = _strip_env_prefix(command.text)
+            body = _beside(_strip_env_prefix(command.text), file)
             if m := _SCRIPT.match(body):
-                script = self.repo.text(m[1].removeprefix("./"))
+                rel = m[1].removeprefix("./")
+                script = self.repo.text(rel)
                 if script is not None:
                     found.append(script)
-                    found += self._followed(script, depth + 1)
+                    found += self._followed(script, depth + 1, rel)
             elif m := _MAKE.match(body):
                 found += [recipe for _line, recipe in self._make_recipes(m[2] or "")]
         return found
@@ -543,6 +544,19 @@ def _default_shell(job: Job) -> str | None:
 
 
 _ENV_PREFIX = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]*=(?:\"[^\"]*\"|'[^']*'|\S*)\s+)+")
+
+
+# A script that runs another one beside it: "${here}/x.sh", "$(dirname -- "${BASH_SOURCE[0]}")/x.sh".
+_BESIDE = re.compile(
+    r"""^((?:bash|sh|zsh|source|\.)\s+)?"?(?:\$\{?(?:here|HERE|dir|DIR|script_dir|SCRIPT_DIR|base|BASE)\}?|\$\(dirname\b[^)]*\))"?/([\w.@/-]+)"?"""
+)
+
+
+def _beside(command: str, file: str) -> str:
+    """The command with a path relative to the running script's folder made relative to the repository."""
+    if not file or "/" not in file or not (m := _BESIDE.match(command)):
+        return command
+    return (m[1] or "") + file.rsplit("/", 1)[0] + "/" + m[2] + command[m.end() :]
 
 
 def _strip_env_prefix(command: str) -> str:

@@ -204,6 +204,7 @@ class GitLabAdapter(ScriptFollower):
         self.outcomes: dict[int, dict[str, list[Outcome]]] = {}
         self.refused: dict[str, str] = {}  # event -> why GitLab refuses to create that pipeline
         self.files: list[str] = []
+        self._workflow_rules = False
         config = self._configuration()
         self.pipeline.read = {"CI files": len(self.files), "settings files": 0}
         if config is not None:
@@ -390,6 +391,7 @@ class GitLabAdapter(ScriptFollower):
 
     def _reach(self, jobs: list[GitLabJob], workflow: Mapping[str, Any], top: dict[str, Any]) -> None:
         branch = self.pipeline.default_branch
+        self._workflow_rules = isinstance(workflow.get("rules"), list)
         per_event: dict[str, dict[int, list[Outcome]]] = {}
         created: dict[str, gitlab_expr.Truth] = {}
         for event in (*EVENTS, _FEATURE_PUSH):
@@ -534,7 +536,9 @@ class GitLabAdapter(ScriptFollower):
     def _only_except(self, data: Mapping[str, Any], ctx: Mapping[str, Any], event: str) -> gitlab_expr.Truth:
         only = data.get("only")
         exclude = data.get("except")
-        if only is None and exclude is None:
+        if only is None and exclude is None and not self._workflow_rules:
+            # The default `only: [branches, tags]` keeps a job out of merge-request pipelines, but GitLab drops
+            # it when workflow:rules exist (gitlab-org/gitlab!21742: the workflow decides for such jobs).
             only = ["branches", "tags"]
         inside = self._policy(only, ctx, event, default=["branches", "tags"]) if only is not None else True
         outside = self._policy(exclude, ctx, event, default=None) if exclude is not None else False

@@ -345,7 +345,14 @@ TOOLS: tuple[Tool, ...] = (
         ),
     ),
     # Control drift
-    Tool("pipeproof", "drift", ("pipeproof/pipeproof",), command=_cmd(r"pipeproof\s+audit\b"), soft=_pipeproof),
+    # pipeproof itself, or its package run from a checkout (`python -m generator audit`).
+    Tool(
+        "pipeproof",
+        "drift",
+        ("pipeproof/pipeproof",),
+        command=_cmd(r"(?:pipeproof|-m\s+generator)\s+audit\b"),
+        soft=_pipeproof,
+    ),
 )
 
 BY_NAME = {tool.name: tool for tool in TOOLS}
