@@ -1,7 +1,9 @@
 """Run the real linters over a rendered tree and turn their output into findings with file:line.
 
-yamllint (the tree's .yamllint.yml, else pipeproof's), actionlint, check-jsonschema (vendored schemas) and
-`zizmor --offline` run in parallel. A missing tool is an error, never a silent skip.
+yamllint (the tree's .yamllint.yml, else pipeproof's), actionlint, check-jsonschema (vendored schemas, and the
+schemas pipeproof ships for the GitLab settings payloads) and `zizmor --offline` run in parallel, plus
+pipeproof's own semantic check of `.gitlab-ci.yml` references (generator/gitlab_lint.py). A missing tool is an
+error, never a silent skip.
 """
 
 from __future__ import annotations
@@ -32,6 +34,17 @@ SCHEMAS = {
     "action": "vendor.github-actions",
     "dependabot": "vendor.dependabot",
     "gitlab": "vendor.gitlab-ci",
+}
+
+# The GitLab settings payloads (.gitlab/settings/, contract in the schemas' descriptions) and the schema each
+# file kind must pass; the schemas are pipeproof's own, for exactly the REST fields it emits.
+SETTINGS_SCHEMAS = Path(__file__).parent / "data" / "gitlab-settings"
+SETTINGS_KINDS = {
+    "project.json": "project",
+    "protected-branch.json": "protected-branch",
+    "approval-settings.json": "approval-settings",
+    "approval-rules/*.json": "approval-rule",
+    "protected-environments/*.json": "protected-environment",
 }
 
 
@@ -71,7 +84,17 @@ def collect(root: Path) -> dict[str, list[Path]]:
         "action": rel([*root.glob(".github/actions/*/action.yml"), *root.glob(".github/actions/*/action.yaml")]),
         "dependabot": rel([root / ".github/dependabot.yml"]),
         "gitlab": rel([root / ".gitlab-ci.yml"]),
+        **{
+            f"settings:{kind}": rel(root.glob(f".gitlab/settings/{pattern}"))
+            for pattern, kind in SETTINGS_KINDS.items()
+        },
     }
+
+
+def unknown_settings(root: Path) -> list[Path]:
+    """Files under .gitlab/settings/ that no schema covers (a payload nobody checks)."""
+    known = {p for pattern in SETTINGS_KINDS for p in root.glob(f".gitlab/settings/{pattern}")}
+    return sorted(p.relative_to(root) for p in root.glob(".gitlab/settings/**/*") if p.is_file() and p not in known)
 
 
 def yamllint_config(root: Path) -> Path:
@@ -109,6 +132,18 @@ def _commands(
         ]
         for kind in SCHEMAS
         if files[kind]
+    ]
+    schema_runs += [
+        [
+            "check-jsonschema",
+            "--schemafile",
+            str(SETTINGS_SCHEMAS / f"{kind.split(':', 1)[1]}.schema.json"),
+            "--output-format",
+            "json",
+            *map(str, paths),
+        ]
+        for kind, paths in sorted(files.items())
+        if kind.startswith("settings:") and paths
     ]
     if schema_runs:
         commands["check-jsonschema"] = schema_runs
@@ -153,10 +188,33 @@ def run(root: Path, *, persona: str = "auditor", only: Iterable[str] | None = No
         for argv in runs
     ]
     findings: list[Finding] = []
+    if only is None or ".gitlab-ci.yml" in set(only):
+        findings.extend(_gitlab_semantics(root))
+    if only is None:
+        findings.extend(
+            Finding(p.as_posix(), 1, 1, "pipeproof", "gitlab-settings", "no schema covers this settings file")
+            for p in unknown_settings(root)
+        )
     for tool, argv, proc in procs:
         out, err = proc.communicate()
         findings.extend(PARSERS[tool](root, out, err, proc.returncode, argv))
     return sorted(set(findings))
+
+
+def tools(root: Path) -> list[str]:
+    """The validators `run` uses on the tree at root, in a stable order."""
+    root = root.absolute()
+    files = collect(root)
+    names = list(_commands(root, files, "auditor"))
+    if files["gitlab"]:
+        names.append("pipeproof gitlab-ci references")
+    return names
+
+
+def _gitlab_semantics(root: Path) -> list[Finding]:
+    from generator import gitlab_lint
+
+    return [Finding(p.path, p.line, 1, "pipeproof", f"gitlab-{p.rule}", p.message) for p in gitlab_lint.check(root)]
 
 
 def _failed(tool: str, code: int, err: str) -> Finding:
@@ -237,7 +295,11 @@ def _check_jsonschema(root: Path, out: str, err: str, code: int, argv: list[str]
         report = json.loads(out)
     except json.JSONDecodeError:
         return [_failed("check-jsonschema", code, err or out)]
-    schema = argv[argv.index("--builtin-schema") + 1]
+    schema = (
+        argv[argv.index("--builtin-schema") + 1]
+        if "--builtin-schema" in argv
+        else Path(argv[argv.index("--schemafile") + 1]).name
+    )
     findings = []
     for error in report.get("errors", []):
         path = error.get("filename", "?")
