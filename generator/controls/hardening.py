@@ -812,9 +812,9 @@ def _gitlab_secrets(pipeline: Pipeline) -> Outcome:
     seen: set[tuple[str, str]] = set()
     for where, (key, raw) in places:
         value = str(raw.get("value", "") if isinstance(raw, Mapping) else raw or "")
-        if (where, str(key)) in seen:
-            continue
-        seen.add((where, str(key)))
+        if (str(key), value) in seen:
+            continue  # a top-level variable is in every job too: reported once, where it is written
+        seen.add((str(key), value))
         literal = value and "$" not in value
         if _SECRET_VALUE.search(value) or (
             literal and (_SECRET_NAME.search(str(key)) or _LONG_LIVED.match(str(key))) and len(value) >= 8

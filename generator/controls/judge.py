@@ -40,6 +40,10 @@ def gate(pipeline: Pipeline, category: str, what: str) -> Outcome:
                 f"({inv.step.job.invalid}), so it never runs",
             )
         )
+    # A platform may refuse to create the merge-request pipeline at all (GitLab: needs: on a job it does not add).
+    refused = getattr(pipeline.adapter, "refused", {}).get(PULL_REQUEST)
+    if refused and not blocking:
+        weak += [Finding(inv.where, f"{inv.tool.name}: {refused}") for inv in pipeline.invocations(category)]
     if blocking:
         names = sorted({inv.tool.name for inv in blocking})
         return passed(

@@ -45,6 +45,12 @@ from generator.pipeline.tools import Use
 from generator.repo import Doc, Map, Reference, Repo, Seq
 
 MAIN = ".gitlab-ci.yml"
+# GitLab's own security templates (Security/SAST.gitlab-ci.yml, Jobs/Secret-Detection.latest.gitlab-ci.yml, ...).
+_SECURITY_TEMPLATE = re.compile(
+    r"(?:Security|Jobs)/(?:SAST|SAST-IaC|Secret-Detection|Dependency-Scanning|Container-Scanning|DAST|"
+    r"License-Scanning)\b",
+    re.IGNORECASE,
+)
 RESERVED = frozenset(
     {"default", "include", "stages", "variables", "workflow", "image", "services", "cache", "before_script"}
     | {"after_script", "types", "spec", "pages:deploy"}
@@ -243,6 +249,15 @@ class GitLabAdapter(ScriptFollower):
                         self.pipeline.opaque.append((where, f"local include {rel} cannot be read"))
                         continue
                     merged = _merge(merged, self._expand(included, seen, depth + 1))
+            elif kind == "template" and _SECURITY_TEMPLATE.search(target):
+                self.pipeline.opaque.append(
+                    (
+                        where,
+                        f"template {target}: GitLab's analyzers report findings to the security widget and do not "
+                        "fail the job; only a merge request approval policy (Ultimate, set outside the files) may "
+                        "block on them",
+                    )
+                )
             else:
                 self.pipeline.opaque.append(
                     (where, f"{kind} include {target}: its contents are not in this repository")
@@ -295,7 +310,8 @@ class GitLabAdapter(ScriptFollower):
                 job.invalid = problems[name]
             elif stage not in stage_list:
                 job.invalid = f"job {name} is in stage {stage!r}, which stages: does not list"
-            elif not any(k in data for k in ("script", "trigger", "run")):
+            elif not any(k in data for k in ("script", "trigger", "run")) and not self.pipeline.opaque:
+                # (with an include the audit cannot read, the script may come from it)
                 job.invalid = f"job {name} has no script: (nor trigger:)"
             job.sections = tuple(
                 (section, lines)
