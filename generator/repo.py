@@ -39,6 +39,7 @@ class Seq(list[Any]):
     line: int = 0
     item_lines: list[int]
     file: str  # set by the GitLab adapter
+    item_files: list[str]  # set by the GitLab adapter where `!reference` spliced items of another file in
 
 
 class _LineLoader(_Loader):  # type: ignore[misc, valid-type]

@@ -868,16 +868,21 @@ def _resolve_references(node: Any, config: Map, pipeline: Pipeline, depth: int) 
         out_seq.line = node.line
         out_seq.item_lines = []
         out_seq.file = getattr(node, "file", MAIN)
+        out_seq.item_files = []
         for i, item in enumerate(node):
             line = node.item_lines[i] if i < len(node.item_lines) else node.line
             value = _resolve_references(item, config, pipeline, depth)
             if isinstance(item, Reference) and isinstance(value, list):
+                # The referenced lines keep the file and line they are written at.
                 out_seq.extend(value)
                 lines = getattr(value, "item_lines", [])
+                files = getattr(value, "item_files", None) or [getattr(value, "file", out_seq.file)] * len(value)
                 out_seq.item_lines.extend(lines[j] if j < len(lines) else line for j in range(len(value)))
+                out_seq.item_files.extend(files)
             else:
                 out_seq.append(value)
                 out_seq.item_lines.append(line)
+                out_seq.item_files.append(out_seq.file)
         return out_seq
     return node
 
@@ -908,9 +913,10 @@ def _script_lines(value: Any, data: Map, section: str) -> list[tuple[str, str]]:
             found.append((item, f"{file}:{int(line) + 1}" if multi and line.isdigit() else where))
         elif isinstance(item, list) and depth < 10:
             file = getattr(item, "file", where.rpartition(":")[0])
+            files = getattr(item, "item_files", None) or [file] * len(item)
             lines = getattr(item, "item_lines", [])
             for i, sub in enumerate(item):
-                walk(sub, f"{file}:{lines[i]}" if i < len(lines) else where, depth + 1)
+                walk(sub, f"{files[i]}:{lines[i]}" if i < len(lines) else where, depth + 1)
 
     if isinstance(value, str):
         file, _, line = base.rpartition(":")
