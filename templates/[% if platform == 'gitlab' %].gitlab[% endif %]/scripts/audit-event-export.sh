@@ -33,7 +33,12 @@ case ${EXPORT_KIND} in
     exit 2
     ;;
 esac
-api_paginate "${path}" >"${PP_TMP}/events.json"
+api_paginate "${path}" >"${PP_TMP}/page.json"
+# created_before is inclusive: an event at midnight would land in two days. Keep exactly the day SINCE (UTC);
+# a timestamp that is not UTC ISO 8601 fails rather than being filed under a guessed day.
+jq -e 'all(.[]; (.created_at | type == "string") and (.created_at | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z$")))' \
+  "${PP_TMP}/page.json" >/dev/null || die "GET /${path%%\?*}: an event without a UTC created_at timestamp"
+jq --arg day "${SINCE}" 'map(select(.created_at[0:10] == $day))' "${PP_TMP}/page.json" >"${PP_TMP}/events.json"
 count=$(jq length "${PP_TMP}/events.json")
 mv -- "${PP_TMP}/events.json" "${OUT}"
 gh_output events "${count}"

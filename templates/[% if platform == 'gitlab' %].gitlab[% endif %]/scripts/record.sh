@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # PP-EVID-01: the deployment record of this pipeline's production deploy, whatever its outcome: the jobs of
 # the pipeline as GitLab reports them (the checks), then deployment-record.sh (shared with GitHub) assembles
-# the record from what the gates wrote: approvals, every merge request since the last deploy with its
+# the record from what the gates wrote (the shared scripts are symlinks in the template, so they are run
+# with bash: copier renders a symlink without the executable bit): approvals, every merge request since the last deploy with its
 # approvers, the evidence manifest and the SBOM of what was deployed.
 #
 # Environment (GitLab sets CI_*; production.env, written by the production job, sets the rest):
@@ -30,4 +31,4 @@ dir="records/deployment-record-${CI_COMMIT_SHA}-${CI_JOB_ID}"
 mkdir -p "${dir}"
 SHA=${CI_COMMIT_SHA} ACTOR=${DEPLOYER:-} RUN_URL=${CI_PIPELINE_URL:-} APPROVALS=${approvals} \
   PRS=merge-requests.json CHECKS=checks.json MANIFEST=evidence-manifest.json SBOM=sbom.spdx.json \
-  RECORD_OUT="${dir}/deployment-record.json" "${here}/deployment-record.sh"
+  RECORD_OUT="${dir}/deployment-record.json" bash "${here}/deployment-record.sh"

@@ -66,7 +66,8 @@ done <"${PP_TMP}/commits"
 
 : >"${PP_TMP}/records.jsonl"
 short=()
-for iid in $(cut -f 1 "${PP_TMP}/mr-of-commit.tsv" | sort -n -u); do
+cut -f 1 "${PP_TMP}/mr-of-commit.tsv" | sort -n -u >"${PP_TMP}/iids"
+while IFS= read -r iid; do
   base="${project}/merge_requests/${iid}"
   api_get "${base}" >"${PP_TMP}/mr.json"
   api_get "${base}/approvals" >"${PP_TMP}/approvals.json"
@@ -99,7 +100,7 @@ for iid in $(cut -f 1 "${PP_TMP}/mr-of-commit.tsv" | sort -n -u); do
   counted=$(tail -n 1 "${PP_TMP}/records.jsonl" | jq '.approvals | length')
   tail -n 1 "${PP_TMP}/records.jsonl" | jq -r --arg i "${iid}" '.not_counted[] | "not counted on !\($i): \(.)"'
   if ((counted < MIN_APPROVALS)); then short+=("!${iid} (${counted})"); fi
-done
+done <"${PP_TMP}/iids"
 jq -s . "${PP_TMP}/records.jsonl" >"${MRS_OUT}"
 
 if ((${#orphans[@]})); then
