@@ -193,7 +193,7 @@ def artifacts(root: Path, files: dict[str, bytes]) -> Path:
 
 def manifest(runner: Runner, tmp_path: Path, folder: Path, **env: str | None) -> Result:
     return runner.run(
-        ".github/scripts/evidence-manifest.sh",
+        "scripts/evidence-manifest.sh",
         **{
             "DIR": str(folder),
             "PROJECT": "shop",
@@ -201,7 +201,6 @@ def manifest(runner: Runner, tmp_path: Path, folder: Path, **env: str | None) ->
             "RUN_ID": "30433642",
             "RUN_ATTEMPT": "2",
             "MANIFEST_OUT": str(tmp_path / "manifest.json"),
-            "GITHUB_OUTPUT": str(tmp_path / "output"),
             **env,
         },
     )
@@ -236,7 +235,7 @@ def test_evidence_manifest_lists_every_file_with_hash_and_object_key(runner: Run
     assert got["sbom", "sbom.spdx.json"]["object_key"].endswith("/sbom-30433642-2/sbom.spdx.json")
     assert got["zap", "reports/report_json.json"]["object_key"].endswith("/zap-30433642-1/reports/report_json.json")
     assert got["odd name", "with space.txt"]["object_key"].endswith("/odd name-30433642-2/with space.txt")
-    assert (tmp_path / "output").read_text() == "files=4\n"
+    assert doc["manifest_key"] == f"shop/{day}/{SHA}/manifest-30433642-2.json"
 
 
 @pytest.mark.parametrize(
@@ -496,5 +495,28 @@ def test_scripts_keep_the_house_rules(runner: Runner) -> None:
         assert "set -x" not in text, f"{name}: tracing would print the token"
         if name.startswith(".github/scripts/") and name != ".github/scripts/api.sh":
             assert not re.search(r"^\s*curl\b|[|;&(]\s*curl\b", text, re.MULTILINE), f"{name} calls curl: use api.sh"
-        if name != ".github/scripts/api.sh":
+        if name.startswith("scripts/evidence-") or name == "scripts/ship-evidence.sh":
+            # GitLab jobs run these too: inputs are the variables their headers name, never a platform's.
+            assert not re.search(r"\$\{?(GITHUB_|RUNNER_|CI_)", text), f"{name} reads a platform's variable"
+        if name not in {".github/scripts/api.sh", "scripts/evidence-lib.sh"}:  # sourced, never run
             assert path.stat().st_mode & 0o111, f"{name} must stay executable"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"PROJECT": "../other"}, "PROJECT must be a slug"),
+        ({"PROJECT": "acme/shop"}, "PROJECT must be a slug"),
+        ({"SHA": "HEAD"}, "SHA must be a commit SHA"),
+        ({"RUN_ID": "12a"}, "RUN_ID must be a whole number"),
+        ({"RUN_ATTEMPT": None}, "missing environment variable(s): RUN_ATTEMPT"),
+    ],
+    ids=["dotdot-project", "slash-project", "ref-not-sha", "run-id", "no-attempt"],
+)
+def test_evidence_manifest_refuses_keys_it_cannot_lay_out(
+    runner: Runner, tmp_path: Path, env: dict[str, str | None], message: str
+) -> None:
+    result = manifest(runner, tmp_path, artifacts(tmp_path, {f"sast-{SHA}-1/a.sarif": b"{}"}), **env)
+    assert result.returncode == 2, result
+    assert message in result.errors[0]
+    assert not (tmp_path / "manifest.json").exists()
