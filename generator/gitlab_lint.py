@@ -106,7 +106,9 @@ def check(root: Path) -> list[Problem]:
                 elif (root / target).is_file():
                     queue.append(target)
                 else:
-                    problems.append(Problem(rel, getattr(doc, "line", 1), "include", f"local include {local} does not exist"))
+                    problems.append(
+                        Problem(rel, getattr(doc, "line", 1), "include", f"local include {local} does not exist")
+                    )
     # Later files lose to the main file (GitLab merges includes under the including file).
     entries: dict[str, tuple[str, Any]] = {}
     stages: list[str] | None = None
@@ -135,10 +137,14 @@ def check(root: Path) -> list[Problem]:
                 continue
             if parent not in entries:
                 if not opaque:
-                    problems.append(Problem(*where(name), "extends", f"job {name} extends {parent}, which is not defined"))
+                    problems.append(
+                        Problem(*where(name), "extends", f"job {name} extends {parent}, which is not defined")
+                    )
                 continue
             if len(chain) >= MAX_EXTENDS:
-                problems.append(Problem(*where(name), "extends", f"job {name}: extends nests deeper than {MAX_EXTENDS}"))
+                problems.append(
+                    Problem(*where(name), "extends", f"job {name}: extends nests deeper than {MAX_EXTENDS}")
+                )
                 continue
             merged.update(resolved(parent, (*chain, name)))
         merged.update({k: v for k, v in data.items() if k != "extends"})
@@ -149,26 +155,39 @@ def check(root: Path) -> list[Problem]:
         data = resolved(name)
         stage = str(data.get("stage", "test"))
         if stage not in known_stages:
-            problems.append(Problem(rel, line, "stage", f"job {name} is in stage {stage}, which `stages:` does not list"))
+            problems.append(
+                Problem(rel, line, "stage", f"job {name} is in stage {stage}, which `stages:` does not list")
+            )
         needs = data.get("needs")
         for need in needs if isinstance(needs, list) else []:
             if isinstance(need, Mapping) and ("project" in need or "pipeline" in need):
                 continue  # another project's or a parent pipeline's job
-            target = need.get("job") if isinstance(need, Mapping) else need
+            wanted: Any = need.get("job") if isinstance(need, Mapping) else need
             optional = isinstance(need, Mapping) and need.get("optional") is True
-            if not isinstance(target, str):
+            if not isinstance(wanted, str):
                 continue
-            if target not in jobs:
+            if wanted not in jobs:
                 if not optional and not opaque:
-                    problems.append(Problem(rel, line, "needs", f"job {name} needs {target}, which is not defined"))
+                    problems.append(Problem(rel, line, "needs", f"job {name} needs {wanted}, which is not defined"))
                 continue
-            their = str(resolved(target).get("stage", "test"))
-            if their in known_stages and stage in known_stages and known_stages.index(their) > known_stages.index(stage):
+            their = str(resolved(wanted).get("stage", "test"))
+            if (
+                their in known_stages
+                and stage in known_stages
+                and known_stages.index(their) > known_stages.index(stage)
+            ):
                 problems.append(
-                    Problem(rel, line, "needs", f"job {name} (stage {stage}) needs {target}, which is in the later stage {their}")
+                    Problem(
+                        rel,
+                        line,
+                        "needs",
+                        f"job {name} (stage {stage}) needs {wanted}, which is in the later stage {their}",
+                    )
                 )
         deps = data.get("dependencies")
         for dep in deps if isinstance(deps, list) else []:
             if isinstance(dep, str) and dep not in jobs and not opaque:
-                problems.append(Problem(rel, line, "dependencies", f"job {name} depends on {dep}, which is not defined"))
+                problems.append(
+                    Problem(rel, line, "dependencies", f"job {name} depends on {dep}, which is not defined")
+                )
     return sorted(set(problems), key=lambda p: (p.path, p.line, p.message))

@@ -52,7 +52,15 @@ _UNDECLARED_GITLAB = (
 # What only GitLab Premium enforces on a merge: required approvals and who may give them.
 _PREMIUM_KEYS = frozenset({"approvals", "dismiss_stale", "last_push_approval", "code_owner_review"})
 # A step that checks the approvals of the merge requests a deploy brings (the GitLab review and approval gates).
-_GITLAB_REVIEW_GATE = re.compile(r"merge_requests/[^\s\"']*/approv")
+_GITLAB_REVIEW_GATE = re.compile(r"merge_requests/[^\s\"']*/approv|merge_requests/\$\{?\w+\}?\"?\s*$")
+
+
+def verifies_mr_approvals(text: str) -> bool:
+    """A script that reads the approvals of merge requests from the API (GET .../merge_requests/:iid/approvals,
+    whose approved_by it judges), in one URL or built from a base path."""
+    if _GITLAB_REVIEW_GATE.search(text):
+        return True
+    return "merge_requests/" in text and re.search(r"/approvals\b", text) is not None and "approved_by" in text
 
 
 _UNDECLARED = (
@@ -104,7 +112,7 @@ def _expect_gitlab(
     outcome = _expect(pipeline, [n for n in needs if n[0] not in _PREMIUM_KEYS])
     if outcome.status != "pass" or not premium:
         return outcome
-    gates = [s for job in pipeline.production_jobs() for s in job.steps if _GITLAB_REVIEW_GATE.search(s.text)]
+    gates = [s for job in pipeline.production_jobs() for s in job.steps if verifies_mr_approvals(s.text)]
     if not gates:
         return failed(
             "GitLab Free enforces no merge request approvals, and no production deploy verifies them itself",

@@ -6,6 +6,7 @@ import re
 from typing import Any, ClassVar
 
 from generator.controls.base import Control, Finding, Outcome, Severity, failed, passed, unknown
+from generator.controls.branch import verifies_mr_approvals
 from generator.controls.judge import deploy_path, each_production_job
 from generator.controls.needs import DEPLOY_HOOKS, ENV_REVIEWERS, ENVIRONMENTS, PROTECTION, TEAM, Need
 from generator.pipeline.model import PUSH, Job, Pipeline, Step
@@ -193,7 +194,14 @@ def _gitlab_approval(pipeline: Pipeline, job: Job, answers: dict[str, Any]) -> O
     if not job.environment:
         return failed(f"{job.name} deploys without an environment, so GitLab cannot protect it", job.where)
     deploy = deploy_step(job)
-    verify = [s for s in job.steps if _GITLAB_APPROVALS.search(s.text) and s.not_blocking(PUSH, in_job=True) is None]
+    # An approval check compares the approvers with who runs the deploy (no self-approval).
+    verify = [
+        s
+        for s in job.steps
+        if (_GITLAB_APPROVALS.search(s.text) or verifies_mr_approvals(s.text))
+        and re.search(r"GITLAB_USER_(?:LOGIN|ID|NAME)\b", s.text)
+        and s.not_blocking(PUSH, in_job=True) is None
+    ]
     if verify:
         return passed(
             f"{job.name} is manual and verifies the approvals GitLab returns before it deploys", verify[0].where

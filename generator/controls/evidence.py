@@ -310,8 +310,10 @@ class PP_EVID_04(Evidence):
         "github_host == 'github.com'))"
     )
     platform_notes = {
+        "github": "GitHub: only Enterprise Cloud has the organisation audit-log API, so elsewhere the control does "
+        "not apply and the Git history of .github/ with the deployment records stands in (see its need).",
         "gitlab": "GitLab: the project audit events API (Premium and Ultimate) or, on Free, the project events "
-        "API, exported by a scheduled job; on every tier, unlike GitHub where only Enterprise Cloud has the API."
+        "API, exported by a scheduled job; on every tier, unlike GitHub where only Enterprise Cloud has the API.",
     }
     implemented_by = {
         "github": (".github/workflows/audit-log-export.yml#export",),

@@ -64,6 +64,11 @@ class PP_SCAN_01(Scan):
 
     id = "PP-SCAN-01"
     category = "sast"
+    platform_notes = {
+        "gitlab": "Same check (Semgrep blocks the merge-request pipeline). Where GitHub uploads the SARIF to code "
+        "scanning (GitHub-only), GitLab's counterpart is the `sast` report artifact (artifacts:reports:sast, "
+        "shown in the merge request's security widget on Ultimate)."
+    }
     objective = "static analysis"
     implemented_by = {"github": (f"{_PR}#sast",), "gitlab": (f"{_GL}#sast",)}
     soc2 = ("CC7.1", "CC8.1")

@@ -34,6 +34,7 @@ def catalog_entry(control: type[Control]) -> dict[str, Any]:
         "soc2": list(control.soc2),
         "iso27001": list(control.iso27001),
         "platforms": sorted(control.platforms),
+        "platform_notes": dict(control.platform_notes),
         "applies": control.applies,
         "implemented_by": {k: list(v) for k, v in control.implemented_by.items()},
         "evidence": control.evidence,
