@@ -24,11 +24,8 @@ _PROTECTION_EXPORT = (
 )
 
 
-_GITLAB_SETTINGS = (
-    ".gitlab/settings/protected-branch.json",
-    ".gitlab/settings/project.json",
-    ".gitlab/settings/approval-settings.json",
-)
+# Every tier gets these two; approval-settings.json and approval-rules/ exist on Premium and Ultimate only.
+_GITLAB_SETTINGS = (".gitlab/settings/protected-branch.json", ".gitlab/settings/project.json")
 _GITLAB_MERGED_MRS = (
     'curl --header "PRIVATE-TOKEN: $TOKEN" "$GITLAB_API/projects/$PROJECT/merge_requests?state=merged&'
     'target_branch={default_branch}&updated_after=$FROM&updated_before=$TO&per_page=100" (every page) '

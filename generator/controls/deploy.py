@@ -343,6 +343,7 @@ class PP_DEPLOY_04(Deploy):
     """A failed, cancelled or timed-out deploy rolls production back automatically and leaves a record"""
 
     id = "PP-DEPLOY-04"
+    implemented_by = {"github": ("{production_workflow}#deploy-production",), "gitlab": (f"{_GL}#rollback-production",)}
     soc2 = ("CC8.1",)
     iso27001 = ("A.8.32",)
     remediation = (

@@ -54,7 +54,7 @@ class PP_EVID_01(Evidence):
     iso27001 = ("A.8.15", "A.8.25")
     implemented_by = {
         "github": ("{production_workflow}#deploy-production",),
-        "gitlab": (".gitlab-ci.yml#rollback-production", ".gitlab-ci.yml#record-production"),
+        "gitlab": (".gitlab-ci.yml#record-production",),
     }
     remediation = (
         "Write one JSON record per production deploy with the commit SHA, author, pull-request reviewers and "
@@ -154,7 +154,7 @@ class PP_EVID_02(Evidence):
     prevents = ("scan-results-not-retained",)
     implemented_by = {
         "github": (".github/actions/ship-evidence/action.yml", "{production_workflow}#deploy-production"),
-        "gitlab": (".gitlab-ci.yml#evidence", ".gitlab-ci.yml#record-production"),
+        "gitlab": (".gitlab-ci.yml#evidence",),
     }
     remediation = (
         "Ship scan reports and deployment records to a bucket with object lock in compliance mode "
