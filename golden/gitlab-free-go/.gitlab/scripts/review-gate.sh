@@ -69,10 +69,10 @@ short=()
 cut -f 1 "${PP_TMP}/mr-of-commit.tsv" | sort -n -u >"${PP_TMP}/iids"
 while IFS= read -r iid; do
   base="${project}/merge_requests/${iid}"
-  api_get "${base}" >"${PP_TMP}/mr.json"
-  api_get "${base}/approvals" >"${PP_TMP}/approvals.json"
-  api_paginate "${base}/notes?sort=asc&order_by=created_at" >"${PP_TMP}/notes.json"
-  api_paginate "${base}/versions" >"${PP_TMP}/versions.json"
+  api_get "${project}/merge_requests/${iid}" >"${PP_TMP}/mr.json"
+  api_get "${project}/merge_requests/${iid}/approvals" >"${PP_TMP}/approvals.json"
+  api_paginate "${project}/merge_requests/${iid}/notes?sort=asc&order_by=created_at" >"${PP_TMP}/notes.json"
+  api_paginate "${project}/merge_requests/${iid}/versions" >"${PP_TMP}/versions.json"
   jq -e '.iid and (.author.username | type == "string")' "${PP_TMP}/mr.json" >/dev/null ||
     die "GET /${base} did not return a merge request"
   jq -e '.approved_by | type == "array"' "${PP_TMP}/approvals.json" >/dev/null ||
