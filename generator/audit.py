@@ -261,7 +261,7 @@ def _reads_conflicted(control: type[Control], params: Any, conflicted: dict[str,
     files = {f.split("#")[0] for f in control.implemented_by.get(platform, ())}
     if files & conflicted.keys():
         return True
-    workflows = any(p.startswith(".github/") for p in conflicted) or ".gitlab-ci.yml" in conflicted
+    workflows = any(p.startswith((".github/", ".gitlab/")) for p in conflicted) or ".gitlab-ci.yml" in conflicted
     return workflows and "pipeline" in params
 
 

@@ -211,6 +211,7 @@ class GitLabAdapter(ScriptFollower):
         self.refused: dict[str, str] = {}  # event -> why GitLab refuses to create that pipeline
         self.files: list[str] = []
         self._workflow_rules = False
+        self._exists_memo: dict[tuple[str, ...], bool] = {}
         config = self._configuration()
         self.pipeline.read = {"CI files": len(self.files), "settings files": 0}
         if config is not None:
@@ -313,6 +314,13 @@ class GitLabAdapter(ScriptFollower):
             elif not any(k in data for k in ("script", "trigger", "run")) and not self.pipeline.opaque:
                 # (with an include the audit cannot read, the script may come from it)
                 job.invalid = f"job {name} has no script: (nor trigger:)"
+            trigger = data.get("trigger")
+            if isinstance(trigger, (str, Mapping)):
+                # A child or downstream pipeline runs jobs of its own; they are not read here.
+                target = trigger if isinstance(trigger, str) else trigger.get("include") or trigger.get("project")
+                self.pipeline.opaque.append(
+                    (_where(data, "trigger") or f"{file}:1", f"job {name} triggers pipeline {target}, not followed")
+                )
             job.sections = tuple(
                 (section, lines)
                 for section in ("before_script", "script", "after_script")
@@ -362,7 +370,8 @@ class GitLabAdapter(ScriptFollower):
         _init(result, getattr(job, "file", MAIN), getattr(job, "line", 1))
         for parent in parents:
             if parent not in config:
-                problems[chain[0] if chain else name] = f"{name} extends {parent}, which does not exist"
+                if not self.pipeline.opaque:  # an include the audit cannot read may define it
+                    problems[chain[0] if chain else name] = f"{name} extends {parent}, which does not exist"
                 continue
             result = _merge(result, self._extend(config, parent, (*chain, name), problems))
         own = Map()
@@ -544,10 +553,12 @@ class GitLabAdapter(ScriptFollower):
         paths = spec.get("paths") if isinstance(spec, Mapping) else spec
         if isinstance(spec, Mapping) and spec.get("project"):
             return None
-        patterns = [str(p).lstrip("/") for p in (paths if isinstance(paths, list) else [paths]) if p]
+        patterns = tuple(str(p).lstrip("/") for p in (paths if isinstance(paths, list) else [paths]) if p)
         if any("$" in p for p in patterns):
             return None
-        return any(True for _ in self.repo.files(*patterns)) if patterns else False
+        if patterns not in self._exists_memo:  # the same rule is asked once per pipeline source
+            self._exists_memo[patterns] = any(True for _ in self.repo.files(*patterns)) if patterns else False
+        return self._exists_memo[patterns]
 
     def _only_except(self, data: Mapping[str, Any], ctx: Mapping[str, Any], event: str) -> gitlab_expr.Truth:
         only = data.get("only")
