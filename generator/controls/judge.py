@@ -120,12 +120,18 @@ def _deploy_path(pipeline: Pipeline, job: Job) -> list[Job]:
     by_id = {j.id: j for j in pipeline.same_run(job)}
     found: dict[int, Job] = {}
     stack = list(job.needs)
+    # GitLab jobs of one stage share one needs list (every earlier job): each list is walked once. The lists
+    # are kept here so that no id is reused while the walk lasts.
+    walked: dict[int, list[str]] = {}
     while stack:
         upstream = by_id.get(stack.pop())
         if upstream is None or id(upstream) in found:
             continue
         found[id(upstream)] = upstream
-        stack.extend(upstream.needs)
+        needs = upstream.needs
+        if id(needs) not in walked:
+            walked[id(needs)] = needs
+            stack.extend(needs)
         for child in pipeline.called_by(upstream):  # a needed reusable-workflow call brings its jobs
             found[id(child)] = child
     required = set()

@@ -158,7 +158,7 @@ class GitLabJob(Job):
     """A GitLab job: its steps are its script sections, its needs the stage order when it declares none."""
 
     stage: str = "test"
-    earlier: tuple[str, ...] = ()  # ids of the jobs of earlier stages (what a job without needs: waits for)
+    earlier: list[str]  # ids of the jobs of earlier stages (what a job without needs: waits for), shared
     sections: tuple[tuple[str, list[tuple[str, str]]], ...] = ()  # (section, [(line text, where)])
 
     @cached_property
@@ -178,8 +178,9 @@ class GitLabJob(Job):
 
     @property
     def needs(self) -> list[str]:
+        """Its needs:, or every job of the earlier stages (one list shared by the jobs of a stage: read only)."""
         if "needs" not in self.data:
-            return list(self.earlier)
+            return self.earlier
         return [n for n, _optional in _needs(self.data.get("needs"))]
 
     def at(self, *keys: Any) -> str:
@@ -327,9 +328,18 @@ class GitLabAdapter(ScriptFollower):
                 if (lines := _script_lines(data.get(section), data, section))
             )
             jobs.append(job)
-        order = {s: i for i, s in enumerate(stage_list)}
+        # The jobs of all earlier stages, one shared tuple per stage (not one list per job: no quadratic memory).
+        order = {stage: i for i, stage in enumerate(stage_list)}
+        by_stage: dict[int, list[str]] = {}
         for job in jobs:
-            job.earlier = tuple(j.id for j in jobs if order.get(j.stage, 99) < order.get(job.stage, 99))
+            by_stage.setdefault(order.get(job.stage, len(stage_list)), []).append(job.id)
+        before: dict[int, list[str]] = {}
+        seen: list[str] = []
+        for index in sorted(by_stage):
+            before[index] = seen
+            seen = seen + by_stage[index]
+        for job in jobs:
+            job.earlier = before[order.get(job.stage, len(stage_list))]
         by_id = {j.id: j for j in jobs}
         # A needs: on a job that does not exist is a configuration error: GitLab creates no pipeline at all.
         broken = next(

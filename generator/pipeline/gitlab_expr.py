@@ -162,12 +162,22 @@ class _Parser:
         return found if op == "=~" else not found
 
 
+_NAMES = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+_MEMO: dict[tuple[Any, ...], Truth] = {}
+
+
 def evaluate(expression: str, variables: Mapping[str, Any]) -> Truth:
     """True, False, or None when the variables the files cannot know decide it.
 
-    `variables` maps a name to its value: a string, None (not set), or UNKNOWN.
+    `variables` maps a name to its value: a string, None (not set), or UNKNOWN. The same rule recurs in every
+    job and pipeline source: each (expression, values of the variables it reads) is evaluated once.
     """
-    return _Parser(_tokens(expression), variables).parse()
+    key = (expression, *(variables.get(name, UNKNOWN) for name in _NAMES.findall(expression)))
+    if key not in _MEMO:
+        if len(_MEMO) > 65536:
+            _MEMO.clear()
+        _MEMO[key] = _Parser(_tokens(expression), variables).parse()
+    return _MEMO[key]
 
 
 __all__ = ["UNKNOWN", "ExpressionError", "Truth", "Unknown", "evaluate"]
