@@ -60,17 +60,19 @@ _GITLAB_APPROVALS = re.compile(r"deployments/[^\s\"']*/approvals|merge_requests/
 def followers(pipeline: Pipeline, job: Job) -> list[Job]:
     """The jobs of the same pipeline that stand on JOB (GitLab: its needs, or the stage order)."""
 
-    def index() -> dict[int, tuple[list[str], frozenset[str]]]:
-        # One set per distinct needs list (the jobs of a GitLab stage share theirs).
-        sets: dict[int, tuple[list[str], frozenset[str]]] = {}
+    def index() -> dict[int, frozenset[str]]:
+        # Each job's needs as a set; the jobs of a GitLab stage share one needs list, so one set.
+        shared: dict[int, tuple[list[str], frozenset[str]]] = {}
+        found: dict[int, frozenset[str]] = {}
         for other in pipeline.jobs:
             needs = other.needs
-            if id(needs) not in sets:
-                sets[id(needs)] = (needs, frozenset(needs))
-        return sets
+            if id(needs) not in shared:
+                shared[id(needs)] = (needs, frozenset(needs))
+            found[id(other)] = shared[id(needs)][1]
+        return found
 
     sets = pipeline.cached("needs-sets", index)
-    return [j for j in pipeline.same_run(job) if j is not job and job.id in sets[id(j.needs)][1]]
+    return [j for j in pipeline.same_run(job) if j is not job and job.id in sets.get(id(j), frozenset())]
 
 
 def _gitlab_when(pipeline: Pipeline, job: Job, event: str) -> set[str]:
