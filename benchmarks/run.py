@@ -7,6 +7,7 @@ Rows (every ratio compares two commands timed in this run, on this machine; medi
 time.perf_counter around each subprocess, the commands of a pair interleaved in alternating order):
 
   1. `pipeproof new --defaults` vs plain `copier copy --defaults` of the same template, same answers.
+  1b. the same for a GitLab project (platform=gitlab, GitLab Premium, Terraform).
   2. `pipeproof update` vs plain `copier update` of the same project, v1.0.0 -> v2.0.0 of a throw-away template
      repository holding this template (v2 bumps a pinned action in every workflow and adds a file).
   2b. `pipeproof retrofit --dry-run` on a generated repository of 10,000 files (absolute time).
@@ -47,6 +48,13 @@ PY = sys.executable
 PIPEPROOF = [PY, "-m", "generator"]
 ANSWERS = ["project_name=bench"]  # the same --data answers for pipeproof new and copier copy
 DATA = [arg for answer in ANSWERS for arg in ("--data", answer)]
+GITLAB_ANSWERS = [
+    *ANSWERS,
+    "platform=gitlab",
+    "gitlab_tier=premium",
+    "iac=[terraform]",
+    "security_team=@bench/security",
+]
 TOOLS = ("copier", "zizmor", "actionlint", "yamllint", "check-jsonschema", "checkov")
 CHECKOV_SIZES = (100, 1000)
 CHECKOV_ENV = {"CKV_SKIP_PACKAGE_UPDATE_CHECK": "true", "BC_SKIP_MAPPING": "TRUE"}
@@ -193,11 +201,14 @@ def add(name: str, value: str, target: str, passed: bool, detail: Sequence[str] 
 # --------------------------------------------------------------------------- 1. new vs copier copy
 
 
-def bench_new(tools: dict[str, str], reps: int, tmp: Path) -> None:
-    log(f"1. pipeproof new vs copier copy ({reps} reps each, alternating, after one warm-up each)")
+def bench_new(
+    tools: dict[str, str], reps: int, tmp: Path, answers: Sequence[str] = ANSWERS, name: str = "1. new --defaults"
+) -> None:
+    log(f"{name}: pipeproof new vs copier copy ({reps} reps each, alternating, after one warm-up each)")
+    data = [arg for answer in answers for arg in ("--data", answer)]
 
     def pipeproof(tag: str) -> Cmd:
-        return Cmd([*PIPEPROOF, "new", str(tmp / tag / "bench"), "--defaults", *DATA])
+        return Cmd([*PIPEPROOF, "new", str(tmp / tag / "bench"), "--defaults", *data])
 
     def copier(tag: str) -> Cmd:
         return Cmd(
@@ -208,7 +219,7 @@ def bench_new(tools: dict[str, str], reps: int, tmp: Path) -> None:
                 "--vcs-ref",
                 "HEAD",
                 "--quiet",
-                *DATA,
+                *data,
                 str(ROOT),
                 str(tmp / tag / "bench"),
             ]
@@ -220,13 +231,13 @@ def bench_new(tools: dict[str, str], reps: int, tmp: Path) -> None:
     t = interleaved(reps, {"p": lambda i: timed(pipeproof(f"p{i}")), "c": lambda i: timed(copier(f"c{i}"))})
     ratio = t["p"] / t["c"]
     add(
-        "1. new --defaults vs copier copy",
+        f"{name} vs copier copy",
         f"{ratio:.2f}x",
         "<= 1.3x",
         ratio <= 1.3,
         [
             f"pipeproof new {fmt_s(t['p'])}, copier copy {fmt_s(t['c'])} "
-            f"(medians of {reps}; --data {' '.join(ANSWERS)})",
+            f"(medians of {reps}; --data {' '.join(answers)})",
             f"rendered trees identical: {same}",
         ],
     )
@@ -655,6 +666,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         tmp = Path(tmpdir)
         steps: list[tuple[str, str, Callable[[], None]]] = [
             ("1. new --defaults vs copier copy", "<= 1.3x", lambda: bench_new(tools, 3 if quick else 5, tmp / "new")),
+            (
+                "1b. new GitLab vs copier copy",
+                "<= 1.3x",
+                lambda: bench_new(
+                    tools, 3 if quick else 5, tmp / "new-gitlab", GITLAB_ANSWERS, "1b. new GitLab (premium, terraform)"
+                ),
+            ),
             ("2. update vs copier update", "<= 1.5x", lambda: bench_update(tools, 3 if quick else 5, tmp / "update")),
             ("2b. retrofit --dry-run", "< 2 s", lambda: bench_retrofit(3 if quick else 5, tmp / "retrofit")),
             (
