@@ -132,7 +132,11 @@ def _gitlab_record(pipeline: Pipeline, job: Job) -> Outcome:
     writer = writers["success"][0]
     if missing:
         return failed(f"the deployment record lacks {', '.join(missing)}", writer.where)
-    unkept = [s for s in writers["success"] + writers["failure"] if "artifacts" not in s.job.data and not _ships(s)]
+    unkept = [
+        w
+        for w in writers["success"] + writers["failure"]
+        if "artifacts" not in w.job.data and not any(_ships(s) for s in w.job.steps[w.index :])
+    ]
     if unkept:
         return failed("the deployment record is neither kept as an artifact nor shipped", unkept[0].where)
     return passed("every production deploy writes a complete record, whatever its outcome", writer.where)
@@ -167,7 +171,10 @@ class PP_EVID_02(Evidence):
         def judge(job: Job) -> Outcome:
             if pipeline.platform == "gitlab":
                 writers = _gitlab_writers(pipeline, job)
-                shipped_gl = [s for s in writers["success"] + writers["failure"] if _ships(s)]
+                # The record is shipped by the writing step or a later one of the same job.
+                shipped_gl = [
+                    s for w in writers["success"] + writers["failure"] for s in w.job.steps[w.index :] if _ships(s)
+                ]
                 if not shipped_gl:
                     return failed(f"{job.name} does not ship its deployment record to the evidence store", job.where)
                 return passed("deployment records go to the evidence store", shipped_gl[0].where)

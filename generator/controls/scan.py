@@ -529,7 +529,7 @@ class PP_SCAN_11(Scan):
     needs = (PROTECTION, TEAM)
 
     @classmethod
-    def check(cls, repo: Repo) -> Outcome:  # type: ignore[override]  # fixtures are injected by name
+    def check(cls, repo: Repo, answers: dict[str, Any]) -> Outcome:  # type: ignore[override]  # fixtures by name
         from generator.controls.branch import _owner
 
         found: list[str] = []
@@ -552,7 +552,7 @@ class PP_SCAN_11(Scan):
                 found += [f"{rel}:{number}" for number in inline_suppressions(os.path.join(repo.root, rel))]
         if not found:
             return passed("no scanner suppression files or inline suppressions")
-        owners = repo.codeowners
+        owners = repo.gitlab_codeowners if answers.get("platform") == "gitlab" else repo.codeowners
         unowned = [e for e in found if owners is None or not (_owner(owners.data, e.rsplit(":", 1)[0]) or (0, []))[1]]
         if unowned:
             return failed(f"{len(unowned)} suppression(s) without a code owner", *unowned)
