@@ -114,3 +114,29 @@ def test_schedules_run_only_the_export_and_the_drill(tree: Tree) -> None:
     # The drill can also be started by hand (a web pipeline); the export only by its schedule.
     assert tree.jobs["rollback-drill"].reached[MANUAL] == "maybe"
     assert tree.jobs["audit-export"].reached[MANUAL] == "never"
+
+
+def test_the_merge_request_critical_path_is_two_jobs(tree: Tree) -> None:
+    # tools (the pinned scanners) -> each check, all in parallel: GitLab starts a job as soon as its needs pass.
+    ci = yaml.safe_load((tree.root / ".gitlab-ci.yml").read_text())
+
+    def depth(name: str) -> int:
+        needs = [n if isinstance(n, str) else n["job"] for n in ci[name].get("needs", [])]
+        return 1 + max((depth(n) for n in needs), default=0)
+
+    for name in tree.scanners():
+        assert "needs" in ci[name], f"{name} would wait for every job of the earlier stages"
+        assert depth(name) <= 2, name
+
+
+def test_unit_tests_cache_dependencies_keyed_on_the_lock_file(tree: Tree) -> None:
+    ci = yaml.safe_load((tree.root / ".gitlab-ci.yml").read_text())
+    cache = ci["unit-tests"]["cache"]
+    lock = {"python": "pyproject.toml", "node": "package-lock.json", "go": "go.sum", "java": "pom.xml"}
+    assert cache["key"]["files"] == [lock[tree.answers["language"]]]
+    assert cache["paths"]
+
+
+def test_the_gitlab_goldens_cover_every_language() -> None:
+    languages = {yaml.safe_load((GOLDEN / s / ".copier-answers.yml").read_text())["language"] for s in SCENARIOS}
+    assert languages == {"python", "node", "go", "java"}
