@@ -165,6 +165,14 @@ class PP_BRANCH_01(Branch):
     )
 
     id = "PP-BRANCH-01"
+    remediations = {
+        "gitlab": (
+            "Protect the default branch in .gitlab/settings/protected-branch.json with push_access_level 0 "
+            "(every change through a merge request) and, on Premium, an approval rule with approvals_required"
+            " of at least the answered number (approval-rules/*.json); on Free, verify each merge request's "
+            "approvals in the production job."
+        )
+    }
     soc2 = ("CC8.1", "CC6.1")
     iso27001 = ("A.8.4", "A.8.25", "A.8.32")
     severity = Severity.CRITICAL
@@ -200,6 +208,12 @@ class PP_BRANCH_02(Branch):
     population = {"github": _PROTECTION_EXPORT}
 
     id = "PP-BRANCH-02"
+    remediations = {
+        "gitlab": (
+            "Keep push_access_level 0 and allowed_to_push empty in .gitlab/settings/protected-branch.json, so"
+            " nobody (Maintainers and Owners included) pushes past the merge request."
+        )
+    }
     soc2 = ("CC8.1", "CC6.1")
     iso27001 = ("A.8.4", "A.8.25")
     severity = Severity.CRITICAL
@@ -234,6 +248,14 @@ class PP_BRANCH_03(Branch):
     )
 
     id = "PP-BRANCH-03"
+    remediations = {
+        "gitlab": (
+            "In .gitlab/settings/approval-settings.json set reset_approvals_on_push: true, "
+            "merge_requests_author_approval: false and merge_requests_disable_committers_approval: true; set "
+            "code_owner_approval_required: true on the protected branch and "
+            "only_allow_merge_if_all_discussions_are_resolved: true in project.json."
+        )
+    }
     soc2 = ("CC8.1",)
     iso27001 = ("A.8.25", "A.8.32")
     requires = ("PP-BRANCH-01",)
@@ -268,6 +290,13 @@ class PP_BRANCH_04(Branch):
     )
 
     id = "PP-BRANCH-04"
+    remediations = {
+        "gitlab": (
+            "Set only_allow_merge_if_pipeline_succeeds: true, allow_merge_on_skipped_pipeline: false and "
+            "merge_method: ff in .gitlab/settings/project.json, and keep every scanner job in the "
+            "merge-request pipeline without allow_failure."
+        )
+    }
     soc2 = ("CC8.1", "CC7.1")
     iso27001 = ("A.8.25", "A.8.28")
     prevents = ("scans-not-blocking",)
@@ -372,6 +401,12 @@ class PP_BRANCH_05(Branch):
     population = {"github": _PROTECTION_EXPORT}
 
     id = "PP-BRANCH-05"
+    remediations = {
+        "gitlab": (
+            "Set allow_force_push: false on the protected default branch and merge_method: ff (or "
+            "rebase_merge) in .gitlab/settings/project.json."
+        )
+    }
     soc2 = ("CC8.1",)
     iso27001 = ("A.8.15", "A.8.32")
     requires = ("PP-BRANCH-01",)
@@ -404,6 +439,13 @@ class PP_BRANCH_06(Branch):
     )
 
     id = "PP-BRANCH-06"
+    remediations = {
+        "gitlab": (
+            "Add a CODEOWNERS file (CODEOWNERS, docs/CODEOWNERS or .gitlab/CODEOWNERS) whose sections give "
+            "/.gitlab-ci.yml, /.gitlab/, /compliance/, /scripts/ and the scanner configuration to the "
+            "security group, and require code-owner approval on the protected branch."
+        )
+    }
     soc2 = ("CC8.1", "CC6.1")
     iso27001 = ("A.8.4", "A.8.9")
     implemented_by = {"github": (".github/CODEOWNERS",), "gitlab": (".gitlab/CODEOWNERS",)}

@@ -95,6 +95,14 @@ class PP_DEPLOY_01(Deploy):
     """Production deploys need a separate, verified approval"""
 
     id = "PP-DEPLOY-01"
+    remediations = {
+        "gitlab": (
+            "Deploy production from a job with `environment: {name: production, deployment_tier: "
+            "production}`, a rule that adds it only on the default branch with `when: manual`, a protected "
+            "environment with approval rules for the security group (Premium) or, on Free, a step that "
+            "verifies the merge requests' approvals (not the deployer's) before deploying."
+        )
+    }
     soc2 = ("CC8.1",)
     iso27001 = ("A.8.25", "A.8.31")
     severity = Severity.CRITICAL
@@ -240,6 +248,12 @@ class PP_DEPLOY_02(Deploy):
     """Staging and production are separate environments, and staging comes first"""
 
     id = "PP-DEPLOY-02"
+    remediations = {
+        "gitlab": (
+            "Deploy to a staging environment first and make the production job need it (needs: or a later "
+            "stage), together with the DAST job."
+        )
+    }
     implemented_by = {
         "github": (".github/workflows/deploy.yml#deploy-staging", ".github/settings.yml"),
         "gitlab": (f"{_GL}#deploy-staging",),
@@ -277,6 +291,12 @@ class PP_DEPLOY_03(Deploy):
     """The production job verifies that every required check passed on what it deploys"""
 
     id = "PP-DEPLOY-03"
+    remediations = {
+        "gitlab": (
+            "Make the production job stand (needs: or stage order) on every scanner and test job of its "
+            "pipeline, none of them allow_failure."
+        )
+    }
     soc2 = ("CC8.1",)
     iso27001 = ("A.8.25",)
     remediation = (
@@ -356,6 +376,12 @@ class PP_DEPLOY_04(Deploy):
     """A failed, cancelled or timed-out deploy rolls production back automatically and leaves a record"""
 
     id = "PP-DEPLOY-04"
+    remediations = {
+        "gitlab": (
+            "Health-check the deployed version in the production job, and add a job with `when: on_failure` "
+            "that needs it, rolls production back and writes the deployment record."
+        )
+    }
     implemented_by = {"github": ("{production_workflow}#deploy-production",), "gitlab": (f"{_GL}#rollback-production",)}
     soc2 = ("CC8.1",)
     iso27001 = ("A.8.32",)
@@ -455,6 +481,12 @@ class PP_DEPLOY_05(Deploy):
     """Rollback is drilled on a schedule and each drill leaves evidence"""
 
     id = "PP-DEPLOY-05"
+    remediations = {
+        "gitlab": (
+            "Keep a rollback-drill job run by a pipeline schedule (and by hand) that rolls staging back and "
+            "forward and keeps its record as an artifact and in the evidence store."
+        )
+    }
     soc2 = ("CC8.1",)
     iso27001 = ("A.8.32",)
     severity = Severity.MEDIUM
@@ -510,6 +542,12 @@ class PP_DEPLOY_06(Deploy):
     """Releases are published by CI from protected refs, through an environment, with short-lived credentials"""
 
     id = "PP-DEPLOY-06"
+    remediations = {
+        "gitlab": (
+            "Publish only from a job added on tags or the default branch (never in merge-request pipelines), "
+            "through an environment, with id_tokens (OIDC) instead of a registry token variable."
+        )
+    }
     soc2 = ("CC8.1", "CC6.1")
     iso27001 = ("A.8.32", "A.8.4")
     severity = Severity.HIGH

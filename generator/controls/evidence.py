@@ -49,6 +49,13 @@ class PP_EVID_01(Evidence):
     )
 
     id = "PP-EVID-01"
+    remediations = {
+        "gitlab": (
+            "Write one JSON deployment record per production deploy from jobs that stand on it (one on "
+            "success, one with when: on_failure): commit, environment, status, approvers, merge requests and "
+            "their approvers, checks, scan results, SBOM, deployer, time; keep it as an artifact and ship it."
+        )
+    }
     applies = "deploys"  # a repository that only publishes packages has no production deploy to record
     soc2 = ("CC8.1", "CC7.2")
     iso27001 = ("A.8.15", "A.8.25")
@@ -152,6 +159,13 @@ class PP_EVID_02(Evidence):
     )
 
     id = "PP-EVID-02"
+    remediations = {
+        "gitlab": (
+            "Ship scan reports and deployment records to a bucket with object lock in compliance mode (7 "
+            "years) from the jobs that write them, authenticating with id_tokens (OIDC); job artifacts "
+            "expire."
+        )
+    }
     soc2 = ("CC7.2", "CC8.1")
     iso27001 = ("A.8.15",)
     applies = "evidence_store != 'none'"
@@ -210,6 +224,12 @@ class PP_EVID_03(Evidence):
     needs = ()
 
     id = "PP-EVID-03"
+    remediations = {
+        "gitlab": (
+            "Set artifacts:expire_in on every job that keeps artifacts (or in default:): GitLab has no cap, "
+            "only an instance default an admin may change."
+        )
+    }
     soc2 = ("CC7.2",)
     iso27001 = ("A.8.15",)
     severity = Severity.MEDIUM
@@ -308,6 +328,12 @@ class PP_EVID_04(Evidence):
     needs = (AUDIT_LOG_API, EVIDENCE_STORE)
 
     id = "PP-EVID-04"
+    remediations = {
+        "gitlab": (
+            "Run a scheduled job that exports the project's audit events (Premium/Ultimate; project events on"
+            " Free) and ships them to the evidence store through id_tokens (OIDC)."
+        )
+    }
     soc2 = ("CC7.2",)
     iso27001 = ("A.8.15",)
     severity = Severity.MEDIUM

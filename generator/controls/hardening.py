@@ -117,6 +117,12 @@ class PP_HARD_01(Hardening):
     procedure = "Run pipeproof audit on the sampled commits and confirm every action reference is a 40-hex commit SHA."
 
     id = "PP-HARD-01"
+    remediations = {
+        "gitlab": (
+            "Pin every project include with `ref:` to a commit SHA, every component to `@<sha>`, and give "
+            "every remote include an `integrity:` hash."
+        )
+    }
     soc2 = ("CC7.1", "CC8.1")
     iso27001 = ("A.8.25", "A.8.28")
     severity = Severity.CRITICAL
@@ -167,6 +173,13 @@ class PP_HARD_02(Hardening):
     )
 
     id = "PP-HARD-02"
+    remediations = {
+        "gitlab": (
+            "Use CI_JOB_TOKEN only against this GitLab's API and registry ($CI_API_V4_URL, $CI_REGISTRY); "
+            "never echo it, write it to a file or send it to another host; restrict its scope in Settings > "
+            "CI/CD > Job token permissions."
+        )
+    }
     soc2 = ("CC6.1",)
     iso27001 = ("A.8.4", "A.8.25")
     remediation = (
@@ -217,6 +230,12 @@ class PP_HARD_03(Hardening):
     )
 
     id = "PP-HARD-03"
+    remediations = {
+        "gitlab": (
+            "Never run $CI_MERGE_REQUEST_TITLE, $CI_COMMIT_MESSAGE, branch names or other values a "
+            "contributor sets through eval or sh -c; pass them as quoted variables."
+        )
+    }
     soc2 = ("CC7.1", "CC8.1")
     iso27001 = ("A.8.28",)
     severity = Severity.CRITICAL
@@ -306,6 +325,12 @@ class PP_HARD_05(Hardening):
     )
 
     id = "PP-HARD-05"
+    remediations = {
+        "gitlab": (
+            "Use id_tokens: (OIDC) for cloud access and keep every secret in masked, protected CI/CD "
+            "variables; never write a key or token into variables: of .gitlab-ci.yml."
+        )
+    }
     soc2 = ("CC6.1",)
     iso27001 = ("A.8.4", "A.8.25")
     severity = Severity.CRITICAL
@@ -423,6 +448,12 @@ class PP_HARD_07(Hardening):
     )
 
     id = "PP-HARD-07"
+    remediations = {
+        "gitlab": (
+            "Give every job `timeout:` and `interruptible:` (or set them in default:) and every deploy job a "
+            "resource_group."
+        )
+    }
     soc2 = ("CC8.1",)
     iso27001 = ("A.8.25",)
     severity = Severity.MEDIUM
@@ -462,6 +493,12 @@ class PP_HARD_08(Hardening):
     )
 
     id = "PP-HARD-08"
+    remediations = {
+        "gitlab": (
+            "Add renovate.json (or .gitlab/renovate.json) with the gitlabci manager, so image pins and "
+            "dependencies get update merge requests."
+        )
+    }
     soc2 = ("CC7.1",)
     iso27001 = ("A.8.9", "A.8.28")
     severity = Severity.MEDIUM
@@ -506,6 +543,11 @@ class PP_HARD_09(Hardening):
     needs = (PROTECTION, TEAM, RUNNER_TOOLS)
 
     id = "PP-HARD-09"
+    remediations = {
+        "gitlab": (
+            "Pin every image to an exact version or a digest (never latest, stable or no tag), in one place to bump."
+        )
+    }
     soc2 = ("CC8.1",)
     iso27001 = ("A.8.9",)
     remediation = (
@@ -554,6 +596,12 @@ class PP_HARD_10(Hardening):
     needs = (PROTECTION, PIPEPROOF_ACTION)
 
     id = "PP-HARD-10"
+    remediations = {
+        "gitlab": (
+            "Run `pipeproof audit` (pinned) in a merge-request pipeline job, so a weakened control fails the "
+            "merge request."
+        )
+    }
     soc2 = ("CC4.1", "CC8.1")
     iso27001 = ("A.5.36", "A.8.25")
     severity = Severity.MEDIUM

@@ -16,6 +16,7 @@ def gate(pipeline: Pipeline, category: str, what: str) -> Outcome:
     cannot decide) makes the verdict unknown; a remote reusable workflow that may run the tool too.
     """
     uses = pipeline.invocations(category, pipeline.gating_jobs())
+    change = "merge request" if pipeline.platform == "gitlab" else "pull request"
     blocking: list[Invocation] = []
     maybe: list[Finding] = []
     weak: list[Finding] = []
@@ -47,13 +48,13 @@ def gate(pipeline: Pipeline, category: str, what: str) -> Outcome:
     if blocking:
         names = sorted({inv.tool.name for inv in blocking})
         return passed(
-            f"{what} ({', '.join(names)}) runs on every pull request and fails it on findings",
+            f"{what} ({', '.join(names)}) runs on every {change} and fails it on findings",
             *(inv.where for inv in blocking),
         )
     remote = remote_calls(pipeline)
     if maybe or remote or pipeline.opaque:
         return unknown(
-            f"no {what} is known to block pull requests; the files cannot decide the rest",
+            f"no {what} is known to block {change}s; the files cannot decide the rest",
             *maybe,
             *(
                 Finding(
@@ -66,8 +67,8 @@ def gate(pipeline: Pipeline, category: str, what: str) -> Outcome:
             *weak,
         )
     if weak:
-        return failed(f"{what} runs but cannot fail a pull request", *weak)
-    return failed(f"nothing runs {what} on pull requests")
+        return failed(f"{what} runs but cannot fail a {change}", *weak)
+    return failed(f"nothing runs {what} on {change}s")
 
 
 def remote_calls(pipeline: Pipeline) -> list[Job]:

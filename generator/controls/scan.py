@@ -63,6 +63,13 @@ class PP_SCAN_01(Scan):
     )
 
     id = "PP-SCAN-01"
+    remediations = {
+        "gitlab": (
+            "Run `semgrep scan --config p/<ruleset> --error --metrics=off` in a job of the merge-request "
+            "pipeline (rules: for merge_request_event), without allow_failure or when: manual, and keep its "
+            "`sast` report artifact."
+        )
+    }
     category = "sast"
     platform_notes = {
         "gitlab": "Same check (Semgrep blocks the merge-request pipeline). Where GitHub uploads the SARIF to code "
@@ -90,6 +97,12 @@ class PP_SCAN_02(Scan):
     )
 
     id = "PP-SCAN-02"
+    remediations = {
+        "gitlab": (
+            "Run osv-scanner (or Grype over the SBOM) in a merge-request pipeline job that fails on "
+            "high-severity vulnerabilities, without allow_failure, `|| true` or when: manual."
+        )
+    }
     category = "sca"
     objective = "dependency vulnerability check"
     implemented_by = {"github": (f"{_PR}#sca",), "gitlab": (f"{_GL}#sca",)}
@@ -114,6 +127,13 @@ class PP_SCAN_03(Scan):
     )
 
     id = "PP-SCAN-03"
+    remediations = {
+        "gitlab": (
+            "Generate an SPDX SBOM (syft) in the merge-request pipeline and for the built image, scan it with"
+            " `grype sbom:... --fail-on high`, and keep it (artifacts:reports:cyclonedx and the evidence "
+            "store)."
+        )
+    }
     implemented_by = {
         "github": (f"{_PR}#sbom", ".github/workflows/deploy.yml#build"),
         "gitlab": (f"{_GL}#sbom", f"{_GL}#build"),
@@ -178,6 +198,13 @@ class PP_SCAN_04(Scan):
     )
 
     id = "PP-SCAN-04"
+    remediations = {
+        "gitlab": (
+            "Run `gitleaks git --exit-code 1 --redact` over the merge request's commits (GIT_DEPTH: 0, "
+            "CI_MERGE_REQUEST_DIFF_BASE_SHA..CI_COMMIT_SHA) in the merge-request pipeline; GitLab's Secret "
+            "Detection template alone reports without failing the job."
+        )
+    }
     category = "secrets"
     objective = "secrets scanning"
 
@@ -329,6 +356,12 @@ class PP_SCAN_07(Scan):
     )
 
     id = "PP-SCAN-07"
+    remediations = {
+        "gitlab": (
+            "Run `checkov` over the IaC frameworks in use in the merge-request pipeline, without --soft-fail "
+            "or allow_failure."
+        )
+    }
     category = "iac"
     objective = "infrastructure-as-code scanning"
     implemented_by = {"github": (f"{_PR}#iac",), "gitlab": (f"{_GL}#iac",)}
@@ -350,6 +383,13 @@ class PP_SCAN_08(Scan):
     )
 
     id = "PP-SCAN-08"
+    remediations = {
+        "gitlab": (
+            "Build the image rootless (kaniko or buildah, pinned) and run `trivy image --exit-code 1 "
+            "--severity CRITICAL,HIGH` on it in the merge-request pipeline, and on the pushed digest where it"
+            " is built for deploy."
+        )
+    }
     category = "image-scan"
     objective = "container image scanning"
     # The build pushes the image it scans; staging and production deploy that digest.
@@ -403,6 +443,12 @@ class PP_SCAN_09(Scan):
     )
 
     id = "PP-SCAN-09"
+    remediations = {
+        "gitlab": (
+            "Run a ZAP scan against staging in a job after the staging deploy and before production (needs:),"
+            " and fail it on a high-risk alert (a gate that reads the report's riskcode)."
+        )
+    }
     applies = "deploys"  # DAST of staging before production: only where the repository deploys
     soc2 = ("CC7.1",)
     iso27001 = ("A.8.25", "A.8.29")
@@ -467,6 +513,7 @@ class PP_SCAN_10(Scan):
     )
 
     id = "PP-SCAN-10"
+    remediations = {"gitlab": ("Run the language's unit tests in a merge-request pipeline job without allow_failure.")}
     category = "tests"
     objective = "test suite"
     implemented_by = {"github": (f"{_PR}#unit-tests",), "gitlab": (f"{_GL}#unit-tests",)}
@@ -501,6 +548,13 @@ class PP_SCAN_11(Scan):
     """Scanner suppressions are code-owned and each one is covered by a waiver"""
 
     id = "PP-SCAN-11"
+    remediations = {
+        "gitlab": (
+            "Give every scanner suppression file a CODEOWNERS entry (in GitLab's CODEOWNERS, a section owned "
+            "by the security group) and a waiver in compliance/risk-acceptance.yml; run Semgrep with "
+            "--disable-nosem and gitleaks with --ignore-gitleaks-allow."
+        )
+    }
     soc2 = ("CC7.1", "CC8.1")
     iso27001 = ("A.8.28", "A.8.29")
     severity = Severity.MEDIUM
@@ -590,6 +644,12 @@ class PP_SCAN_12(Scan):
     """Dependency licences are checked against an allow-list on every change"""
 
     id = "PP-SCAN-12"
+    remediations = {
+        "gitlab": (
+            "Check every dependency's licence against an allow-list in the merge-request pipeline "
+            "(osv-scanner --licenses=<allow-list>) and fail the job on anything else."
+        )
+    }
     soc2 = ("CC8.1",)
     iso27001 = ("A.8.28", "A.5.32")
     severity = Severity.MEDIUM

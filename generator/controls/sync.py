@@ -39,6 +39,7 @@ def catalog_entry(control: type[Control]) -> dict[str, Any]:
         "implemented_by": {k: list(v) for k, v in control.implemented_by.items()},
         "evidence": control.evidence,
         "remediation": control.remediation,
+        "remediations": dict(control.remediations),
         "prevents": list(control.prevents),
         "owner": control.owner,
         "frequency": control.frequency,
