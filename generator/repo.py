@@ -154,7 +154,11 @@ class ConflictError(ParseError):
 
 def load_yaml(path: Path, loader: type[yaml.SafeLoader] = _LineLoader) -> Any:
     """Parse one YAML file with line numbers, or raise ParseError saying why not."""
-    text = read_text(path)
+    return load_yaml_text(read_text(path), loader)
+
+
+def load_yaml_text(text: str, loader: type[yaml.SafeLoader] = _LineLoader) -> Any:
+    """Parse YAML text with line numbers, or raise ParseError saying why not."""
     if (line := conflict_line(text)) is not None:
         raise ConflictError(line)
     try:
@@ -376,7 +380,17 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(out + r"\Z")
 
 
+_SPEC_END = re.compile(r"^---[ \t]*$", re.MULTILINE)
+
+
 def load_gitlab_yaml(path: Path) -> Any:
+    """A GitLab CI file. An includable file may start with a `spec:` header document (inputs) before `---`: the
+    configuration is the document after it (the header's lines are blanked so line numbers stay true)."""
+    text = read_text(path)
+    m = _SPEC_END.search(text)
+    if m and re.match(r"\A(?:\s*#[^\n]*\n|\s*\n)*spec:", text):
+        head = text[: m.end()]
+        return load_yaml_text(("\n" * head.count("\n")) + text[m.end() :], _GitLabLoader)
     return load_yaml(path, _GitLabLoader)
 
 

@@ -348,3 +348,49 @@ def test_variables_and_reach_of_web_and_schedule(tmp_path: Path) -> None:
     assert drill.reached[SCHEDULE] == "runs"
     assert drill.reached[MANUAL] == "maybe"
     assert drill.reached[PUSH] == "never"
+
+
+def test_an_include_with_a_spec_header_keeps_its_lines(tmp_path: Path) -> None:
+    p = build(
+        tmp_path,
+        {
+            ".gitlab-ci.yml": """
+            include:
+              - local: ci/scan.yml
+                inputs:
+                  stage: test
+            """,
+            "ci/scan.yml": """
+            spec:
+              inputs:
+                stage:
+                  default: test
+            ---
+            semgrep:
+              stage: $[[ inputs.stage ]]
+              script:
+                - semgrep scan --error
+            """,
+        },
+    )
+    assert not p.errors
+    [inv] = list(job(p, "semgrep").invocations())
+    assert inv.where == "ci/scan.yml:9"
+
+
+def test_workflow_changes_are_decided_only_without_a_push(tmp_path: Path) -> None:
+    p = build(
+        tmp_path,
+        {
+            ".gitlab-ci.yml": """
+            workflow:
+              rules:
+                - changes: [src/**/*]
+            test:
+              script: [pytest]
+            """
+        },
+    )
+    test = job(p, "test")
+    assert test.reached[PUSH] == "maybe"  # the diff decides
+    assert test.reached[SCHEDULE] == "runs"  # no push: rules:changes is true

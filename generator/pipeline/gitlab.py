@@ -431,13 +431,20 @@ class GitLabAdapter(ScriptFollower):
         created: dict[str, gitlab_expr.Truth] = {}
         for event in (*EVENTS, _FEATURE_PUSH):
             ctx = _context(event, branch)
-            allowed, extra = self._workflow(workflow, {**top, **ctx})
+            allowed, extra = self._workflow(workflow, {**top, **ctx}, event)
             ctx = {**top, **extra, **ctx}
             outcomes = {id(job): self._job_outcomes(job, ctx, event) for job in jobs}
             any_added = _any(o.when != "never" for outs in outcomes.values() for o in outs) if outcomes else False
             created[event] = _and(allowed, any_added)
+            rules_at = _where(workflow, "rules") or MAIN
             if created[event] is False:
-                outcomes = {id(job): [Outcome("never", False, _where(workflow, "rules") or MAIN, True)] for job in jobs}
+                outcomes = {id(job): [Outcome("never", False, rules_at, True)] for job in jobs}
+            elif allowed is None:  # workflow:rules may not create this pipeline: every job may be missing
+                outcomes = {
+                    key: [*(Outcome(o.when, o.allow_failure, o.where, False) for o in outs)]
+                    + [Outcome("never", False, rules_at, False)]
+                    for key, outs in outcomes.items()
+                }
             per_event[event] = outcomes
             self._refusal(event, jobs, outcomes)
         # Which pipeline gates a merge request.
@@ -483,7 +490,7 @@ class GitLabAdapter(ScriptFollower):
         return "maybe"
 
     def _workflow(
-        self, workflow: Mapping[str, Any], ctx: Mapping[str, Any]
+        self, workflow: Mapping[str, Any], ctx: Mapping[str, Any], event: str
     ) -> tuple[gitlab_expr.Truth, dict[str, Any]]:
         """Whether workflow:rules create the pipeline (first match wins, no match: none), and the variables
         the deciding rule sets."""
@@ -496,7 +503,7 @@ class GitLabAdapter(ScriptFollower):
         for rule in rules:
             if not isinstance(rule, Mapping):
                 continue
-            match = self._match(rule, ctx, "workflow")
+            match = self._match(rule, ctx, event)
             if match is False:
                 continue
             creates = rule.get("when", "always") != "never"
