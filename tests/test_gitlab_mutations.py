@@ -36,17 +36,36 @@ ANSWERS: dict[str, Any] = {
 Mutate = Callable[[Path], None]
 
 
-@pytest.fixture(scope="module")
-def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The GitLab Premium golden tree when it exists, else the same answers rendered now."""
-    golden = GOLDEN / "gitlab-premium-python"
-    dest = tmp_path_factory.mktemp("gitlab") / "gitlab-premium-python"
+FREE_ANSWERS: dict[str, Any] = {
+    "platform": "gitlab",
+    "gitlab_tier": "free",
+    "language": "go",
+    "containers": False,
+    "evidence_store": "none",
+    "security_team": "@acme/security",
+}
+
+
+def _tree(tmp_path_factory: pytest.TempPathFactory, name: str, answers: dict[str, Any]) -> Path:
+    """A GitLab golden tree when it exists, else the same answers rendered now."""
+    golden = GOLDEN / name
+    dest = tmp_path_factory.mktemp("gitlab") / name
     if (golden / CI).is_file():
         shutil.copytree(golden, dest)
     else:
-        render.copy(dest, resolve(ANSWERS, dest))
+        render.copy(dest, resolve(answers, dest))
         mask(dest)
     return dest
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _tree(tmp_path_factory, "gitlab-premium-python", ANSWERS)
+
+
+@pytest.fixture(scope="module")
+def free(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _tree(tmp_path_factory, "gitlab-free-go", FREE_ANSWERS)
 
 
 def ci(change: Callable[[dict[str, Any]], None]) -> Mutate:
@@ -191,3 +210,36 @@ def test_each_gitlab_weakening_fails_the_right_control(name: str, base: Path, tm
     mutate(tree)
     result = next(r for r in audit(tree).results if r.control.id == control)
     assert result.status == "fail", f"{name}: {control} is {result.status}: {result.reason}"
+
+
+def _without_review_gate(d: dict[str, Any]) -> None:
+    script = d["deploy-production"]["script"]
+    kept = [line for line in script if "review-gate" not in line]
+    assert len(kept) == len(script) - 1, "the Free production job runs review-gate.sh once"
+    d["deploy-production"]["script"] = kept
+
+
+# GitLab Free: no approval rules exist, so the production job's own verification of the approvals is the control.
+FREE_MUTATIONS: dict[str, tuple[Mutate, tuple[str, ...]]] = {
+    "free-review-gate-removed": (ci(_without_review_gate), ("PP-BRANCH-01", "PP-DEPLOY-01")),
+    "free-review-gate-may-fail": (
+        ci(_append_to_script("deploy-production", " || echo 'approvals not verified'", "review-gate")),
+        ("PP-BRANCH-01", "PP-DEPLOY-01"),
+    ),
+}
+
+
+def test_the_free_base_passes_what_its_mutations_weaken(free: Path) -> None:
+    found = statuses(free)
+    targets = sorted({c for _m, controls in FREE_MUTATIONS.values() for c in controls})
+    assert {c: found[c] for c in targets} == dict.fromkeys(targets, "pass")
+
+
+@pytest.mark.parametrize("name", sorted(FREE_MUTATIONS))
+def test_each_free_tier_weakening_fails_the_right_controls(name: str, free: Path, tmp_path: Path) -> None:
+    mutate, controls = FREE_MUTATIONS[name]
+    tree = tmp_path / "tree"
+    shutil.copytree(free, tree)
+    mutate(tree)
+    found = statuses(tree)
+    assert {c: found[c] for c in controls} == dict.fromkeys(controls, "fail")

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from generator.controls.base import Control, Finding, Outcome, Severity, failed, passed, unknown
+from generator.controls.judge import command_ignored
 from generator.controls.needs import PROTECTION, SETTINGS_APPLIED, TEAM, Need
 from generator.pipeline.model import CHANGE_EVENTS, Pipeline
 from generator.repo import Repo
@@ -109,7 +110,12 @@ def _expect_gitlab(
     outcome = _expect(pipeline, [n for n in needs if n[0] not in _PREMIUM_KEYS])
     if outcome.status != "pass" or not premium:
         return outcome
-    gates = [s for job in pipeline.production_jobs() for s in job.steps if verifies_mr_approvals(s.text)]
+    gates = [
+        s
+        for job in pipeline.production_jobs()
+        for s in job.steps
+        if verifies_mr_approvals(s.text) and command_ignored(s, verifies_mr_approvals) is None
+    ]
     if not gates:
         return failed(
             "GitLab Free enforces no merge request approvals, and no production deploy verifies them itself",

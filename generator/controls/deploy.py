@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from generator.controls.base import Control, Finding, Outcome, Severity, failed, passed, unknown
 from generator.controls.branch import verifies_mr_approvals
-from generator.controls.judge import deploy_path, each_production_job
+from generator.controls.judge import command_ignored, deploy_path, each_production_job
 from generator.controls.needs import DEPLOY_HOOKS, ENV_REVIEWERS, ENVIRONMENTS, PROTECTION, TEAM, Need
 from generator.pipeline.model import PUSH, Job, Pipeline, Step
 
@@ -200,6 +200,10 @@ class PP_DEPLOY_01(Deploy):
         return outcome
 
 
+def _reads_approvals(text: str) -> bool:
+    return bool(_GITLAB_APPROVALS.search(text)) or verifies_mr_approvals(text)
+
+
 def _gitlab_approval(pipeline: Pipeline, job: Job, answers: dict[str, Any]) -> Outcome:
     from generator.pipeline.model import CHANGE_EVENTS
 
@@ -222,6 +226,7 @@ def _gitlab_approval(pipeline: Pipeline, job: Job, answers: dict[str, Any]) -> O
         if (_GITLAB_APPROVALS.search(s.text) or verifies_mr_approvals(s.text))
         and re.search(r"GITLAB_USER_(?:LOGIN|ID|NAME)\b", s.text)
         and s.not_blocking(PUSH, in_job=True) is None
+        and command_ignored(s, _reads_approvals) is None
     ]
     if verify:
         return passed(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from generator.controls.base import Finding, Outcome, failed, passed, unknown
-from generator.pipeline import tools
-from generator.pipeline.model import PULL_REQUEST, Invocation, Job, Pipeline
+from generator.pipeline import shell, tools
+from generator.pipeline.model import PULL_REQUEST, Invocation, Job, Pipeline, Step
 
 
 def gate(pipeline: Pipeline, category: str, what: str) -> Outcome:
@@ -81,6 +82,23 @@ def remote_calls(pipeline: Pipeline) -> list[Job]:
         for j in pipeline.gating_jobs()
         if j.calls and not j.calls.startswith(("./", "$/")) and not tools.for_workflow(j.calls.split("@", 1)[0])
     ]
+
+
+_SCRIPT_PATH = re.compile(r"(?:^|[\s\"'=(])((?:\./)?[\w.@/-]+\.(?:sh|bash))\b")
+
+
+def command_ignored(step: Step, test: Callable[[str], bool]) -> str | None:
+    """Why the shell ignores the exit status of the command of STEP that does what `test` recognises (in its
+    own words or in the repository script it runs), or None when that command can fail the step."""
+    from generator.pipeline.model import errexit_pipefail
+
+    errexit, pipefail = errexit_pipefail(None, step.job.pipeline.platform)
+    for command in shell.commands(step.run, errexit, pipefail):
+        script = _SCRIPT_PATH.search(command.text)
+        text = step.job.pipeline.repo.text(script[1].removeprefix("./")) if script else None
+        if test(command.text) or (text is not None and test(text)):
+            return command.ignored or command.unreachable
+    return None
 
 
 def opaque(pipeline: Pipeline, what: str) -> list[Finding]:
