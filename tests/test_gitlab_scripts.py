@@ -519,3 +519,115 @@ def test_gitlab_scripts_pass_shellcheck_and_the_house_rules(
         assert "curl " not in text.replace("curl --config -", "") or path.name == "api.sh", (
             f"{path.name}: only api.sh calls curl (the token goes through it)"
         )
+
+
+# --- rollback-production.sh: the automatic rollback after a failed production job -------------------------------
+
+PREV = "a" * 40
+
+
+def rollback_env(runner: Runner, gitlab: FakeGitLab, work: Path, hook_exit: int = 0) -> dict[str, str | None]:
+    hooks = runner.sandbox / "hooks"
+    hooks.mkdir(exist_ok=True)
+    log = runner.sandbox / "hook.log"
+    hook = hooks / "rollback.sh"
+    hook.write_text(f'#!/bin/sh\necho "$@" >> "{log}"\nexit {hook_exit}\n')
+    hook.chmod(0o755)
+    return env(
+        gitlab,
+        HOOKS=str(hooks),
+        CI_PIPELINE_ID="900",
+        CI_COMMIT_SHA="b" * 40,
+        CI_JOB_ID="7200",
+        ENVIRONMENT="production",
+        APPROVAL_MODE="environment",
+        IMAGE="registry.example.com/shop@sha256:" + "1" * 64,
+    )
+
+
+def hook_calls(runner: Runner) -> list[str]:
+    log = runner.sandbox / "hook.log"
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def the_record(work: Path) -> dict[str, object]:
+    (path,) = work.glob("records/deployment-record-*/deployment-record.json")
+    return json.loads(path.read_text())  # type: ignore[no-any-return]
+
+
+def test_a_gate_that_refused_the_deploy_rolls_nothing_back(premium: Runner, gitlab: FakeGitLab) -> None:
+    work = prepare_record(premium, gitlab)
+    (work / "production.env").write_text("DEPLOY_STARTED=0\nSTARTED_AT=2026-11-20T10:00:00Z\nDEPLOYER=deployer\n")
+    result = premium.run(f"{SCRIPTS}/rollback-production.sh", cwd=work, **rollback_env(premium, gitlab, work))
+    assert result.returncode == 0, result
+    assert hook_calls(premium) == []
+    assert not (work / "records").exists()
+
+
+@pytest.mark.parametrize(
+    ("steps", "deploy", "health"),
+    [("", "failure", None), ("DEPLOY_OUTCOME=success\n", "success", "failure")],
+    ids=["deploy-failed", "health-check-failed"],
+)
+def test_a_failed_deploy_or_health_check_is_rolled_back_and_recorded(
+    premium: Runner, gitlab: FakeGitLab, steps: str, deploy: str, health: str | None
+) -> None:
+    work = prepare_record(premium, gitlab)
+    (work / "production.env").write_text(
+        f"DEPLOY_STARTED=0\nSTARTED_AT=2026-11-20T10:00:00Z\nDEPLOYER=deployer\nPREVIOUS_SHA={PREV}\n"
+        f"DEPLOY_STARTED=1\n{steps}"
+    )
+    result = premium.run(f"{SCRIPTS}/rollback-production.sh", cwd=work, **rollback_env(premium, gitlab, work))
+    assert result.returncode == 0, result
+    assert hook_calls(premium) == [f"production {PREV}"]
+    record = the_record(work)
+    assert record["status"] == "rolled_back"
+    assert record["outcomes"] == {"deploy": deploy, "health": health, "rollback": "success"}
+    assert record["previous_sha"] == PREV and record["deployed_by"] == "deployer"
+
+
+def test_a_failed_rollback_is_recorded_and_fails(premium: Runner, gitlab: FakeGitLab) -> None:
+    work = prepare_record(premium, gitlab)
+    (work / "production.env").write_text(f"DEPLOY_STARTED=1\nPREVIOUS_SHA={PREV}\nDEPLOY_OUTCOME=success\n")
+    result = premium.run(
+        f"{SCRIPTS}/rollback-production.sh", cwd=work, **rollback_env(premium, gitlab, work, hook_exit=1)
+    )
+    assert result.returncode == 1, result
+    assert "production may be down" in errors(result)
+    assert the_record(work)["status"] == "rollback_failed"
+
+
+def test_without_state_it_rolls_back_to_the_last_successful_deployment(premium: Runner, gitlab: FakeGitLab) -> None:
+    work = prepare_record(premium, gitlab)
+    gitlab.deployments = [
+        deployment(1, PREV, job_id=1, status="success"),
+        deployment(2, "c" * 40, job_id=2, status="failed"),
+    ]
+    result = premium.run(f"{SCRIPTS}/rollback-production.sh", cwd=work, **rollback_env(premium, gitlab, work))
+    assert result.returncode == 0, result
+    assert "whether it deployed is unknown" in result.stderr
+    assert hook_calls(premium) == [f"production {PREV}"]
+
+
+def test_without_state_an_api_error_rolls_nothing_back_and_fails(premium: Runner, gitlab: FakeGitLab) -> None:
+    work = prepare_record(premium, gitlab)
+    gitlab.fail(r"/deployments$", 500)
+    result = premium.run(
+        f"{SCRIPTS}/rollback-production.sh",
+        cwd=work,
+        **{**rollback_env(premium, gitlab, work), "PIPEPROOF_API_ATTEMPTS": "1"},
+    )
+    assert result.returncode == 1, result
+    assert hook_calls(premium) == []
+
+
+@pytest.mark.parametrize(
+    "line", ["PREVIOUS_SHA=$(touch pwned)", "DEPLOY_STARTED=yes", "PATH=/tmp", "DEPLOYER=a b", "garbage"]
+)
+def test_a_malformed_state_file_is_refused_not_sourced(premium: Runner, gitlab: FakeGitLab, line: str) -> None:
+    work = prepare_record(premium, gitlab)
+    (work / "production.env").write_text(f"DEPLOY_STARTED=1\n{line}\n")
+    result = premium.run(f"{SCRIPTS}/rollback-production.sh", cwd=work, **rollback_env(premium, gitlab, work))
+    assert result.returncode == 1, result
+    assert hook_calls(premium) == []
+    assert not (work / "pwned").exists()

@@ -5,7 +5,8 @@
 # with bash: copier renders a symlink without the executable bit): approvals, every merge request since the last deploy with its
 # approvers, the evidence manifest and the SBOM of what was deployed.
 #
-# Environment (GitLab sets CI_*; production.env, written by the production job, sets the rest):
+# Environment (GitLab sets CI_*; STATE, default production.env, written by the production job, sets the rest
+# unless the environment already does):
 #   CI_PROJECT_ID, CI_PIPELINE_ID, CI_PIPELINE_URL, CI_COMMIT_SHA, CI_JOB_ID, ENVIRONMENT
 #   DEPLOYER, STARTED_AT, PREVIOUS_SHA, APPROVAL_MODE, IMAGE
 #   DEPLOY_OUTCOME, HEALTH_OUTCOME, ROLLBACK_OUTCOME   success failure cancelled skipped or ''
@@ -21,6 +22,9 @@ require_uint CI_PROJECT_ID
 require_uint CI_PIPELINE_ID
 require_uint CI_JOB_ID
 here=$(dirname -- "${BASH_SOURCE[0]}")
+if [[ -f ${STATE:-production.env} ]]; then
+  read_state "${STATE:-production.env}" || die "${STATE:-production.env} is not the production job's state file"
+fi
 
 api_paginate "projects/${CI_PROJECT_ID}/pipelines/${CI_PIPELINE_ID}/jobs" >"${PP_TMP}/jobs.json"
 jq 'map({name, stage, status, id, allow_failure, web_url, finished_at})' "${PP_TMP}/jobs.json" >checks.json

@@ -221,3 +221,36 @@ api_paginate() { # PATH: every page; prints one JSON array
 uri() { # TEXT: URL-encoded, for a path segment or a query value
   jq -rn --arg v "$1" '$v | @uri'
 }
+
+# The production job's state file (production.env: KEY=VALUE lines it writes as it goes), read as data, never
+# sourced: only these keys, each checked; a variable already set in the environment wins.
+STATE_KEYS='DEPLOY_STARTED STARTED_AT DEPLOYER PREVIOUS_SHA DEPLOY_OUTCOME HEALTH_OUTCOME'
+read_state() { # FILE: sets the STATE_KEYS it holds; returns 1 (naming the line) on anything else
+  local line key value n=0
+  while IFS= read -r line || [[ -n ${line} ]]; do
+    n=$((n + 1))
+    [[ -n ${line} ]] || continue
+    key=${line%%=*}
+    value=${line#*=}
+    [[ ${line} == *=* && " ${STATE_KEYS} " == *" ${key} "* ]] || {
+      error "$1:${n}: not one of ${STATE_KEYS// /, }"
+      return 1
+    }
+    case ${key} in
+      DEPLOY_STARTED) [[ ${value} =~ ^[01]$ ]] ;;
+      PREVIOUS_SHA) [[ -z ${value} || ${value} =~ ^[0-9a-f]{40}$ ]] ;;
+      DEPLOY_OUTCOME | HEALTH_OUTCOME) [[ ${value} == success ]] ;;
+      STARTED_AT) [[ ${value} =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$ ]] ;;
+      DEPLOYER) [[ ${value} =~ ^[A-Za-z0-9_.-]{0,255}$ ]] ;;
+    esac || {
+      error "$1:${n}: ${key} has an unexpected value"
+      return 1
+    }
+    # The last line for a key wins (the job appends as it goes); the environment wins over the file.
+    if [[ -z ${!key+set} || ${PP_STATE_SET:-} == *" ${key} "* ]]; then
+      printf -v "${key}" '%s' "${value}"
+      export "${key?}"
+      PP_STATE_SET="${PP_STATE_SET:- }${key} "
+    fi
+  done <"$1"
+}
