@@ -243,3 +243,14 @@ def test_each_free_tier_weakening_fails_the_right_controls(name: str, free: Path
     mutate(tree)
     found = statuses(tree)
     assert {c: found[c] for c in controls} == dict.fromkeys(controls, "fail")
+
+
+def test_cloud_access_without_id_tokens_is_unknown(base: Path, tmp_path: Path) -> None:
+    """Without id_tokens the evidence job's aws calls sign in with what CI/CD variables or the runner hold, which
+    the files cannot show: not a failure, not a pass."""
+    tree = tmp_path / "tree"
+    shutil.copytree(base, tree)
+    ci(_pop("evidence", "id_tokens"))(tree)
+    result = next(r for r in audit(tree).results if r.control.id == "PP-HARD-05")
+    assert result.status == "unknown", result.reason
+    assert any("job evidence runs `aws" in f.message for f in result.findings), result.findings

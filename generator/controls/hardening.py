@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from generator.controls.base import Control, Finding, Outcome, Severity, failed, not_applicable, passed, unknown
 from generator.controls.judge import gate
 from generator.controls.needs import PIPEPROOF_ACTION, PROTECTION, RUNNER_TOOLS, TEAM, Need
-from generator.pipeline import tools
+from generator.pipeline import shell, tools
 from generator.pipeline.model import Job, Pipeline
 from generator.repo import Doc, Repo
 
@@ -873,7 +873,38 @@ def _gitlab_secrets(pipeline: Pipeline) -> Outcome:
             if m := _KEY_USE.search(step.run):
                 findings.append(Finding(step.where, f"`{m[0]}` signs in with a long-lived key; use id_tokens (OIDC)"))
     unique = list({f.where + f.message: f for f in findings}.values())
-    return _result(unique, "no secret or long-lived cloud key in the CI configuration")
+    if unique:
+        return _result(unique, "")
+    # A cloud CLI in a job without id_tokens signs in with what the project's CI/CD variables or the runner
+    # hold: a long-lived key the files cannot show, or a runner role; only OIDC is visible here.
+    keyless: list[Finding] = []
+    for job in _own_jobs(pipeline):
+        if "id_tokens" in job.data:
+            continue
+        found = next((c for step in job.steps if (c := _cloud_command(step.text)) is not None), None)
+        if found is not None:
+            keyless.append(
+                Finding(job.where, f"job {job.id} runs `{found}` without id_tokens: its credentials are not OIDC")
+            )
+    if keyless:
+        return unknown(
+            "cloud CLIs run without id_tokens: their credentials come from CI/CD variables or the runner, "
+            "which the files do not show (Settings > CI/CD > Variables decides)",
+            *keyless,
+        )
+    return passed("no secret or long-lived cloud key in the CI configuration; cloud access uses id_tokens")
+
+
+# The CLI as a word of a command (directly, or through a wrapper: `store_cli "$out" aws s3api ...`).
+_CLOUD_CLI = re.compile(r"(?:^|\s)((?:aws|gcloud|gsutil|az)\s+(?!--version)[a-z][\w-]*)")
+
+
+def _cloud_command(text: str) -> str | None:
+    """The first cloud CLI command (aws, gcloud, gsutil, az) a script and the scripts it runs execute."""
+    for command in shell.commands(text, False, False):
+        if m := _CLOUD_CLI.search(command.text):
+            return m[1]
+    return None
 
 
 def _gitlab_limits(pipeline: Pipeline) -> Outcome:
