@@ -195,9 +195,9 @@ class PP_HARD_02(Hardening):
     }
 
     @classmethod
-    def check(cls, pipeline: Pipeline) -> Outcome:
+    def check(cls, pipeline: Pipeline, answers: dict[str, Any]) -> Outcome:
         if pipeline.platform == "gitlab":
-            return _gitlab_job_token(pipeline)
+            return _gitlab_job_token(pipeline, str(answers.get("gitlab_host") or "gitlab.com"))
         findings: list[Finding] = []
         jobs = _own_jobs(pipeline)
         if not jobs:
@@ -787,7 +787,9 @@ _TOKEN_HOSTS = re.compile(
 )
 
 
-def _gitlab_job_token(pipeline: Pipeline) -> Outcome:
+def _gitlab_job_token(pipeline: Pipeline, host: str) -> Outcome:
+    """CI_JOB_TOKEN copied into another variable, written out, or sent to a URL of another host than this
+    GitLab (a literal host other than `host`, or a variable that is not one of GitLab's own URLs)."""
     findings: list[Finding] = []
     count = 0
     for job in _own_jobs(pipeline):
@@ -799,22 +801,25 @@ def _gitlab_job_token(pipeline: Pipeline) -> Outcome:
                         Finding(job.at("variables"), f"job {job.id} copies CI_JOB_TOKEN into variable {key}")
                     )
         for step in job.steps:
-            for line in step.run.splitlines():
-                if not _JOB_TOKEN.search(line):
-                    continue
-                count += 1
-                command = line.strip()
-                writes = re.match(r"^(?:echo|printf|cat)\b", command) or re.search(r">>?\s*\S", command.split("|")[0])
-                if writes and not re.search(r"\bdocker\s+login|--password-stdin", line):
-                    findings.append(Finding(step.where, f"job {job.id} writes CI_JOB_TOKEN out: `{command[:80]}`"))
-                    continue
-                urls = re.findall(r"https?://[^\s\"']+", line)
-                if any(not _TOKEN_HOSTS.search(u) for u in urls) or (
-                    not urls and not _TOKEN_HOSTS.search(line) and "login" not in line
-                ):
-                    findings.append(
-                        Finding(step.where, f"job {job.id} sends CI_JOB_TOKEN outside this GitLab: `{command[:80]}`")
-                    )
+            for text, where in getattr(step, "lines", [(step.run, step.where)]):
+                for line in text.splitlines():
+                    if not _JOB_TOKEN.search(line):
+                        continue
+                    count += 1
+                    command = line.strip()
+                    first = command.split("|")[0]
+                    writes = re.match(r"^(?:echo|printf|cat)\b", command) or re.search(r"(?<![<0-9])>>?\s*\S", first)
+                    if writes and not re.search(r"\b(?:docker|podman|buildah|crane)\s+login|--password-stdin", line):
+                        findings.append(Finding(where, f"job {job.id} writes CI_JOB_TOKEN out: `{command[:80]}`"))
+                        continue
+                    for url in re.findall(r"https?://[^\s\"']+", line):
+                        authority = url.split("://", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1]
+                        own = _TOKEN_HOSTS.search(authority) or authority.split(":")[0].lower() == host.lower()
+                        if not own:
+                            findings.append(
+                                Finding(where, f"job {job.id} sends CI_JOB_TOKEN to {authority}: `{command[:80]}`")
+                            )
+                            break
     if not count and not findings:
         return passed("no script uses CI_JOB_TOKEN")
     return _result(findings, "CI_JOB_TOKEN goes only to this GitLab's API and registry")
