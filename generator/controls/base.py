@@ -110,8 +110,11 @@ class Control:
     # Per platform, how the control is met there when the platform's semantics differ (its check judges that),
     # or, for a platform missing from `platforms`, why the control does not apply there and what stands in.
     platform_notes: ClassVar[Mapping[str, str]] = {}
-    # The remediation in a platform's own terms, where `remediation` (GitHub's) does not fit it.
+    # The remediation, test procedure and evidence in a platform's own terms, where the plain ones (GitHub's)
+    # do not fit it.
     remediations: ClassVar[Mapping[str, str]] = {}
+    procedures: ClassVar[Mapping[str, str]] = {}
+    evidences: ClassVar[Mapping[str, str]] = {}
     # A Jinja expression over the answers; the same text is evaluated here and inside copier.yml.
     applies: ClassVar[str] = "true"
     remediation: ClassVar[str]

@@ -171,6 +171,14 @@ class PP_BRANCH_01(Branch):
     )
 
     id = "PP-BRANCH-01"
+    procedures = {
+        "gitlab": (
+            "For each sampled merged merge request, confirm it had at least the required number of approvals "
+            "(GET /projects/:id/merge_requests/:iid/approvals) from people other than its author before it "
+            "merged; confirm the live protected branch (push access: No one) and approval rules match "
+            ".gitlab/settings/."
+        )
+    }
     remediations = {
         "gitlab": (
             "Protect the default branch in .gitlab/settings/protected-branch.json with push_access_level 0 "
@@ -214,6 +222,14 @@ class PP_BRANCH_02(Branch):
     population = {"github": _PROTECTION_EXPORT}
 
     id = "PP-BRANCH-02"
+    evidences = {"gitlab": ("The protected-branch payload (push access, allowed_to_push) under version control.")}
+    procedures = {
+        "gitlab": (
+            "Confirm the live protected branch allows push to No one with no users, groups or deploy keys in "
+            "allowed_to_push; list commits on the default branch that did not come through a merge request "
+            "(the deployment records' merge_requests lists) and confirm there are none."
+        )
+    }
     remediations = {
         "gitlab": (
             "Keep push_access_level 0 and allowed_to_push empty in .gitlab/settings/protected-branch.json, so"
@@ -254,6 +270,15 @@ class PP_BRANCH_03(Branch):
     )
 
     id = "PP-BRANCH-03"
+    evidences = {
+        "gitlab": ("Approval settings under version control; approval notes and diff versions per merge request.")
+    }
+    procedures = {
+        "gitlab": (
+            "For each sampled merge request, confirm the approvals were given after its last push (approval "
+            "notes newer than the last diff version) and that neither its author nor a committer approved it."
+        )
+    }
     remediations = {
         "gitlab": (
             "In .gitlab/settings/approval-settings.json set reset_approvals_on_push: true, "
@@ -296,6 +321,16 @@ class PP_BRANCH_04(Branch):
     )
 
     id = "PP-BRANCH-04"
+    evidences = {
+        "gitlab": ("The project settings payload under version control; pipelines per merge request on the platform.")
+    }
+    procedures = {
+        "gitlab": (
+            "For each sampled merge request, confirm its merge-request pipeline succeeded on its final commit"
+            " before merge and that no job of it was allowed to fail; confirm 'Pipelines must succeed' is on "
+            "and skipped pipelines do not count in the live project settings."
+        )
+    }
     remediations = {
         "gitlab": (
             "Set only_allow_merge_if_pipeline_succeeds: true, allow_merge_on_skipped_pipeline: false and "
@@ -445,6 +480,14 @@ class PP_BRANCH_06(Branch):
     )
 
     id = "PP-BRANCH-06"
+    evidences = {"gitlab": ("CODEOWNERS under version control; code-owner approvals per merge request.")}
+    procedures = {
+        "gitlab": (
+            "Confirm the CODEOWNERS file assigns the pipeline, settings, compliance and scanner files to the "
+            "security group, that GitLab shows no CODEOWNERS syntax errors, and that sampled merge requests "
+            "touching those paths carry an approval from a member of that group."
+        )
+    }
     remediations = {
         "gitlab": (
             "Add a CODEOWNERS file (CODEOWNERS, docs/CODEOWNERS or .gitlab/CODEOWNERS) whose sections give "

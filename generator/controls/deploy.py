@@ -95,6 +95,15 @@ class PP_DEPLOY_01(Deploy):
     """Production deploys need a separate, verified approval"""
 
     id = "PP-DEPLOY-01"
+    evidences = {"gitlab": ("The approvals GitLab returned, copied into the deployment record.")}
+    procedures = {
+        "gitlab": (
+            "For each sampled production deploy, open its deployment record and confirm the approval it holds"
+            " (the protected environment's deployment approval, or on Free the merge requests' approvals, as "
+            "returned by GitLab) names an approver from the security group who is not the person who ran the "
+            "deploy, given before the deploy started."
+        )
+    }
     remediations = {
         "gitlab": (
             "Deploy production from a job with `environment: {name: production, deployment_tier: "
@@ -253,6 +262,12 @@ class PP_DEPLOY_02(Deploy):
     """Staging and production are separate environments, and staging comes first"""
 
     id = "PP-DEPLOY-02"
+    procedures = {
+        "gitlab": (
+            "For each sampled production deploy, confirm the same commit (and image digest) was deployed to "
+            "staging first, in the same pipeline."
+        )
+    }
     remediations = {
         "gitlab": (
             "Deploy to a staging environment first and make the production job need it (needs: or a later "
@@ -296,6 +311,13 @@ class PP_DEPLOY_03(Deploy):
     """The production job verifies that every required check passed on what it deploys"""
 
     id = "PP-DEPLOY-03"
+    procedures = {
+        "gitlab": (
+            "For each sampled production deploy, confirm the deployment record's checks list holds every job "
+            "of its pipeline with status success (none allowed to fail), from the pipeline that built the "
+            "deployed image."
+        )
+    }
     remediations = {
         "gitlab": (
             "Make the production job stand (needs: or stage order) on every scanner and test job of its "
@@ -547,6 +569,13 @@ class PP_DEPLOY_06(Deploy):
     """Releases are published by CI from protected refs, through an environment, with short-lived credentials"""
 
     id = "PP-DEPLOY-06"
+    procedures = {
+        "gitlab": (
+            "For each sampled release, confirm it was published by a pipeline job from a tag or the default "
+            "branch, through the release environment, with id_tokens (the registry shows the pipeline as "
+            "publisher)."
+        )
+    }
     remediations = {
         "gitlab": (
             "Publish only from a job added on tags or the default branch (never in merge-request pipelines), "

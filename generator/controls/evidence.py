@@ -49,6 +49,14 @@ class PP_EVID_01(Evidence):
     )
 
     id = "PP-EVID-01"
+    procedures = {
+        "gitlab": (
+            "For each sampled production deploy, confirm a deployment record exists, that its SHA-256 matches"
+            " the evidence manifest, and that it names the commit, the image digest, the approvals, every "
+            "merge request since the previous production SHA with its approvers, the checks and the scan "
+            "reports."
+        )
+    }
     remediations = {
         "gitlab": (
             "Write one JSON deployment record per production deploy from jobs that stand on it (one on "
@@ -224,6 +232,7 @@ class PP_EVID_03(Evidence):
     needs = ()
 
     id = "PP-EVID-03"
+    evidences = {"gitlab": ("artifacts:expire_in of every job in .gitlab-ci.yml under version control.")}
     remediations = {
         "gitlab": (
             "Set artifacts:expire_in on every job that keeps artifacts (or in default:): GitLab has no cap, "

@@ -173,6 +173,13 @@ class PP_HARD_02(Hardening):
     )
 
     id = "PP-HARD-02"
+    procedures = {
+        "gitlab": (
+            "Run pipeproof audit on the sampled commits and confirm no job writes out CI_JOB_TOKEN or sends "
+            "it to another host; confirm the job token allowlist (Settings > CI/CD > Job token permissions) "
+            "is limited to the projects that need it."
+        )
+    }
     remediations = {
         "gitlab": (
             "Use CI_JOB_TOKEN only against this GitLab's API and registry ($CI_API_V4_URL, $CI_REGISTRY); "
@@ -325,6 +332,12 @@ class PP_HARD_05(Hardening):
     )
 
     id = "PP-HARD-05"
+    procedures = {
+        "gitlab": (
+            "Confirm jobs authenticate to clouds only through id_tokens (OIDC) and that the project, group "
+            "and instance CI/CD variables hold no long-lived cloud keys (GET /projects/:id/variables)."
+        )
+    }
     remediations = {
         "gitlab": (
             "Use id_tokens: (OIDC) for cloud access and keep every secret in masked, protected CI/CD "
@@ -493,6 +506,13 @@ class PP_HARD_08(Hardening):
     )
 
     id = "PP-HARD-08"
+    evidences = {"gitlab": ("Renovate merge requests.")}
+    procedures = {
+        "gitlab": (
+            "Confirm Renovate opened update merge requests for image pins and dependencies during the period "
+            "and that they were reviewed like any change."
+        )
+    }
     remediations = {
         "gitlab": (
             "Add renovate.json (or .gitlab/renovate.json) with the gitlabci manager, so image pins and "
@@ -596,6 +616,12 @@ class PP_HARD_10(Hardening):
     needs = (PROTECTION, PIPEPROOF_ACTION)
 
     id = "PP-HARD-10"
+    procedures = {
+        "gitlab": (
+            "For each sampled merge request, confirm the controls-drift job ran in its pipeline and that its "
+            "failures blocked the merge or were waived."
+        )
+    }
     remediations = {
         "gitlab": (
             "Run `pipeproof audit` (pinned) in a merge-request pipeline job, so a weakened control fails the "

@@ -63,6 +63,13 @@ class PP_SCAN_01(Scan):
     )
 
     id = "PP-SCAN-01"
+    procedures = {
+        "gitlab": (
+            "For each sampled pipeline, confirm the sast job ran, used the pinned Semgrep with --error and "
+            "--disable-nosem, and that a pipeline with findings failed and its merge request did not merge "
+            "until fixed or waived; open the kept semgrep.sarif and gl-sast-report.json."
+        )
+    }
     remediations = {
         "gitlab": (
             "Run `semgrep scan --config p/<ruleset> --error --metrics=off` in a job of the merge-request "
@@ -198,6 +205,13 @@ class PP_SCAN_04(Scan):
     )
 
     id = "PP-SCAN-04"
+    procedures = {
+        "gitlab": (
+            "For each sampled pipeline, confirm the secrets job scanned every commit of the merge request "
+            "with gitleaks (exit code 1, inline allows ignored); on Ultimate, confirm secret push protection "
+            "is on."
+        )
+    }
     remediations = {
         "gitlab": (
             "Run `gitleaks git --exit-code 1 --redact` over the merge request's commits (GIT_DEPTH: 0, "
@@ -383,6 +397,13 @@ class PP_SCAN_08(Scan):
     )
 
     id = "PP-SCAN-08"
+    procedures = {
+        "gitlab": (
+            "For each sampled deploy, confirm Trivy scanned the image that was deployed (the digest in the "
+            "deployment record) and would fail on CRITICAL or HIGH; for merge requests, confirm the container"
+            " job ran."
+        )
+    }
     remediations = {
         "gitlab": (
             "Build the image rootless (kaniko or buildah, pinned) and run `trivy image --exit-code 1 "
@@ -513,6 +534,13 @@ class PP_SCAN_10(Scan):
     )
 
     id = "PP-SCAN-10"
+    evidences = {"gitlab": ("Test job logs in the merge-request pipeline.")}
+    procedures = {
+        "gitlab": (
+            "For each sampled pipeline, confirm the unit-tests job ran and that a failing test failed the "
+            "merge-request pipeline (so 'Pipelines must succeed' blocked the merge)."
+        )
+    }
     remediations = {"gitlab": ("Run the language's unit tests in a merge-request pipeline job without allow_failure.")}
     category = "tests"
     objective = "test suite"
@@ -644,6 +672,9 @@ class PP_SCAN_12(Scan):
     """Dependency licences are checked against an allow-list on every change"""
 
     id = "PP-SCAN-12"
+    evidences = {
+        "gitlab": ("The licence gate's log in the merge-request pipeline, and its report kept as an artifact.")
+    }
     remediations = {
         "gitlab": (
             "Check every dependency's licence against an allow-list in the merge-request pipeline "

@@ -40,6 +40,8 @@ def catalog_entry(control: type[Control]) -> dict[str, Any]:
         "evidence": control.evidence,
         "remediation": control.remediation,
         "remediations": dict(control.remediations),
+        "procedures": dict(control.procedures),
+        "evidences": dict(control.evidences),
         "prevents": list(control.prevents),
         "owner": control.owner,
         "frequency": control.frequency,
