@@ -27,6 +27,11 @@ _PROTECTION_EXPORT = (
 
 # Every tier gets these two; approval-settings.json and approval-rules/ exist on Premium and Ultimate only.
 _GITLAB_SETTINGS = (".gitlab/settings/protected-branch.json", ".gitlab/settings/project.json")
+_GITLAB_PROTECTION_EXPORT = (
+    'curl --header "PRIVATE-TOKEN: $TOKEN" "$GITLAB_API/projects/$PROJECT/protected_branches/{default_branch}"; '
+    'curl --header "PRIVATE-TOKEN: $TOKEN" "$GITLAB_API/projects/$PROJECT"; '
+    'curl --header "PRIVATE-TOKEN: $TOKEN" "$GITLAB_API/projects/$PROJECT/approvals"'
+)
 _GITLAB_MERGED_MRS = (
     'curl --header "PRIVATE-TOKEN: $TOKEN" "$GITLAB_API/projects/$PROJECT/merge_requests?state=merged&'
     'target_branch={default_branch}&updated_after=$FROM&updated_before=$TO&per_page=100" (every page) '
@@ -219,7 +224,7 @@ class PP_BRANCH_02(Branch):
         "list commits on the default branch that did not come through a pull request (the deployment records' "
         "pull_requests lists) and confirm there are none."
     )
-    population = {"github": _PROTECTION_EXPORT}
+    population = {"github": _PROTECTION_EXPORT, "gitlab": _GITLAB_PROTECTION_EXPORT}
 
     id = "PP-BRANCH-02"
     evidences = {"gitlab": ("The protected-branch payload (push access, allowed_to_push) under version control.")}
@@ -439,7 +444,7 @@ class PP_BRANCH_05(Branch):
         "confirm the default branch history has no rewritten commits since the last audit (each deployment "
         "record's previous_sha is an ancestor of its sha)."
     )
-    population = {"github": _PROTECTION_EXPORT}
+    population = {"github": _PROTECTION_EXPORT, "gitlab": _GITLAB_PROTECTION_EXPORT}
 
     id = "PP-BRANCH-05"
     remediations = {
@@ -499,7 +504,10 @@ class PP_BRANCH_06(Branch):
     iso27001 = ("A.8.4", "A.8.9")
     implemented_by = {"github": (".github/CODEOWNERS",), "gitlab": (".gitlab/CODEOWNERS",)}
     needs = (PROTECTION, SETTINGS_APPLIED, TEAM)
-    population = {"github": 'gh api "repos/$REPO/codeowners/errors"; then ' + _MERGED_PRS}
+    population = {
+        "github": 'gh api "repos/$REPO/codeowners/errors"; then ' + _MERGED_PRS,
+        "gitlab": "the CODEOWNERS file at the end of the period; then " + _GITLAB_MERGED_MRS,
+    }
     remediation = (
         "Add CODEOWNERS entries owned by the security team for /.github/, /compliance/, /.gitleaks.toml, "
         "/.pre-commit-config.yaml, /.zap/ and /scripts/, and require code-owner review."

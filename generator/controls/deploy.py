@@ -533,7 +533,10 @@ class PP_DEPLOY_05(Deploy):
     frequency = "Quarterly, and on demand"
     population = {
         "github": 'gh run list --repo "$REPO" --workflow rollback-drill.yml --created "$FROM..$TO" '
-        "--json databaseId,conclusion,createdAt,url"
+        "--json databaseId,conclusion,createdAt,url",
+        "gitlab": 'curl --header "PRIVATE-TOKEN: $TOKEN" "$GITLAB_API/projects/$PROJECT/pipelines?source=schedule&'
+        'updated_after=$FROM&updated_before=$TO&per_page=100" (every page); the rollback-drill job of each '
+        "(GET /projects/$PROJECT/pipelines/:id/jobs)",
     }
 
     @classmethod
@@ -601,7 +604,11 @@ class PP_DEPLOY_06(Deploy):
     )
     owner = "Maintainers (control owner)"
     frequency = "Every release"
-    population = {"github": 'gh release list --repo "$REPO" --limit 1000; gh run list --repo "$REPO" --event release'}
+    population = {
+        "github": 'gh release list --repo "$REPO" --limit 1000; gh run list --repo "$REPO" --event release',
+        "gitlab": 'curl --header "PRIVATE-TOKEN: $TOKEN" "$GITLAB_API/projects/$PROJECT/releases?per_page=100" '
+        "(every page); each release's tag pipeline: GET /projects/$PROJECT/pipelines?ref=TAG",
+    }
 
     @classmethod
     def check(cls, pipeline: Pipeline) -> Outcome:

@@ -34,7 +34,10 @@ class Evidence(Control):
     population = {
         "github": "the deployment records and manifests under the evidence store prefix {project_name}/ for the "
         "period (aws s3api list-objects-v2 --bucket {evidence_bucket} --prefix {project_name}/YYYY/, or the "
-        "workflow artifacts while they last); sample 25"
+        "workflow artifacts while they last); sample 25",
+        "gitlab": "the deployment records and manifests under the evidence store prefix {project_name}/ for the "
+        "period (aws s3api list-objects-v2 --bucket {evidence_bucket} --prefix {project_name}/YYYY/, or the job "
+        "artifacts while they last); sample 25",
     }
     needs: ClassVar[tuple[Need, ...]] = (EVIDENCE_STORE,)
 

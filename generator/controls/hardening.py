@@ -106,7 +106,10 @@ class Hardening(Control):
     frequency = "Every change to the pipeline (the controls-drift job audits each pull request)"
     population = {
         "github": 'git log --since "$FROM" --until "$TO" --format="%H %an %ad %s" -- .github/; for each sampled '
-        "commit: pipeproof audit at that commit (git worktree add /tmp/at COMMIT && pipeproof audit /tmp/at)"
+        "commit: pipeproof audit at that commit (git worktree add /tmp/at COMMIT && pipeproof audit /tmp/at)",
+        "gitlab": 'git log --since "$FROM" --until "$TO" --format="%H %an %ad %s" -- .gitlab-ci.yml .gitlab/; for '
+        "each sampled commit: pipeproof audit at that commit (git worktree add /tmp/at COMMIT && pipeproof audit "
+        "/tmp/at)",
     }
     needs: ClassVar[tuple[Need, ...]] = (PROTECTION, TEAM)
 

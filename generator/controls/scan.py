@@ -33,11 +33,24 @@ _RUNS = (
 )
 
 
+_GITLAB_PIPELINES = (
+    'curl --header "PRIVATE-TOKEN: $TOKEN" "$GITLAB_API/projects/$PROJECT/pipelines?source=merge_request_event&'
+    'updated_after=$FROM&updated_before=$TO&per_page=100" (every page) > population.json; '
+    "sample: jq -r '.[].id' population.json | shuf -n 25; each pipeline's jobs: "
+    'GET "$GITLAB_API/projects/$PROJECT/pipelines/PIPELINE_ID/jobs"'
+)
+_GITLAB_DEPLOYS = (
+    'curl --header "PRIVATE-TOKEN: $TOKEN" "$GITLAB_API/projects/$PROJECT/deployments?environment=production&'
+    "updated_after=$FROM&updated_before=$TO&per_page=100\" (every page) > population.json; each deployment's "
+    "pipeline: its deployable.pipeline.id"
+)
+
+
 class Scan(Control):
     family = "scan"
     owner = "Security team (scanner configuration, triage and waivers); engineering lead (fixes)"
     frequency = "Every pull request, every merge-queue group and every deploy (continuous)"
-    population = {"github": _RUNS}
+    population = {"github": _RUNS, "gitlab": _GITLAB_PIPELINES}
     # Code Security decides where the SARIF report goes (code scanning, or artifacts and the job summary).
     needs: ClassVar[tuple[Need, ...]] = (PROTECTION, CODE_SECURITY)
     prevents: ClassVar[tuple[str, ...]] = ("scans-not-blocking",)
@@ -126,7 +139,7 @@ class PP_SCAN_02(Scan):
 class PP_SCAN_03(Scan):
     """An SBOM is produced for every build and scanned for vulnerabilities"""
 
-    population = {"github": _DEPLOY_RUNS}
+    population = {"github": _DEPLOY_RUNS, "gitlab": _GITLAB_DEPLOYS}
     procedure = (
         "For each sampled deploy, confirm an SPDX SBOM of the deployed image (by digest) exists in the "
         "evidence store with the SHA-256 the deployment record names, and that Grype scanned it and would "
@@ -267,7 +280,10 @@ class PP_SCAN_05(Scan):
     """Secrets are caught before they are committed (pre-commit gitleaks hook)"""
 
     frequency = "Every local commit of an engineer who installed the hooks"
-    population = {"github": "cat .pre-commit-config.yaml; per engineer: pre-commit run gitleaks --all-files"}
+    population = {
+        "github": "cat .pre-commit-config.yaml; per engineer: pre-commit run gitleaks --all-files",
+        "gitlab": "cat .pre-commit-config.yaml; per engineer: pre-commit run gitleaks --all-files",
+    }
     needs = ()
     procedure = (
         "Confirm .pre-commit-config.yaml carries the gitleaks hook pinned to a release commit; ask a sample "
@@ -303,7 +319,10 @@ class PP_SCAN_06(Scan):
     """The secrets-scanner allowlist does not silently disable the scanner"""
 
     frequency = "Every change to the gitleaks configuration"
-    population = {"github": 'git log --format="%H %an %ad" -- .gitleaks.toml .gitleaksignore'}
+    population = {
+        "github": 'git log --format="%H %an %ad" -- .gitleaks.toml .gitleaksignore',
+        "gitlab": 'git log --format="%H %an %ad" -- .gitleaks.toml .gitleaksignore',
+    }
     needs = (PROTECTION, TEAM)
     procedure = (
         "Confirm .gitleaks.toml extends the default rules with no allowlist entry and that no .gitleaksignore "
@@ -389,7 +408,7 @@ class PP_SCAN_07(Scan):
 class PP_SCAN_08(Scan):
     """Container images are scanned (Trivy) and block on CRITICAL or HIGH vulnerabilities"""
 
-    population = {"github": _DEPLOY_RUNS}
+    population = {"github": _DEPLOY_RUNS, "gitlab": _GITLAB_DEPLOYS}
     procedure = (
         "For each sampled deploy, confirm Trivy scanned the image that was deployed (the digest in the "
         "deployment record) and would fail on CRITICAL or HIGH; for pull requests, confirm the container job "
@@ -455,7 +474,7 @@ class PP_SCAN_08(Scan):
 class PP_SCAN_09(Scan):
     """Staging is tested dynamically (OWASP ZAP) and high alerts block promotion"""
 
-    population = {"github": _DEPLOY_RUNS}
+    population = {"github": _DEPLOY_RUNS, "gitlab": _GITLAB_DEPLOYS}
     needs = (ENVIRONMENTS,)
     procedure = (
         "For each sampled production deploy, confirm the dast job of the same run scanned staging after "
@@ -606,7 +625,9 @@ class PP_SCAN_11(Scan):
     frequency = "Every change to a suppression file; the waiver register is reviewed quarterly"
     population = {
         "github": "git ls-files '*.trivyignore*' '*trivy.yaml' '*.grype.yaml' '*.syft.yaml' '*.checkov.y*ml' "
-        "'*osv-scanner.toml' '*.gitleaksignore' '*.semgrepignore'; git grep -n 'checkov:skip=\\|nosec\\|nosemgrep'"
+        "'*osv-scanner.toml' '*.gitleaksignore' '*.semgrepignore'; git grep -n 'checkov:skip=\\|nosec\\|nosemgrep'",
+        "gitlab": "git ls-files '*.trivyignore*' '*trivy.yaml' '*.grype.yaml' '*.syft.yaml' '*.checkov.y*ml' "
+        "'*osv-scanner.toml' '*.gitleaksignore' '*.semgrepignore'; git grep -n 'checkov:skip=\\|nosec\\|nosemgrep'",
     }
     needs = (PROTECTION, TEAM)
 
