@@ -58,7 +58,7 @@ def test_every_job_sets_its_limits(tree: Tree) -> None:
     for name, job in tree.jobs.items():
         assert isinstance(job.get("interruptible"), bool), name
         assert re.fullmatch(r"\d+ minutes", str(job.get("timeout"))), name
-        deploys = "environment" in job or "resource_group" in job or name.startswith(("record", "audit"))
+        deploys = "environment" in job or "resource_group" in job or job["stage"] in {"record", "scheduled"}
         assert job["interruptible"] is not deploys, f"{name}: deploys and records are never cancelled half-way"
 
 
@@ -105,6 +105,7 @@ def test_cloud_access_is_oidc_only(tree: Tree) -> None:
             "record-production",
             "rollback-drill",
             "audit-export",
+            "verify-evidence",
         }
 
 

@@ -107,7 +107,8 @@ def test_a_failed_production_job_is_rolled_back_and_recorded(tree: Tree) -> None
 
 def test_schedules_run_only_the_export_and_the_drill(tree: Tree) -> None:
     scheduled = {name for name, job in tree.jobs.items() if job.reached[SCHEDULE] != "never"}
-    assert scheduled == {"tools", "audit-export", "rollback-drill"}
+    daily_verification = {"verify-evidence"} if tree.answers["evidence_store"] != "none" else set()
+    assert scheduled == {"tools", "audit-export", "rollback-drill"} | daily_verification
     # Each picks its schedule by the PIPEPROOF_SCHEDULE variable the schedule sets, so either may run.
     assert tree.when("audit-export", SCHEDULE) == {"never", "on_success"}
     assert tree.when("rollback-drill", SCHEDULE) == {"never", "on_success"}
