@@ -394,3 +394,23 @@ def test_workflow_changes_are_decided_only_without_a_push(tmp_path: Path) -> Non
     test = job(p, "test")
     assert test.reached[PUSH] == "maybe"  # the diff decides
     assert test.reached[SCHEDULE] == "runs"  # no push: rules:changes is true
+
+
+def test_a_configuration_gitlab_rejects_runs_nothing(tmp_path: Path) -> None:
+    from generator.controls.judge import gate
+
+    p = build(
+        tmp_path,
+        {
+            ".gitlab-ci.yml": """
+            stages: [test]
+            secrets:
+              stage: scan
+              script: [gitleaks git --exit-code 1 .]
+            """
+        },
+    )
+    assert "stage 'scan', which stages: does not list" in str(job(p, "secrets").invalid)
+    outcome = gate(p, "secrets", "secrets scanning")
+    assert outcome.status == "fail"
+    assert "rejected by GitLab" in outcome.findings[0].message
