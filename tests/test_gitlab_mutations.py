@@ -165,6 +165,17 @@ MUTATIONS: dict[str, tuple[Mutate, str]] = {
     "needs-a-job-the-mr-pipeline-lacks": (ci(_tools_default_branch_only), "PP-SCAN-02"),
     "rollback-job-removed": (ci(lambda d: d.pop("rollback-production")), "PP-DEPLOY-04"),
     "record-on-failure-removed": (ci(lambda d: d.pop("rollback-production")), "PP-EVID-01"),
+    "untrusted-title-evaluated": (
+        ci(lambda d: d["sast"]["script"].append('eval "echo ${CI_MERGE_REQUEST_TITLE}"')),
+        "PP-HARD-03",
+    ),
+    "no-timeout-anywhere": (
+        ci(lambda d: (d["default"].pop("timeout", None), d["sast"].pop("timeout"))),
+        "PP-HARD-07",
+    ),
+    "drift-audit-allowed-to-fail": (ci(_set("controls-drift", "allow_failure", True)), "PP-HARD-10"),
+    "container-scan-never-on-merge-requests": (ci(_never_on_mr("container")), "PP-SCAN-08"),
+    "sbom-never-on-merge-requests": (ci(_never_on_mr("sbom")), "PP-SCAN-03"),
     # The settings payloads.
     "direct-push-allowed": (
         payload("protected-branch.json", lambda b: b.__setitem__("push_access_level", 30)),
@@ -254,3 +265,15 @@ def test_cloud_access_without_id_tokens_is_unknown(base: Path, tmp_path: Path) -
     result = next(r for r in audit(tree).results if r.control.id == "PP-HARD-05")
     assert result.status == "unknown", result.reason
     assert any("job evidence runs `aws" in f.message for f in result.findings), result.findings
+
+
+def test_an_include_from_another_project_on_a_branch_fails_pinning(base: Path, tmp_path: Path) -> None:
+    """The rendered pipeline includes nothing from elsewhere (PP-HARD-01 not applicable); a project include on a
+    branch fails it, and the scanners that block still pass whatever the include may add."""
+    assert statuses(base)["PP-HARD-01"] == "not-applicable"
+    tree = tmp_path / "tree"
+    shutil.copytree(base, tree)
+    ci(lambda d: d.__setitem__("include", [{"project": "acme/ci-templates", "ref": "main", "file": "/lint.yml"}]))(tree)
+    found = statuses(tree)
+    assert found["PP-HARD-01"] == "fail"
+    assert found["PP-SCAN-01"] == "pass"

@@ -865,13 +865,13 @@ def _gitlab_untrusted(pipeline: Pipeline) -> Outcome:
     findings: list[Finding] = []
     for job in _own_jobs(pipeline):
         for step in job.steps:
-            for line in step.run.splitlines():
-                if _UNTRUSTED.search(line) and _AS_CODE.search(line):
+            for text, where in getattr(step, "lines", [(step.run, step.where)]):
+                for line in text.splitlines():
                     found = _UNTRUSTED.search(line)
-                    assert found is not None
-                    findings.append(
-                        Finding(step.where, f"job {job.id} runs {found[0]} (set by whoever opens the change) as code")
-                    )
+                    if found and _AS_CODE.search(line):
+                        findings.append(
+                            Finding(where, f"job {job.id} runs {found[0]} (set by whoever opens the change) as code")
+                        )
     return _result(findings, "no untrusted CI variable is run as code")
 
 
