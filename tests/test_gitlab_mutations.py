@@ -176,6 +176,55 @@ MUTATIONS: dict[str, tuple[Mutate, str]] = {
     "drift-audit-allowed-to-fail": (ci(_set("controls-drift", "allow_failure", True)), "PP-HARD-10"),
     "container-scan-never-on-merge-requests": (ci(_never_on_mr("container")), "PP-SCAN-08"),
     "sbom-never-on-merge-requests": (ci(_never_on_mr("sbom")), "PP-SCAN-03"),
+    "production-skips-staging": (
+        ci(
+            lambda d: d["deploy-production"].__setitem__(
+                "needs", [n for n in d["deploy-production"]["needs"] if n not in {"deploy-staging", "dast"}]
+            )
+        ),
+        "PP-DEPLOY-02",
+    ),
+    "a-check-after-production": (
+        ci(
+            lambda d: d.__setitem__(
+                "late-scan",
+                {
+                    "stage": "record",
+                    "needs": [],
+                    "rules": [{"if": "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH"}],
+                    "timeout": "10 minutes",
+                    "interruptible": True,
+                    "script": ["trivy fs --exit-code 1 --severity HIGH,CRITICAL ."],
+                },
+            )
+        ),
+        "PP-DEPLOY-03",
+    ),
+    "rollback-drill-removed": (ci(lambda d: d.pop("rollback-drill")), "PP-DEPLOY-05"),
+    "records-not-shipped": (
+        ci(
+            lambda d: [
+                job.__setitem__("script", [x for x in job["script"] if "ship-evidence" not in str(x)])
+                for name, job in d.items()
+                if isinstance(job, dict) and isinstance(job.get("script"), list)
+            ]
+        ),
+        "PP-EVID-02",
+    ),
+    "audit-export-removed": (ci(lambda d: d.pop("audit-export")), "PP-EVID-04"),
+    "renovate-removed": (lambda tree: next(tree.glob("*renovate.json")).unlink(), "PP-HARD-08"),
+    "pre-commit-removed": (lambda tree: (tree / ".pre-commit-config.yaml").unlink(), "PP-SCAN-05"),
+    "gitleaksignore-added": (
+        lambda tree: (tree / ".gitleaksignore").write_text("a1b2c3:src/app.py:generic-api-key:12\n"),
+        "PP-SCAN-06",
+    ),
+    "someone-may-push": (
+        payload(
+            "protected-branch.json",
+            lambda b: b.__setitem__("allowed_to_push", [{"user_id": {"$user": "release-bot"}}]),
+        ),
+        "PP-BRANCH-02",
+    ),
     # The settings payloads.
     "direct-push-allowed": (
         payload("protected-branch.json", lambda b: b.__setitem__("push_access_level", 30)),
@@ -277,3 +326,22 @@ def test_an_include_from_another_project_on_a_branch_fails_pinning(base: Path, t
     found = statuses(tree)
     assert found["PP-HARD-01"] == "fail"
     assert found["PP-SCAN-01"] == "pass"
+
+
+def test_a_suppression_file_without_a_waiver_fails(base: Path, tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    shutil.copytree(base, tree)
+    (tree / ".trivyignore").write_text("CVE-2026-0001\n")
+    result = next(r for r in audit(tree).results if r.control.id == "PP-SCAN-11")
+    assert result.status == "fail"
+    assert ".trivyignore:1" in [f.where for f in result.findings]
+
+
+# Weakened by the tests above that are not in the tables (a base status other than pass).
+_OTHER_TESTS = {"PP-HARD-01", "PP-SCAN-11"}
+
+
+def test_every_control_that_applies_to_the_gitlab_base_has_a_weakening(base: Path) -> None:
+    weakened = {c for _m, c in MUTATIONS.values()} | {c for _m, cs in FREE_MUTATIONS.values() for c in cs}
+    applying = {r.control.id for r in audit(base).results if r.status != "not-applicable"}
+    assert applying - weakened - _OTHER_TESTS == set()
