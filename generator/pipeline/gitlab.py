@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping
 from functools import cached_property
 from typing import Any
 
-from generator.pipeline import gitlab_expr, shell, tools
+from generator.pipeline import gitlab_expr
 from generator.pipeline.github import _DEPLOY_STEP, _PRODUCTION, _PRODUCTION_JOB, ScriptFollower
 from generator.pipeline.model import (
     EVENTS,
@@ -188,6 +188,9 @@ class GitLabJob(Job):
 
 
 class GitLabStep(Step):
+    """One script section of a GitLab job, with the file:line of each of its lines (includes and !reference
+    bring lines of other files)."""
+
     def __init__(self, job: Job, index: int, data: Mapping[str, Any], where: str, lines: list[tuple[str, str]]):
         super().__init__(job, index, data, where)
         self.lines = lines
@@ -958,4 +961,4 @@ def build(repo: Repo, default_branch: str) -> Pipeline:
     return GitLabAdapter(repo, default_branch).pipeline
 
 
-__all__ = ["MAIN", "GitLabAdapter", "GitLabJob", "build", "shell", "tools"]
+__all__ = ["MAIN", "GitLabAdapter", "GitLabJob", "GitLabStep", "build"]
