@@ -15,8 +15,8 @@ _PLACEHOLDERS: tuple[tuple[str, Any, str], ...] = (
     (
         "security_team",
         lambda v, a: v == f"@{a.get('project_name')}/security",
-        "is a guess: answer security_team with the real team (@org/team) that owns the pipeline and approves "
-        "production",
+        "is a guess: answer security_team with the real team (GitHub: @org/team; GitLab: @group/subgroup) that owns "
+        "the pipeline and approves production",
     ),
     (
         "evidence_role",
@@ -30,7 +30,10 @@ _PLACEHOLDERS: tuple[tuple[str, Any, str], ...] = (
     ("production_url", lambda v, a: isinstance(v, str) and "example." in v, "is an example URL"),
     (
         "container_image",
-        lambda v, a: v == f"ghcr.io/{a.get('project_name')}/{a.get('project_name')}",
+        lambda v, a: (
+            v.endswith(f"/{a.get('project_name')}/{a.get('project_name')}")
+            and v.split("/")[0] in {"ghcr.io", "registry.gitlab.com", f"registry.{a.get('gitlab_host')}"}
+        ),
         "is derived from the guessed team's organisation: answer container_image with your image repository",
     ),
 )
@@ -46,11 +49,17 @@ class NextSteps:
 
 
 def next_steps(controls: list[type[Control]], answers: Mapping[str, Any], dest: str) -> NextSteps:
+    gitlab = answers.get("platform") == "gitlab"
     needs: dict[str, tuple[Need, list[str]]] = {}
     for control in controls:
         for need in control.needs:
+            # A need names the platforms it is about (GitHub's plans mean nothing on GitLab); one without is GitHub's.
+            if answers.get("platform", "github") not in getattr(need, "platforms", ("github",)):
+                continue
             needs.setdefault(need.key, (need, []))[1].append(control.id)
     relies_on, not_met, tasks = [], [], []
+    if gitlab:
+        relies_on, not_met = _gitlab_tier(answers)
     for need, ids in needs.values():
         met = need.is_met(answers)
         line = f"{need.text(answers)} ({compact(ids)})"
@@ -66,11 +75,13 @@ def next_steps(controls: list[type[Control]], answers: Mapping[str, Any], dest: 
         if key in answers and test(answers[key], answers)
     ]
     store = answers.get("evidence_store")
+    variables = "CI/CD variable" if gitlab else "repository variable"
     if store == "gcp":
-        placeholders.append("repository variable EVIDENCE_GCP_WORKLOAD_IDENTITY_PROVIDER is not set by pipeproof")
+        placeholders.append(f"{variables} EVIDENCE_GCP_WORKLOAD_IDENTITY_PROVIDER is not set by pipeproof")
     if store == "azure":
+        wanted = "EVIDENCE_AZURE_TENANT_ID" if gitlab else "EVIDENCE_AZURE_TENANT_ID and EVIDENCE_AZURE_SUBSCRIPTION_ID"
         placeholders.append(
-            "repository variables EVIDENCE_AZURE_TENANT_ID and EVIDENCE_AZURE_SUBSCRIPTION_ID are not set by pipeproof"
+            f"{variables}{'s' if not gitlab else ''} {wanted} {'is' if gitlab else 'are'} not set by pipeproof"
         )
     placeholders.append("scripts/deploy.sh and scripts/rollback.sh fail until you fill them in (no fake evidence)")
     branch = str(answers.get("default_branch", "main"))
@@ -81,7 +92,78 @@ def next_steps(controls: list[type[Control]], answers: Mapping[str, Any], dest: 
         "push, then have an admin apply .github/settings.yml (repository-settings app) or create the ruleset "
         "from .github/rulesets/default-branch.json before the first pull request",
     ]
+    if gitlab:
+        run[-1] = (
+            "push, then have a Maintainer apply .gitlab/settings/ (pipeproof protect, or the REST call each file "
+            "names) before the first merge request"
+        )
+        tasks += [
+            "add the CI/CD variable PIPEPROOF_API_TOKEN (protected, masked): a project access token with read_api, "
+            "role Reporter (Maintainer for audit events); the production gates and records read GitLab with it",
+            "create the pipeline schedules on the default branch with PIPEPROOF_SCHEDULE=audit-export (daily) and "
+            "PIPEPROOF_SCHEDULE=rollback-drill (quarterly)",
+        ]
     return NextSteps(relies_on, not_met, tasks, placeholders, run)
+
+
+# What GitLab's tiers give (compliance/CONTROLS.md renders the same table): (feature, controls, lowest tier,
+# what the pipeline does without it).
+_GITLAB_TIERS: tuple[tuple[str, str, str, str], ...] = (
+    (
+        "protected default branch: nobody pushes, Maintainers merge, no force push; merge only when the pipeline "
+        "passed (.gitlab/settings/protected-branch.json, project.json)",
+        "PP-BRANCH-01, 02, 04, 05",
+        "free",
+        "",
+    ),
+    (
+        "required merge-request approvals, reset on push, no author or committer approval "
+        "(.gitlab/settings/approval-rules/, approval-settings.json)",
+        "PP-BRANCH-01, 03",
+        "premium",
+        "merges are not blocked without approvals; the production job's review gate refuses to deploy any merge "
+        "request since the last deploy without fresh approvals by others",
+    ),
+    (
+        "code-owner approval of the pipeline and scanner configuration (.gitlab/CODEOWNERS)",
+        "PP-BRANCH-06, PP-SCAN-11",
+        "premium",
+        "CODEOWNERS only informs; controls-drift (pipeproof audit) fails a merge request that weakens the pipeline",
+    ),
+    (
+        "protected environment production with an approval by {security_team} "
+        "(.gitlab/settings/protected-environments/)",
+        "PP-DEPLOY-01, 02",
+        "premium",
+        "the manual production job runs only on the protected branch (Maintainers) and verifies every merge "
+        "request's approvals before it deploys",
+    ),
+    (
+        "project audit events API",
+        "PP-EVID-04",
+        "premium",
+        "the daily export takes the project events API instead (pushes, merges, approvals; not settings changes)",
+    ),
+    (
+        "security report widgets in the merge request",
+        "PP-SCAN-01, 03",
+        "ultimate",
+        "the scanners still fail the job; their reports are artifacts and evidence",
+    ),
+)
+_TIER_RANK = {"free": 0, "premium": 1, "ultimate": 2}
+
+
+def _gitlab_tier(answers: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    tier = str(answers.get("gitlab_tier", "free"))
+    relies_on, not_met = [], []
+    for what, ids, needs, fallback in _GITLAB_TIERS:
+        text = what.format_map(dict(answers))
+        if _TIER_RANK[tier] >= _TIER_RANK[needs]:
+            relies_on.append(f"{text} (GitLab {needs.capitalize()}; {ids})")
+        else:
+            not_met.append(f"{text} (needs GitLab {needs.capitalize()}; {ids}): {fallback}")
+    return relies_on, not_met
 
 
 def render(steps: NextSteps) -> str:

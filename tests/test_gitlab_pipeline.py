@@ -414,3 +414,20 @@ def test_a_configuration_gitlab_rejects_runs_nothing(tmp_path: Path) -> None:
     outcome = gate(p, "secrets", "secrets scanning")
     assert outcome.status == "fail"
     assert "rejected by GitLab" in outcome.findings[0].message
+
+
+@pytest.mark.parametrize(
+    ("variables", "status"),
+    [
+        ({"POSTGRES_PASSWORD": "postgres", "MYSQL_ROOT_PASSWORD": "root"}, "pass"),  # test-service defaults
+        ({"SONAR_TOKEN": "sqp_3f9a0c7e1b2d4a6f8e0c"}, "fail"),
+        ({"NOTES": "glpat-abcdefghij0123456789"}, "fail"),  # a GitLab token, whatever the name
+        ({"API_TOKEN": "$VAULT_API_TOKEN"}, "pass"),  # a reference, not a value
+    ],
+)
+def test_secrets_in_variables(tmp_path: Path, variables: dict[str, str], status: str) -> None:
+    from generator.controls.hardening import PP_HARD_05
+
+    lines = "".join(f"  {k}: {v!r}\n" for k, v in variables.items())
+    p = build(tmp_path, {".gitlab-ci.yml": f"variables:\n{lines}test:\n  script: [pytest]\n"})
+    assert PP_HARD_05.check(p).status == status

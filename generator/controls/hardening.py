@@ -882,6 +882,21 @@ _SECRET_VALUE = re.compile(
 )
 
 
+# Throw-away values of test services (`POSTGRES_PASSWORD: postgres`), not credentials of anything that matters.
+_PLACEHOLDER = re.compile(
+    r"(?i)^(?:password|passwd|secret|changeme|change-me|example|test\w*|postgres|mysql|root|admin|guest|"
+    r"runner|dummy|fake|local\w*|dev\w*|ci|x+|\*+|<[^>]*>)$"
+)
+
+
+def _secret_like(value: str) -> bool:
+    """A literal that looks like a real credential: long, and mixing letters with digits or symbols."""
+    if len(value) < 12 or _PLACEHOLDER.match(value) or " " in value.strip():
+        return False
+    classes = sum(bool(re.search(p, value)) for p in (r"[a-z]", r"[A-Z]", r"[0-9]", r"[^A-Za-z0-9]"))
+    return classes >= 3
+
+
 def _gitlab_secrets(pipeline: Pipeline) -> Outcome:
     findings: list[Finding] = []
     places: list[tuple[str, Any]] = []
@@ -897,9 +912,9 @@ def _gitlab_secrets(pipeline: Pipeline) -> Outcome:
         if (str(key), value) in seen:
             continue  # a top-level variable is in every job too: reported once, where it is written
         seen.add((str(key), value))
-        literal = value and "$" not in value
+        literal = bool(value) and "$" not in value
         if _SECRET_VALUE.search(value) or (
-            literal and (_SECRET_NAME.search(str(key)) or _LONG_LIVED.match(str(key))) and len(value) >= 8
+            literal and (_SECRET_NAME.search(str(key)) or _LONG_LIVED.match(str(key))) and _secret_like(value)
         ):
             findings.append(Finding(where, f"variables: {key} holds a secret in the file; use a masked CI/CD variable"))
     for job in _own_jobs(pipeline):
