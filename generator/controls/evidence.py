@@ -112,7 +112,7 @@ class PP_EVID_01(Evidence):
         return each_production_job(pipeline, judge)
 
 
-_RECORD = re.compile(r"deployment[-_ ]record|record\.sh")
+_RECORD = re.compile(r"deployment[-_ ]record")
 
 
 def _gitlab_writers(pipeline: Pipeline, job: Job) -> dict[str, list[Step]]:
