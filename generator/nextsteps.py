@@ -53,11 +53,12 @@ def next_steps(controls: list[type[Control]], answers: Mapping[str, Any], dest: 
     needs: dict[str, tuple[Need, list[str]]] = {}
     for control in controls:
         for need in control.needs:
-            # A need names the platforms it is about (GitHub's plans mean nothing on GitLab); one without is GitHub's.
-            if answers.get("platform", "github") not in getattr(need, "platforms", ("github",)):
-                continue
+            if gitlab and need.key in _GITHUB_ONLY:
+                continue  # GitHub's plans and settings; GitLab's tiers are listed below
             needs.setdefault(need.key, (need, []))[1].append(control.id)
-    relies_on, not_met, tasks = [], [], []
+    relies_on: list[str] = []
+    not_met: list[str] = []
+    tasks: list[str] = []
     if gitlab:
         relies_on, not_met = _gitlab_tier(answers)
     for need, ids in needs.values():
@@ -98,13 +99,38 @@ def next_steps(controls: list[type[Control]], answers: Mapping[str, Any], dest: 
             "names) before the first merge request"
         )
         tasks += [
+            f"the group {answers.get('security_team')} is a member of the project (Developer or higher), or GitLab "
+            "ignores its CODEOWNERS lines and approval rules",
+            "GitLab runners with the docker executor (every job names its pinned image; kaniko builds without "
+            "privileged mode)",
+            f"push access to {answers.get('container_image')}: the job token reaches this project's own registry "
+            "only; another registry needs REGISTRY_USER and REGISTRY_PASSWORD (protected, masked CI/CD variables)"
+            if answers.get("containers")
+            else "",
             "add the CI/CD variable PIPEPROOF_API_TOKEN (protected, masked): a project access token with read_api, "
             "role Reporter (Maintainer for audit events); the production gates and records read GitLab with it",
             "create the pipeline schedules on the default branch with PIPEPROOF_SCHEDULE=audit-export (daily) and "
             "PIPEPROOF_SCHEDULE=rollback-drill (quarterly)",
         ]
+        tasks = [task for task in tasks if task]
     return NextSteps(relies_on, not_met, tasks, placeholders, run)
 
+
+# Needs about GitHub's plans, settings and runners; on GitLab the tiers below and the GitLab tasks replace them.
+_GITHUB_ONLY = frozenset(
+    {
+        "protection",
+        "settings-applied",
+        "environment-reviewers",
+        "environments",
+        "code-security",
+        "team",
+        "audit-log-api",
+        "pipeproof-action",
+        "runner-tools",
+        "registry",
+    }
+)
 
 # What GitLab's tiers give (compliance/CONTROLS.md renders the same table): (feature, controls, lowest tier,
 # what the pipeline does without it).

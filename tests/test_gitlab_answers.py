@@ -144,3 +144,20 @@ def test_each_tier_renders_a_working_alternative(tmp_path: Path, tier: str) -> N
         env = json.loads((dest / ".gitlab/settings/protected-environments/production.json").read_text())["body"]
         assert env["approval_rules"] == [{"group_id": {"$group": "acme/security"}, "required_approvals": 1}]
         assert ("**not on GitLab Premium**" in controls) == (tier == "premium")
+
+
+@pytest.mark.parametrize("tier", ["free", "ultimate"])
+def test_next_steps_on_gitlab_speak_gitlab(tmp_path: Path, capsys: pytest.CaptureFixture[str], tier: str) -> None:
+    dest = tmp_path / "app"
+    assert run_new(dest, f"gitlab_tier={tier}") == 0
+    out = capsys.readouterr()
+    text = out.out + out.err
+    steps = text[text.index("Next steps:") :]
+    assert "GitHub" not in steps.replace("GitHub: @org/team", ""), steps
+    assert ".github/" not in steps
+    assert "PIPEPROOF_API_TOKEN" in steps and "PIPEPROOF_SCHEDULE=audit-export" in steps
+    assert ".gitlab/settings/" in steps
+    if tier == "free":
+        assert "needs GitLab Premium; PP-DEPLOY-01, 02" in steps
+    else:
+        assert "needs GitLab" not in steps

@@ -131,7 +131,12 @@ def test_fresh_repository_with_readme_and_licence_just_works(tmp_path: Path) -> 
         ),
         pytest.param(["evidence_bucket=Evil_Bucket"], ["'evidence_bucket'", "bucket name"], id="bad-bucket"),
         pytest.param(["frameworks=[]"], ["'frameworks'", "at least one"], id="no-framework"),
-        pytest.param(["platform=gitlab"], ["'platform'", "'gitlab'", "not available yet"], id="gitlab-not-yet"),
+        pytest.param(
+            ["platform=gitlab", "security_team=@my group/security"],
+            ["'security_team'", "GitLab group handle"],
+            id="gitlab-bad-group",
+        ),
+        pytest.param(["platform=gitlab", "deploy_model=argocd"], ["'deploy_model'", "on GitLab"], id="gitlab-argocd"),
         pytest.param(["deploy_model=argocd"], ["'deploy_model'", "'argocd'", "not available yet"], id="argocd-not-yet"),
         pytest.param(["colour=blue"], ["'colour'", "is not a question", "project_name"], id="unknown-key"),
         pytest.param(["pins={}"], ["'pins'", "computed"], id="computed-key"),
