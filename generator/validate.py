@@ -214,7 +214,37 @@ def tools(root: Path) -> list[str]:
 def _gitlab_semantics(root: Path) -> list[Finding]:
     from generator import gitlab_lint
 
-    return [Finding(p.path, p.line, 1, "pipeproof", f"gitlab-{p.rule}", p.message) for p in gitlab_lint.check(root)]
+    found = [Finding(p.path, p.line, 1, "pipeproof", f"gitlab-{p.rule}", p.message) for p in gitlab_lint.check(root)]
+    if not found:
+        found += _gitlab_refusals(root)
+    return found
+
+
+_WHERE = re.compile(r"\((?P<path>[^()]+?):(?P<line>\d+)\)$")
+_PIPELINES = {"pull_request": "merge-request", "merge_group": "merge-train", "push": "default-branch"}
+
+
+def _gitlab_refusals(root: Path) -> list[Finding]:
+    """Pipelines GitLab would refuse to create, per source, with rules resolved (the audit's resolver): a job
+    that `needs:` a job the same pipeline does not add."""
+    if not (root / ".gitlab-ci.yml").is_file():
+        return []
+    from generator.pipeline import gitlab
+    from generator.repo import Repo
+
+    answers = root / ".copier-answers.yml"
+    branch = "main"
+    if answers.is_file():
+        data = yaml.safe_load(answers.read_text(encoding="utf-8")) or {}
+        branch = str(data.get("default_branch", branch)) if isinstance(data, dict) else branch
+    refused: dict[str, str] = gitlab.build(Repo(root), branch).adapter.refused  # type: ignore[attr-defined]
+    findings = []
+    for event, why in sorted(refused.items()):
+        m = _WHERE.search(why)
+        path, line = (m["path"], int(m["line"])) if m else (".gitlab-ci.yml", 1)
+        pipeline = _PIPELINES.get(event, event)
+        findings.append(Finding(path, line, 1, "pipeproof", "gitlab-pipeline-refused", f"{pipeline} pipelines: {why}"))
+    return findings
 
 
 def _failed(tool: str, code: int, err: str) -> Finding:

@@ -54,6 +54,14 @@ MUTATIONS: dict[str, tuple[Callable[[Path], None], str, str]] = {
         "gitlab-needs",
         "needs dast, which is in the later stage dast",
     ),
+    "needs a job its pipeline does not add (rules resolved)": (
+        edit_ci(
+            "    - build\n  interruptible: true\n  timeout: 15 minutes\n",
+            "    - build\n    - container\n  interruptible: true\n  timeout: 15 minutes\n",
+        ),
+        "gitlab-pipeline-refused",
+        "default-branch pipelines: job evidence needs container, which this pipeline does not add",
+    ),
     "a stage stages: does not list": (edit_ci("  stage: dast\n", "  stage: dynamic\n"), "gitlab-stage", "dynamic"),
     "extends a template that does not exist": (
         edit_ci("  stage: tools\n", "  stage: tools\n  extends: .hardened\n"),
