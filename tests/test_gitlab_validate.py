@@ -161,3 +161,47 @@ def test_a_remote_include_makes_names_unknown_not_missing(tmp_path: Path) -> Non
     # ... but a stage that does not exist is still wrong: stages: is this file's.
     (tmp_path / ".gitlab-ci.yml").write_text("stages: [a]\nunit:\n  stage: b\n  script: [echo]\n")
     assert [p.rule for p in gitlab_lint.check(tmp_path)] == ["stage"]
+
+
+def test_real_world_shapes_raise_no_false_alarm(tmp_path: Path) -> None:
+    # In our own words, shapes common in public projects: a template include with an override of its job, a
+    # project include, YAML anchors merged into jobs, a parallel matrix, a child pipeline trigger, needs on a
+    # parent pipeline's job, .pre/.post stages and a job with no stage (GitLab's default, test).
+    (tmp_path / ".gitlab-ci.yml").write_text(
+        "include:\n"
+        "  - template: Jobs/SAST.gitlab-ci.yml\n"
+        "  - project: acme/ci-templates\n"
+        "    ref: 6f1e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6\n"
+        "    file: /python.yml\n"
+        "stages: [lint, test, deploy]\n"
+        ".defaults: &defaults\n"
+        "  image: python:3.12.8\n"
+        "  interruptible: true\n"
+        "semgrep-sast:\n"
+        "  variables:\n"
+        "    SAST_EXCLUDED_PATHS: docs\n"
+        "prepare:\n"
+        "  stage: .pre\n"
+        "  script: [echo prepare]\n"
+        "lint:\n"
+        "  <<: *defaults\n"
+        "  stage: lint\n"
+        "  script: [ruff check .]\n"
+        "unit:\n"
+        "  <<: *defaults\n"
+        "  parallel:\n"
+        "    matrix:\n"
+        "      - PY: ['3.11', '3.12']\n"
+        "  needs: [lint, {job: prepare, artifacts: false}]\n"
+        "  script: [pytest]\n"
+        "docs:\n"
+        "  stage: deploy\n"
+        "  trigger:\n"
+        "    include: docs/.gitlab-ci.yml\n"
+        "    strategy: depend\n"
+        "report:\n"
+        "  stage: .post\n"
+        "  needs: [{pipeline: $PARENT_PIPELINE_ID, job: build}]\n"
+        "  script: [echo done]\n"
+    )
+    assert gitlab_lint.check(tmp_path) == []
