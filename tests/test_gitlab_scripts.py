@@ -14,6 +14,7 @@ import pytest
 
 from tests.fakes.gitlab_api import (
     FakeGitLab,
+    approval_rule,
     audit_event,
     deployment,
     deployment_approval,
@@ -79,6 +80,25 @@ def test_approval_by_someone_else_passes(premium: Runner, gitlab: FakeGitLab) ->
     assert record["deployment_id"] == 2 and record["deployer"] == "deployer"
     assert [a["user"] for a in record["approvals"]] == ["sec-lead"]
     assert "approved by sec-lead" in result.stdout
+
+
+def test_approvals_under_approval_rules_count_and_every_rule_must_be_met(premium: Runner, gitlab: FakeGitLab) -> None:
+    # Newer GitLab lists the approvals per rule (approval_summary) and may leave `approvals` empty.
+    d = deployment(2, "b" * 40, job_id=JOB)
+    d["approval_summary"]["rules"] = [
+        approval_rule(134, 1, deployment_approval("sec-lead")),
+        approval_rule(135, 2, deployment_approval("qa1"), deployment_approval("deployer")),
+    ]
+    gitlab.deployments = [d]
+    result, out = approval_check(premium, gitlab)
+    assert result.returncode == 1, result
+    assert "group-135 (1 of 2)" in errors(result)
+    record = json.loads(out.read_text())
+    assert {a["user"] for a in record["approvals"]} == {"sec-lead", "qa1", "deployer"}
+    d["approval_summary"]["rules"][1]["deployment_approvals"].append(deployment_approval("qa2"))
+    result, _ = approval_check(premium, gitlab)
+    assert result.returncode == 0, result
+    assert "approved by deployer" not in result.stdout and "qa1, qa2, sec-lead" in result.stdout
 
 
 def test_self_approval_fails(premium: Runner, gitlab: FakeGitLab) -> None:

@@ -64,6 +64,19 @@ def deployment(
         },
         "approvals": approvals or [],
         "pending_approval_count": 0,
+        "approval_summary": {"rules": []},
+    }
+
+
+def approval_rule(group_id: int, required: int, *approvals: dict[str, Any]) -> dict[str, Any]:
+    """One rule of a deployment's approval_summary (GitLab 16+), with the approvals given under it."""
+    return {
+        "user_id": None,
+        "group_id": group_id,
+        "access_level": None,
+        "access_level_description": f"group-{group_id}",
+        "required_approvals": required,
+        "deployment_approvals": list(approvals),
     }
 
 
