@@ -585,6 +585,64 @@ def bench_audit(tools: dict[str, str], sizes: Sequence[int], quick: bool, tmp: P
     )
 
 
+def build_synthetic_gitlab(dest: Path, n: int) -> Path:
+    """The GitLab Premium golden with n more jobs: copies of its jobs (renamed, without needs:, so the stage order
+    links them; without environment:, so one job deploys to production), 100 per local include."""
+    import yaml
+
+    base = GOLDEN / "gitlab-premium-python"
+    shutil.copytree(base, dest)
+    config = yaml.safe_load((base / ".gitlab-ci.yml").read_text(encoding="utf-8"))
+    reserved = {"default", "include", "stages", "variables", "workflow", "image", "services", "cache"}
+    # Copies of the scanner, build and scheduled jobs; production and its rollback and record stay one each.
+    jobs = [
+        (k, v)
+        for k, v in config.items()
+        if k not in reserved and not k.startswith(".") and isinstance(v, dict) and "production" not in k
+    ]
+    parts: list[dict[str, object]] = []
+    for i in range(n):
+        name, job = jobs[i % len(jobs)]
+        copy = {k: v for k, v in job.items() if k not in {"needs", "environment", "resource_group"}}
+        if i % 100 == 0:
+            parts.append({})
+        parts[-1][f"{name}-{i + 1}"] = copy
+    (dest / "ci").mkdir()
+    for k, part in enumerate(parts):
+        (dest / "ci" / f"part-{k + 1:03d}.yml").write_text(yaml.safe_dump(part, sort_keys=False), encoding="utf-8")
+    text = (base / ".gitlab-ci.yml").read_text(encoding="utf-8")
+    includes = "".join(f"  - local: ci/part-{k + 1:03d}.yml\n" for k in range(len(parts)))
+    (dest / ".gitlab-ci.yml").write_text((f"include:\n{includes}\n" if parts else "") + text, encoding="utf-8")
+    return dest
+
+
+def bench_audit_gitlab(sizes: Sequence[int], quick: bool, tmp: Path) -> None:
+    """The GitLab audit (no other tool judges a .gitlab-ci.yml the same way): absolute times and linearity."""
+    reps = {0: 5, 100: 5, 1000: 2} if quick else {0: 7, 100: 7, 1000: 3, 5000: 3}
+    log(f"4d. audit on GitLab: the Premium golden plus {', '.join(map(str, sizes))} jobs in local includes")
+    repos = {n: build_synthetic_gitlab(tmp / f"gitlab-{n}", n) for n in (0, *sizes)}
+
+    def audit(i: int, n: int) -> float:
+        return timed(Cmd([*PIPEPROOF, "audit", str(repos[n]), "--format", "json"], FINDINGS_OK))
+
+    audit(0, 0)  # warm-up
+    a = {n: interleaved(reps[n], {"a": lambda i, n=n: audit(i, n)})["a"] for n in (0, *sizes)}  # type: ignore[misc]
+    for n in (0, *sizes):
+        log(f"   N={n}: audit {fmt_s(a[n])} ({reps[n]} reps)")
+    largest = max(sizes)
+    marginal = ((a[largest] - a[0]) / largest) / ((a[100] - a[0]) / 100)
+    add(
+        f"4d. GitLab audit per-job time {largest:,} vs 100",
+        f"{marginal:.2f}",
+        "<= 1.33 (no quadratic work; below 1 when the jobs share scripts)",
+        marginal <= 1.33,
+        [
+            f"the GitLab Premium golden alone {fmt_s(a[0])}; "
+            + "; ".join(f"+{n:,} jobs {fmt_s(a[n])} ({fmt_ms((a[n] - a[0]) / n)}/job)" for n in sizes),
+        ],
+    )
+
+
 # ----------------------------------------------------------------------------------- 5. start-up
 
 
@@ -681,6 +739,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 lambda: bench_validate(tools, 2 if quick else 3),
             ),
             ("4. audit vs zizmor / checkov", "see 4a-4c", lambda: bench_audit(tools, sizes, quick, tmp / "audit")),
+            ("4d. GitLab audit", "~1 per job", lambda: bench_audit_gitlab(sizes, quick, tmp / "audit-gitlab")),
             ("5. pipeproof --help start-up", "<= 0.3 s", lambda: bench_startup(10 if quick else 20)),
         ]
         for name, target, step in steps:

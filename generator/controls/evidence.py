@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, ClassVar
 
@@ -397,4 +398,9 @@ _UPLOAD = re.compile(
 
 def _ships(step: Step) -> bool:
     """A step that uploads to an evidence store: a cloud CLI upload, directly or in the local action it uses."""
-    return bool(_UPLOAD.search(step.text))
+    return _uploads(step.text)
+
+
+@functools.lru_cache(maxsize=4096)  # the same scripts are followed in many steps and asked about per deploy
+def _uploads(text: str) -> bool:
+    return bool(_UPLOAD.search(text))

@@ -27,10 +27,7 @@ class Use:
     config: Mapping[str, Any] = field(default_factory=dict)  # the tool's config file in the repository, if any
 
     def words(self) -> list[str]:
-        try:
-            return shlex.split(self.command, comments=False)
-        except ValueError:
-            return self.command.split()
+        return list(_words(self.command))
 
     def flag(self, *names: str) -> str | None:
         """The value of the first of --name VALUE / --name=VALUE / -n VALUE, '' for a bare flag, None if absent."""
@@ -50,6 +47,14 @@ class Use:
     def input(self, name: str, default: Any = None) -> str:
         value = self.inputs.get(name, default)
         return "" if value is None else str(value).strip().lower()
+
+
+@functools.lru_cache(maxsize=65536)  # a command's words are asked for once per soft switch and per control
+def _words(command: str) -> tuple[str, ...]:
+    try:
+        return tuple(shlex.split(command, comments=False))
+    except ValueError:
+        return tuple(command.split())
 
 
 Soft = Callable[[Use], str | None]
