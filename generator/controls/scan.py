@@ -46,6 +46,11 @@ _GITLAB_DEPLOYS = (
 )
 
 
+def _changes(pipeline: Pipeline) -> str:
+    """What a change under review is called on the pipeline's platform."""
+    return "merge requests" if pipeline.platform == "gitlab" else "pull requests"
+
+
 class Scan(Control):
     family = "scan"
     owner = "Security team (scanner configuration, triage and waivers); engineering lead (fixes)"
@@ -177,7 +182,7 @@ class PP_SCAN_03(Scan):
                     "no SBOM is known to be generated on pull requests; a remote reusable workflow may generate it",
                     *(Finding(job.where, f"{job.calls}: its contents are not in this repository") for job in remote),
                 )
-            return failed("no SBOM is generated on pull requests")
+            return failed(f"no SBOM is generated on {_changes(pipeline)}")
         scanned = [
             inv
             for inv in pipeline.invocations("sca", gating) + pipeline.invocations("image-scan", gating)
@@ -722,13 +727,15 @@ class PP_SCAN_12(Scan):
     def check(cls, pipeline: Pipeline) -> Outcome:
         uses = [inv for inv in pipeline.invocations("sca", pipeline.gating_jobs()) if _licence_policy(inv) is not None]
         if not uses:
-            return failed("no dependency licence policy runs on pull requests (an allow-list that fails the change)")
+            return failed(
+                f"no dependency licence policy runs on {_changes(pipeline)} (an allow-list that fails the change)"
+            )
         weak = []
         for inv in uses:
             problem = _licence_policy(inv)
             why = pipeline.why_not_blocking(inv, ("pull_request",))
             if problem == "" and why is None:
-                return passed("an allow-list licence policy fails pull requests", inv.where)
+                return passed(f"an allow-list licence policy fails {_changes(pipeline)}", inv.where)
             weak.append(Finding(inv.where, problem or str(why)))
         return failed(weak[0].message, *weak)
 
