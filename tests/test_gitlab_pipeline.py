@@ -431,3 +431,56 @@ def test_secrets_in_variables(tmp_path: Path, variables: dict[str, str], status:
     lines = "".join(f"  {k}: {v!r}\n" for k, v in variables.items())
     p = build(tmp_path, {".gitlab-ci.yml": f"variables:\n{lines}test:\n  script: [pytest]\n"})
     assert PP_HARD_05.check(p).status == status
+
+
+def test_only_and_except_refs_and_variables(tmp_path: Path) -> None:
+    p = build(
+        tmp_path,
+        {
+            ".gitlab-ci.yml": """
+            variables:
+              SCAN: "on"
+            release:
+              script: [make release]
+              only: [/^v\\d+/]
+            scan:
+              script: [semgrep scan --error]
+              only:
+                refs: [merge_requests, main]
+                variables: [$SCAN == "on"]
+            nightly:
+              script: [make soak]
+              only: [schedules]
+              except:
+                variables: [$SKIP_SOAK]
+            """
+        },
+    )
+    assert job(p, "release").reached[TAG] == "runs" and job(p, "release").reached[PUSH] == "never"
+    assert job(p, "scan").reached[PULL_REQUEST] == job(p, "scan").reached[PUSH] == "runs"
+    assert job(p, "scan").reached[SCHEDULE] == "runs"  # a schedule on main: refs main matches
+    assert job(p, "nightly").reached[SCHEDULE] == "maybe"  # $SKIP_SOAK is set where the schedule is
+    assert job(p, "nightly").reached[PUSH] == "never"
+
+
+def test_a_rule_can_allow_failure(tmp_path: Path) -> None:
+    p = build(
+        tmp_path,
+        {
+            ".gitlab-ci.yml": """
+            workflow:
+              rules:
+                - if: $CI_PIPELINE_SOURCE == "merge_request_event"
+                - if: $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH
+            scan:
+              script: [checkov -d .]
+              rules:
+                - if: $CI_PIPELINE_SOURCE == "merge_request_event"
+                  allow_failure: true
+                - when: on_success
+            """
+        },
+    )
+    scan = job(p, "scan")
+    assert "allow_failure: true" in str(scan.not_blocking(PULL_REQUEST))
+    assert scan.not_blocking(PUSH) is None
