@@ -173,6 +173,7 @@ MUTATIONS: dict[str, tuple[Mutate, str]] = {
         ci(lambda d: (d["default"].pop("timeout", None), d["sast"].pop("timeout"))),
         "PP-HARD-07",
     ),
+    "production-interruptible": (ci(_set("deploy-production", "interruptible", True)), "PP-HARD-07"),
     "drift-audit-allowed-to-fail": (ci(_set("controls-drift", "allow_failure", True)), "PP-HARD-10"),
     "container-scan-never-on-merge-requests": (ci(_never_on_mr("container")), "PP-SCAN-08"),
     "sbom-never-on-merge-requests": (ci(_never_on_mr("sbom")), "PP-SCAN-03"),

@@ -974,4 +974,13 @@ def _gitlab_limits(pipeline: Pipeline) -> Outcome:
                     job.where, f"job {job.id} deploys to {job.environment} without a resource_group (deploys overlap)"
                 )
             )
+        if job.environment and action == "start" and job.data.get("interruptible") is True:
+            # auto_cancel on a new commit would stop the deploy halfway, and a cancel runs no on_failure rollback.
+            findings.append(
+                Finding(
+                    job.at("interruptible"),
+                    f"job {job.id} deploys to {job.environment} but is interruptible: a newer pipeline may cancel it "
+                    "halfway",
+                )
+            )
     return _result(findings, "every job has a timeout and says whether it is interruptible; deploys are serialised")
