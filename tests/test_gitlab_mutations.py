@@ -116,6 +116,14 @@ def _not_manual(d: dict[str, Any]) -> None:
         rule.pop("when", None)
 
 
+def _production_from_any_branch(d: dict[str, Any]) -> None:
+    # Branch pipelines for every branch, and a production job that needs nothing there (with its needs: kept,
+    # GitLab would refuse those pipelines: the jobs it needs are not added on other branches).
+    d["workflow"]["rules"].append({"if": "$CI_COMMIT_BRANCH"})
+    d["deploy-production"]["rules"] = [{"if": "$CI_COMMIT_BRANCH", "when": "manual", "allow_failure": False}]
+    d["deploy-production"]["needs"] = []
+
+
 def _never_on_mr(job: str) -> Callable[[dict[str, Any]], None]:
     def change(d: dict[str, Any]) -> None:
         d[job]["rules"].insert(0, {"if": '$CI_PIPELINE_SOURCE == "merge_request_event"', "when": "never"})
@@ -153,6 +161,7 @@ MUTATIONS: dict[str, tuple[Mutate, str]] = {
     "or-true-after-scanner": (ci(_append_to_script("sast", " || true", "semgrep scan")), "PP-SCAN-01"),
     "or-true-after-licence-gate": (ci(_append_to_script("sca", " || true", "osv-gate")), "PP-SCAN-12"),
     "production-not-manual": (ci(_not_manual), "PP-DEPLOY-01"),
+    "production-from-any-branch": (ci(_production_from_any_branch), "PP-DEPLOY-01"),
     "production-without-environment": (ci(_pop("deploy-production", "environment")), "PP-DEPLOY-01"),
     "expire-in-missing": (ci(_pop("sast", "artifacts", "expire_in")), "PP-EVID-03"),
     "image-by-tag": (ci(_set("sast", "image", "semgrep/semgrep:latest")), "PP-HARD-09"),

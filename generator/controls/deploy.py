@@ -218,6 +218,13 @@ def _gitlab_approval(pipeline: Pipeline, job: Job, answers: dict[str, Any]) -> O
 
     if job.runs_on(*CHANGE_EVENTS):
         return failed(f"{job.name} can run in a merge-request pipeline: production takes unmerged code", job.where)
+    branches = getattr(pipeline.adapter, "other_branches", None)
+    if branches is not None and (where := branches(job)) is not None:
+        return failed(
+            f"{job.name} is added to pipelines of branches other than {pipeline.default_branch}: anyone who can "
+            "push a branch can deploy unreviewed code to production",
+            where,
+        )
     whens = _gitlab_when(pipeline, job, PUSH) - {"never"}
     if whens and whens != {"manual"}:
         return failed(

@@ -76,6 +76,7 @@ _FEATURE = "feature"  # the source branch of the merge request the audit imagine
 RUNNING = frozenset({"on_success", "always", "delayed"})
 # A merge request is gated by its own pipeline; without one, by the branch pipeline of its source branch.
 _FEATURE_PUSH = "feature_push"
+_BRANCH_PUSH = "branch_push"  # a push to another branch, with no merge request open for it
 
 
 def _context(event: str, branch: str) -> dict[str, Any]:
@@ -116,6 +117,12 @@ def _context(event: str, branch: str) -> dict[str, Any]:
             "CI_COMMIT_REF_NAME": _FEATURE,
             "CI_COMMIT_REF_SLUG": _FEATURE,
             "CI_OPEN_MERGE_REQUESTS": "group/project!1",
+        },
+        _BRANCH_PUSH: {
+            "CI_PIPELINE_SOURCE": "push",
+            "CI_COMMIT_BRANCH": _FEATURE,
+            "CI_COMMIT_REF_NAME": _FEATURE,
+            "CI_COMMIT_REF_SLUG": _FEATURE,
         },
         PUSH: {"CI_PIPELINE_SOURCE": "push"} | branch_pipeline,
         SCHEDULE: {"CI_PIPELINE_SOURCE": "schedule"} | branch_pipeline,
@@ -432,7 +439,7 @@ class GitLabAdapter(ScriptFollower):
         self._workflow_rules = isinstance(workflow.get("rules"), list)
         per_event: dict[str, dict[int, list[Outcome]]] = {}
         created: dict[str, gitlab_expr.Truth] = {}
-        for event in (*EVENTS, _FEATURE_PUSH):
+        for event in (*EVENTS, _FEATURE_PUSH, _BRANCH_PUSH):
             ctx = _context(event, branch)
             allowed, extra = self._workflow(workflow, {**top, **ctx}, event)
             ctx = {**top, **extra, **ctx}
@@ -463,7 +470,7 @@ class GitLabAdapter(ScriptFollower):
                 for key, outs in per_event[PULL_REQUEST].items()
             }
         for job in jobs:
-            self.outcomes[id(job)] = {e: per_event[e][id(job)] for e in EVENTS}
+            self.outcomes[id(job)] = {e: per_event[e][id(job)] for e in (*EVENTS, _FEATURE_PUSH, _BRANCH_PUSH)}
             job.reached = {e: self._verdict(job, e) for e in EVENTS}
 
     def _refusal(self, event: str, jobs: list[GitLabJob], outcomes: dict[int, list[Outcome]]) -> None:
@@ -706,6 +713,18 @@ class GitLabAdapter(ScriptFollower):
             return tier == "production" or bool(_PRODUCTION.match(job.environment.split("/")[0]))
         named = _PRODUCTION_JOB.search(f"{job.id} {job.name}")
         return bool(named) and any(_DEPLOY_STEP.search(s.run) for s in job.steps)
+
+    def other_branches(self, job: Job) -> str | None:
+        """Where a push to a branch other than the default one may add the job (the branch pipeline of a feature
+        branch), or None when it never does."""
+        if job.invalid:
+            return None
+        for event in (_FEATURE_PUSH, _BRANCH_PUSH):
+            outs = [] if event in self.refused else self.outcomes.get(id(job), {}).get(event, [])
+            added = [o for o in outs if o.when != "never"]
+            if added:
+                return added[0].where
+        return None
 
     def when(self, job: Job, event: str) -> set[str]:
         """The `when:` values a job can have on the event ('never' when it may not be added)."""
