@@ -7,6 +7,7 @@ Rows (every ratio compares two commands timed in this run, on this machine; medi
 time.perf_counter around each subprocess, the commands of a pair interleaved in alternating order):
 
   1. `pipeproof new --defaults` vs plain `copier copy --defaults` of the same template, same answers.
+  1b. the same for a GitLab project (platform=gitlab, GitLab Premium, Terraform).
   2. `pipeproof update` vs plain `copier update` of the same project, v1.0.0 -> v2.0.0 of a throw-away template
      repository holding this template (v2 bumps a pinned action in every workflow and adds a file).
   2b. `pipeproof retrofit --dry-run` on a generated repository of 10,000 files (absolute time).
@@ -47,6 +48,13 @@ PY = sys.executable
 PIPEPROOF = [PY, "-m", "generator"]
 ANSWERS = ["project_name=bench"]  # the same --data answers for pipeproof new and copier copy
 DATA = [arg for answer in ANSWERS for arg in ("--data", answer)]
+GITLAB_ANSWERS = [
+    *ANSWERS,
+    "platform=gitlab",
+    "gitlab_tier=premium",
+    "iac=[terraform]",
+    "security_team=@bench/security",
+]
 TOOLS = ("copier", "zizmor", "actionlint", "yamllint", "check-jsonschema", "checkov")
 CHECKOV_SIZES = (100, 1000)
 CHECKOV_ENV = {"CKV_SKIP_PACKAGE_UPDATE_CHECK": "true", "BC_SKIP_MAPPING": "TRUE"}
@@ -193,11 +201,14 @@ def add(name: str, value: str, target: str, passed: bool, detail: Sequence[str] 
 # --------------------------------------------------------------------------- 1. new vs copier copy
 
 
-def bench_new(tools: dict[str, str], reps: int, tmp: Path) -> None:
-    log(f"1. pipeproof new vs copier copy ({reps} reps each, alternating, after one warm-up each)")
+def bench_new(
+    tools: dict[str, str], reps: int, tmp: Path, answers: Sequence[str] = ANSWERS, name: str = "1. new --defaults"
+) -> None:
+    log(f"{name}: pipeproof new vs copier copy ({reps} reps each, alternating, after one warm-up each)")
+    data = [arg for answer in answers for arg in ("--data", answer)]
 
     def pipeproof(tag: str) -> Cmd:
-        return Cmd([*PIPEPROOF, "new", str(tmp / tag / "bench"), "--defaults", *DATA])
+        return Cmd([*PIPEPROOF, "new", str(tmp / tag / "bench"), "--defaults", *data])
 
     def copier(tag: str) -> Cmd:
         return Cmd(
@@ -208,7 +219,7 @@ def bench_new(tools: dict[str, str], reps: int, tmp: Path) -> None:
                 "--vcs-ref",
                 "HEAD",
                 "--quiet",
-                *DATA,
+                *data,
                 str(ROOT),
                 str(tmp / tag / "bench"),
             ]
@@ -220,13 +231,13 @@ def bench_new(tools: dict[str, str], reps: int, tmp: Path) -> None:
     t = interleaved(reps, {"p": lambda i: timed(pipeproof(f"p{i}")), "c": lambda i: timed(copier(f"c{i}"))})
     ratio = t["p"] / t["c"]
     add(
-        "1. new --defaults vs copier copy",
+        f"{name} vs copier copy",
         f"{ratio:.2f}x",
         "<= 1.3x",
         ratio <= 1.3,
         [
             f"pipeproof new {fmt_s(t['p'])}, copier copy {fmt_s(t['c'])} "
-            f"(medians of {reps}; --data {' '.join(ANSWERS)})",
+            f"(medians of {reps}; --data {' '.join(answers)})",
             f"rendered trees identical: {same}",
         ],
     )
@@ -574,6 +585,64 @@ def bench_audit(tools: dict[str, str], sizes: Sequence[int], quick: bool, tmp: P
     )
 
 
+def build_synthetic_gitlab(dest: Path, n: int) -> Path:
+    """The GitLab Premium golden with n more jobs: copies of its jobs (renamed, without needs:, so the stage order
+    links them; without environment:, so one job deploys to production), 100 per local include."""
+    import yaml
+
+    base = GOLDEN / "gitlab-premium-python"
+    shutil.copytree(base, dest)
+    config = yaml.safe_load((base / ".gitlab-ci.yml").read_text(encoding="utf-8"))
+    reserved = {"default", "include", "stages", "variables", "workflow", "image", "services", "cache"}
+    # Copies of the scanner, build and scheduled jobs; production and its rollback and record stay one each.
+    jobs = [
+        (k, v)
+        for k, v in config.items()
+        if k not in reserved and not k.startswith(".") and isinstance(v, dict) and "production" not in k
+    ]
+    parts: list[dict[str, object]] = []
+    for i in range(n):
+        name, job = jobs[i % len(jobs)]
+        copy = {k: v for k, v in job.items() if k not in {"needs", "environment", "resource_group"}}
+        if i % 100 == 0:
+            parts.append({})
+        parts[-1][f"{name}-{i + 1}"] = copy
+    (dest / "ci").mkdir()
+    for k, part in enumerate(parts):
+        (dest / "ci" / f"part-{k + 1:03d}.yml").write_text(yaml.safe_dump(part, sort_keys=False), encoding="utf-8")
+    text = (base / ".gitlab-ci.yml").read_text(encoding="utf-8")
+    includes = "".join(f"  - local: ci/part-{k + 1:03d}.yml\n" for k in range(len(parts)))
+    (dest / ".gitlab-ci.yml").write_text((f"include:\n{includes}\n" if parts else "") + text, encoding="utf-8")
+    return dest
+
+
+def bench_audit_gitlab(sizes: Sequence[int], quick: bool, tmp: Path) -> None:
+    """The GitLab audit (no other tool judges a .gitlab-ci.yml the same way): absolute times and linearity."""
+    reps = {0: 5, 100: 5, 1000: 2} if quick else {0: 7, 100: 7, 1000: 3, 5000: 3}
+    log(f"4d. audit on GitLab: the Premium golden plus {', '.join(map(str, sizes))} jobs in local includes")
+    repos = {n: build_synthetic_gitlab(tmp / f"gitlab-{n}", n) for n in (0, *sizes)}
+
+    def audit(i: int, n: int) -> float:
+        return timed(Cmd([*PIPEPROOF, "audit", str(repos[n]), "--format", "json"], FINDINGS_OK))
+
+    audit(0, 0)  # warm-up
+    a = {n: interleaved(reps[n], {"a": lambda i, n=n: audit(i, n)})["a"] for n in (0, *sizes)}  # type: ignore[misc]
+    for n in (0, *sizes):
+        log(f"   N={n}: audit {fmt_s(a[n])} ({reps[n]} reps)")
+    largest = max(sizes)
+    marginal = ((a[largest] - a[0]) / largest) / ((a[100] - a[0]) / 100)
+    add(
+        f"4d. GitLab audit per-job time {largest:,} vs 100",
+        f"{marginal:.2f}",
+        "<= 1.33 (no quadratic work; below 1 when the jobs share scripts)",
+        marginal <= 1.33,
+        [
+            f"the GitLab Premium golden alone {fmt_s(a[0])}; "
+            + "; ".join(f"+{n:,} jobs {fmt_s(a[n])} ({fmt_ms((a[n] - a[0]) / n)}/job)" for n in sizes),
+        ],
+    )
+
+
 # ----------------------------------------------------------------------------------- 5. start-up
 
 
@@ -655,6 +724,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         tmp = Path(tmpdir)
         steps: list[tuple[str, str, Callable[[], None]]] = [
             ("1. new --defaults vs copier copy", "<= 1.3x", lambda: bench_new(tools, 3 if quick else 5, tmp / "new")),
+            (
+                "1b. new GitLab vs copier copy",
+                "<= 1.3x",
+                lambda: bench_new(
+                    tools, 3 if quick else 5, tmp / "new-gitlab", GITLAB_ANSWERS, "1b. new GitLab (premium, terraform)"
+                ),
+            ),
             ("2. update vs copier update", "<= 1.5x", lambda: bench_update(tools, 3 if quick else 5, tmp / "update")),
             ("2b. retrofit --dry-run", "< 2 s", lambda: bench_retrofit(3 if quick else 5, tmp / "retrofit")),
             (
@@ -663,6 +739,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 lambda: bench_validate(tools, 2 if quick else 3),
             ),
             ("4. audit vs zizmor / checkov", "see 4a-4c", lambda: bench_audit(tools, sizes, quick, tmp / "audit")),
+            ("4d. GitLab audit", "~1 per job", lambda: bench_audit_gitlab(sizes, quick, tmp / "audit-gitlab")),
             ("5. pipeproof --help start-up", "<= 0.3 s", lambda: bench_startup(10 if quick else 20)),
         ]
         for name, target, step in steps:

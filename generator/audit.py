@@ -21,6 +21,7 @@ from generator.controls import Control, Severity, all_controls
 from generator.controls.base import Finding, Outcome
 from generator.errors import UserError
 from generator.pipeline import github as github_adapter
+from generator.pipeline import gitlab as gitlab_adapter
 from generator.pipeline.model import Pipeline
 from generator.repo import Doc, FileError, ParseError, Repo, load_yaml
 
@@ -174,7 +175,8 @@ def audit(root: Path, *, today: dt.date | None = None, profile: str = "auto", fo
     given = repo.answers_file.data if repo.answers_file is not None and isinstance(repo.answers_file.data, dict) else {}
     rendered = "deploy_model" in given
     answers["default_branch"] = given.get("default_branch") or found.get("default_branch") or _git_branch(repo)
-    pipeline = github_adapter.build(repo, str(answers["default_branch"]))
+    builder = gitlab_adapter.build if answers.get("platform") == "gitlab" else github_adapter.build
+    pipeline = builder(repo, str(answers["default_branch"]))
     deploys, publishes, why = detect.profile(pipeline)
     if rendered:
         deploys, why = True, "rendered by pipeproof with a deploy model"
@@ -260,7 +262,7 @@ def _reads_conflicted(control: type[Control], params: Any, conflicted: dict[str,
     files = {f.split("#")[0] for f in control.implemented_by.get(platform, ())}
     if files & conflicted.keys():
         return True
-    workflows = any(p.startswith(".github/") for p in conflicted) or ".gitlab-ci.yml" in conflicted
+    workflows = any(p.startswith((".github/", ".gitlab/")) for p in conflicted) or ".gitlab-ci.yml" in conflicted
     return workflows and "pipeline" in params
 
 

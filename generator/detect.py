@@ -164,6 +164,15 @@ def detected(repo: Repo, tree: Tree | None = None) -> dict[str, Any]:
             result["visibility"] = "private" if repository["private"] else "public"
         if isinstance(repository, dict) and isinstance(repository.get("default_branch"), str):
             result["default_branch"] = repository["default_branch"]
+    if result.get("platform") == "gitlab":
+        # The GitLab project settings payload (PUT /projects/:id) says what .github/settings.yml says on GitHub.
+        project = repo.json_doc(".gitlab/settings/project.json")
+        body = project.data.get("body") if project is not None and isinstance(project.data, dict) else None
+        if isinstance(body, dict):
+            if body.get("visibility") in {"private", "internal", "public"}:
+                result["visibility"] = body["visibility"]
+            if isinstance(body.get("default_branch"), str):
+                result["default_branch"] = body["default_branch"]
     for doc in [*repo.workflows, *repo.actions]:
         uses, runs = _uses_and_runs(doc.data)
         for action, store in _OIDC_ACTIONS.items():

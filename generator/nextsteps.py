@@ -15,8 +15,8 @@ _PLACEHOLDERS: tuple[tuple[str, Any, str], ...] = (
     (
         "security_team",
         lambda v, a: v == f"@{a.get('project_name')}/security",
-        "is a guess: answer security_team with the real team (@org/team) that owns the pipeline and approves "
-        "production",
+        "is a guess: answer security_team with the real team (GitHub: @org/team; GitLab: @group/subgroup) that owns "
+        "the pipeline and approves production",
     ),
     (
         "evidence_role",
@@ -30,7 +30,10 @@ _PLACEHOLDERS: tuple[tuple[str, Any, str], ...] = (
     ("production_url", lambda v, a: isinstance(v, str) and "example." in v, "is an example URL"),
     (
         "container_image",
-        lambda v, a: v == f"ghcr.io/{a.get('project_name')}/{a.get('project_name')}",
+        lambda v, a: (
+            v.endswith(f"/{a.get('project_name')}/{a.get('project_name')}")
+            and v.split("/")[0] in {"ghcr.io", "registry.gitlab.com", f"registry.{a.get('gitlab_host')}"}
+        ),
         "is derived from the guessed team's organisation: answer container_image with your image repository",
     ),
 )
@@ -46,11 +49,18 @@ class NextSteps:
 
 
 def next_steps(controls: list[type[Control]], answers: Mapping[str, Any], dest: str) -> NextSteps:
+    gitlab = answers.get("platform") == "gitlab"
     needs: dict[str, tuple[Need, list[str]]] = {}
     for control in controls:
         for need in control.needs:
+            if gitlab and need.key in _GITHUB_ONLY:
+                continue  # GitHub's plans and settings; GitLab's tiers are listed below
             needs.setdefault(need.key, (need, []))[1].append(control.id)
-    relies_on, not_met, tasks = [], [], []
+    relies_on: list[str] = []
+    not_met: list[str] = []
+    tasks: list[str] = []
+    if gitlab:
+        relies_on, not_met = _gitlab_tier(answers)
     for need, ids in needs.values():
         met = need.is_met(answers)
         line = f"{need.text(answers)} ({compact(ids)})"
@@ -71,11 +81,13 @@ def next_steps(controls: list[type[Control]], answers: Mapping[str, Any], dest: 
             "infrastructure/evidence-store/ is not applied by pipeproof: review it, then terraform apply it once "
             "as an administrator (its lock cannot be undone); until then every evidence upload fails closed"
         )
+    variables = "CI/CD variable" if gitlab else "repository variable"
     if store == "gcp":
-        placeholders.append("repository variable EVIDENCE_GCP_WORKLOAD_IDENTITY_PROVIDER is not set by pipeproof")
+        placeholders.append(f"{variables} EVIDENCE_GCP_WORKLOAD_IDENTITY_PROVIDER is not set by pipeproof")
     if store == "azure":
+        wanted = "EVIDENCE_AZURE_TENANT_ID" if gitlab else "EVIDENCE_AZURE_TENANT_ID and EVIDENCE_AZURE_SUBSCRIPTION_ID"
         placeholders.append(
-            "repository variables EVIDENCE_AZURE_TENANT_ID and EVIDENCE_AZURE_SUBSCRIPTION_ID are not set by pipeproof"
+            f"{variables}{'s' if not gitlab else ''} {wanted} {'is' if gitlab else 'are'} not set by pipeproof"
         )
     if answers.get("deploy_model") == "argocd":
         placeholders.append(
@@ -96,7 +108,103 @@ def next_steps(controls: list[type[Control]], answers: Mapping[str, Any], dest: 
         "first shows every request) before the first pull request: it applies .github/settings.yml, the ruleset "
         "in .github/rulesets/, the environments and their reviewers; `pipeproof protect check` shows drift",
     ]
+    if gitlab:
+        run[-1] = (
+            "push, then have a Maintainer apply .gitlab/settings/ (pipeproof protect, or the REST call each file "
+            "names) before the first merge request"
+        )
+        tasks += [
+            f"the group {answers.get('security_team')} is a member of the project (Developer or higher), or GitLab "
+            "ignores its CODEOWNERS lines and approval rules",
+            "GitLab runners with the docker executor (every job names its pinned image; kaniko builds without "
+            "privileged mode)",
+            f"push access to {answers.get('container_image')}: the job token reaches this project's own registry "
+            "only; another registry needs REGISTRY_USER and REGISTRY_PASSWORD (protected, masked CI/CD variables)"
+            if answers.get("containers")
+            else "",
+            "add the CI/CD variable PIPEPROOF_API_TOKEN (protected, masked): a project access token with read_api, "
+            "role Reporter (Maintainer for audit events); the production gates and records read GitLab with it",
+            "create the pipeline schedules on the default branch with PIPEPROOF_SCHEDULE=audit-export (daily) and "
+            "PIPEPROOF_SCHEDULE=rollback-drill (quarterly)",
+        ]
+        tasks = [task for task in tasks if task]
     return NextSteps(relies_on, not_met, tasks, placeholders, run)
+
+
+# Needs about GitHub's plans, settings and runners; on GitLab the tiers below and the GitLab tasks replace them.
+_GITHUB_ONLY = frozenset(
+    {
+        "protection",
+        "settings-applied",
+        "environment-reviewers",
+        "environments",
+        "code-security",
+        "team",
+        "audit-log-api",
+        "pipeproof-action",
+        "runner-tools",
+        "registry",
+    }
+)
+
+# What GitLab's tiers give (compliance/CONTROLS.md renders the same table): (feature, controls, lowest tier,
+# what the pipeline does without it).
+_GITLAB_TIERS: tuple[tuple[str, str, str, str], ...] = (
+    (
+        "protected default branch: nobody pushes, Maintainers merge, no force push; merge only when the pipeline "
+        "passed (.gitlab/settings/protected-branch.json, project.json)",
+        "PP-BRANCH-01, 02, 04, 05",
+        "free",
+        "",
+    ),
+    (
+        "required merge-request approvals, reset on push, no author or committer approval "
+        "(.gitlab/settings/approval-rules/, approval-settings.json)",
+        "PP-BRANCH-01, 03",
+        "premium",
+        "merges are not blocked without approvals; the production job's review gate refuses to deploy any merge "
+        "request since the last deploy without fresh approvals by others",
+    ),
+    (
+        "code-owner approval of the pipeline and scanner configuration (.gitlab/CODEOWNERS)",
+        "PP-BRANCH-06, PP-SCAN-11",
+        "premium",
+        "CODEOWNERS only informs; controls-drift (pipeproof audit) fails a merge request that weakens the pipeline",
+    ),
+    (
+        "protected environment production with an approval by {security_team} "
+        "(.gitlab/settings/protected-environments/)",
+        "PP-DEPLOY-01, 02",
+        "premium",
+        "the manual production job runs only on the protected branch (Maintainers) and verifies every merge "
+        "request's approvals before it deploys",
+    ),
+    (
+        "project audit events API",
+        "PP-EVID-04",
+        "premium",
+        "the daily export takes the project events API instead (pushes, merges, approvals; not settings changes)",
+    ),
+    (
+        "security report widgets in the merge request",
+        "PP-SCAN-01, 03",
+        "ultimate",
+        "the scanners still fail the job; their reports are artifacts and evidence",
+    ),
+)
+_TIER_RANK = {"free": 0, "premium": 1, "ultimate": 2}
+
+
+def _gitlab_tier(answers: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    tier = str(answers.get("gitlab_tier", "free"))
+    relies_on, not_met = [], []
+    for what, ids, needs, fallback in _GITLAB_TIERS:
+        text = what.format_map(dict(answers))
+        if _TIER_RANK[tier] >= _TIER_RANK[needs]:
+            relies_on.append(f"{text} (GitLab {needs.capitalize()}; {ids})")
+        else:
+            not_met.append(f"{text} (needs GitLab {needs.capitalize()}; {ids}): {fallback}")
+    return relies_on, not_met
 
 
 def render(steps: NextSteps) -> str:

@@ -29,6 +29,8 @@ class Map(dict[Any, Any]):
     line: int = 0
     key_lines: dict[Any, int]
     text_lines: dict[Any, int]  # a `key: |` block's text starts on the next line, `key: text` on the same one
+    file: str  # set by the GitLab adapter: the file the mapping came from (includes are merged)
+    key_files: dict[Any, str]  # set by the GitLab adapter: the file each key came from
 
 
 class Seq(list[Any]):
@@ -36,6 +38,8 @@ class Seq(list[Any]):
 
     line: int = 0
     item_lines: list[int]
+    file: str  # set by the GitLab adapter
+    item_files: list[str]  # set by the GitLab adapter where `!reference` spliced items of another file in
 
 
 class _LineLoader(_Loader):  # type: ignore[misc, valid-type]
@@ -69,6 +73,29 @@ def _seq(loader: yaml.SafeLoader, node: yaml.SequenceNode) -> Iterator[Seq]:
 
 _LineLoader.add_constructor("tag:yaml.org,2002:map", _map)
 _LineLoader.add_constructor("tag:yaml.org,2002:seq", _seq)
+
+
+class Reference(Seq):
+    """GitLab's `!reference [job, key, ...]` tag: the path of the value it stands for."""
+
+
+def _reference(loader: yaml.SafeLoader, node: yaml.Node) -> Reference:
+    result = Reference()
+    result.line = node.start_mark.line + 1
+    if isinstance(node, yaml.SequenceNode):
+        result.item_lines = [n.start_mark.line + 1 for n in node.value]
+        result.extend(str(loader.construct_object(n, deep=True)) for n in node.value)
+    else:
+        result.item_lines = []
+    return result
+
+
+class _GitLabLoader(_LineLoader):
+    pass
+
+
+# `!reference` is GitLab's own tag; any other unknown tag is still an error (safe loading).
+_GitLabLoader.add_constructor("!reference", _reference)
 
 
 class ParseError(Exception):
@@ -125,13 +152,17 @@ class ConflictError(ParseError):
         self.line = line
 
 
-def load_yaml(path: Path) -> Any:
+def load_yaml(path: Path, loader: type[yaml.SafeLoader] = _LineLoader) -> Any:
     """Parse one YAML file with line numbers, or raise ParseError saying why not."""
-    text = read_text(path)
+    return load_yaml_text(read_text(path), loader)
+
+
+def load_yaml_text(text: str, loader: type[yaml.SafeLoader] = _LineLoader) -> Any:
+    """Parse YAML text with line numbers, or raise ParseError saying why not."""
     if (line := conflict_line(text)) is not None:
         raise ConflictError(line)
     try:
-        data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
@@ -185,6 +216,7 @@ class Repo:
     # leaves it, made of links to the real one), never for a repository as found.
     follow_links: bool = False
     _texts: dict[tuple[str, int], str | None] = field(default_factory=dict, repr=False)
+    _gitlab: dict[str, Doc | None] = field(default_factory=dict, repr=False)
 
     def _rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
@@ -244,6 +276,24 @@ class Repo:
     @cached_property
     def codeowners(self) -> Doc | None:
         return self._first(".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS", loader=_load_codeowners)
+
+    @cached_property
+    def gitlab_codeowners(self) -> Doc | None:
+        """GitLab uses the first of CODEOWNERS, docs/CODEOWNERS, .gitlab/CODEOWNERS (ee/lib/gitlab/code_owners.rb)."""
+        return self._first("CODEOWNERS", "docs/CODEOWNERS", ".gitlab/CODEOWNERS", loader=_load_gitlab_codeowners)
+
+    def gitlab_ci(self, rel: str) -> Doc | None:
+        """A GitLab CI file (`.gitlab-ci.yml` or a local include), `!reference` tags kept; read once."""
+        if rel not in self._gitlab:
+            path = self.root / rel
+            inside = self.follow_links or path.resolve().is_relative_to(self.root.resolve())
+            doc = self._load(path, load_gitlab_yaml) if inside and path.is_file() else None
+            self._gitlab[rel] = doc if doc is not None and isinstance(doc.data, dict) else None
+        return self._gitlab[rel]
+
+    def json_doc(self, rel: str) -> Doc | None:
+        """A JSON file (a settings payload) with line numbers, or None when absent or unreadable."""
+        return self._first(rel, loader=_load_json)
 
     @cached_property
     def answers_file(self) -> Doc | None:
@@ -330,6 +380,20 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(out + r"\Z")
 
 
+_SPEC_END = re.compile(r"^---[ \t]*$", re.MULTILINE)
+
+
+def load_gitlab_yaml(path: Path) -> Any:
+    """A GitLab CI file. An includable file may start with a `spec:` header document (inputs) before `---`: the
+    configuration is the document after it (the header's lines are blanked so line numbers stay true)."""
+    text = read_text(path)
+    m = _SPEC_END.search(text)
+    if m and re.match(r"\A(?:\s*#[^\n]*\n|\s*\n)*spec:", text):
+        head = text[: m.end()]
+        return load_yaml_text(("\n" * head.count("\n")) + text[m.end() :], _GitLabLoader)
+    return load_yaml(path, _GitLabLoader)
+
+
 def _load_json(path: Path) -> Any:
     # JSON is YAML; the YAML loader gives the same line numbers and limits.
     return load_yaml(path)
@@ -340,6 +404,27 @@ def _load_toml(path: Path) -> Any:
         return tomllib.loads(read_text(path))
     except tomllib.TOMLDecodeError as exc:
         raise ParseError(f"invalid TOML: {exc}") from None
+
+
+_SECTION = re.compile(r"^\s*\^?\[[^\]]+\](?:\[\d+\])?\s*(.*?)\s*$")
+
+
+def _load_gitlab_codeowners(path: Path) -> list[tuple[int, str, list[str]]]:
+    """GitLab's CODEOWNERS: `[Section][N] @owners` headers whose owners a path line without owners inherits."""
+    rules = []
+    default: list[str] = []
+    for number, line in enumerate(read_text(path).splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if m := _SECTION.match(line):
+            default = [o for o in m[1].split() if not o.startswith("#")]
+            continue
+        words = stripped.split("#", 1)[0].split() if not stripped.startswith("\\#") else stripped.split()
+        if not words:
+            continue
+        rules.append((number, words[0], words[1:] or list(default)))
+    return rules
 
 
 _OWNER_LINE = re.compile(r"^\s*([^#\s]\S*)\s+(.+?)\s*$")

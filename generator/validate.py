@@ -1,7 +1,9 @@
 """Run the real linters over a rendered tree and turn their output into findings with file:line.
 
-yamllint (the tree's .yamllint.yml, else pipeproof's), actionlint, check-jsonschema (vendored schemas) and
-`zizmor --offline` run in parallel. A missing tool is an error, never a silent skip.
+yamllint (the tree's .yamllint.yml, else pipeproof's), actionlint, check-jsonschema (vendored schemas, and the
+schemas pipeproof ships for the GitLab settings payloads) and `zizmor --offline` run in parallel, plus
+pipeproof's own semantic check of `.gitlab-ci.yml` references (generator/gitlab_lint.py). A missing tool is an
+error, never a silent skip.
 """
 
 from __future__ import annotations
@@ -33,6 +35,17 @@ SCHEMAS = {
     "action": "vendor.github-actions",
     "dependabot": "vendor.dependabot",
     "gitlab": "vendor.gitlab-ci",
+}
+
+# The GitLab settings payloads (.gitlab/settings/, contract in the schemas' descriptions) and the schema each
+# file kind must pass; the schemas are pipeproof's own, for exactly the REST fields it emits.
+SETTINGS_SCHEMAS = Path(__file__).parent / "data" / "gitlab-settings"
+SETTINGS_KINDS = {
+    "project.json": "project",
+    "protected-branch.json": "protected-branch",
+    "approval-settings.json": "approval-settings",
+    "approval-rules/*.json": "approval-rule",
+    "protected-environments/*.json": "protected-environment",
 }
 
 
@@ -75,6 +88,10 @@ def collect(root: Path) -> dict[str, list[Path]]:
         "action": rel([*root.glob(".github/actions/*/action.yml"), *root.glob(".github/actions/*/action.yaml")]),
         "dependabot": rel([root / ".github/dependabot.yml"]),
         "gitlab": rel([root / ".gitlab-ci.yml"]),
+        **{
+            f"settings:{kind}": rel(root.glob(f".gitlab/settings/{pattern}"))
+            for pattern, kind in SETTINGS_KINDS.items()
+        },
     }
 
 
@@ -97,6 +114,12 @@ def _kubernetes_kinds(root: Path, paths: list[Path]) -> dict[Path, str]:
         if api and kind and (kind[1] == "ConfigMap" or api[1].startswith("argoproj.io/")):
             found[rel] = kind[1]
     return found
+
+
+def unknown_settings(root: Path) -> list[Path]:
+    """Files under .gitlab/settings/ that no schema covers (a payload nobody checks)."""
+    known = {p for pattern in SETTINGS_KINDS for p in root.glob(f".gitlab/settings/{pattern}")}
+    return sorted(p.relative_to(root) for p in root.glob(".gitlab/settings/**/*") if p.is_file() and p not in known)
 
 
 def yamllint_config(root: Path) -> Path:
@@ -141,6 +164,18 @@ def _commands(
             ["check-jsonschema", "--schemafile", str(ARGOCD_SCHEMA), "--output-format", "json"]
             + [str(p) for p in files["argocd"]]
         )
+    schema_runs += [
+        [
+            "check-jsonschema",
+            "--schemafile",
+            str(SETTINGS_SCHEMAS / f"{kind.split(':', 1)[1]}.schema.json"),
+            "--output-format",
+            "json",
+            *map(str, paths),
+        ]
+        for kind, paths in sorted(files.items())
+        if kind.startswith("settings:") and paths
+    ]
     if schema_runs:
         commands["check-jsonschema"] = schema_runs
     if files["configmap"]:
@@ -190,10 +225,65 @@ def run(root: Path, *, persona: str = "auditor", only: Iterable[str] | None = No
     findings: list[Finding] = []
     if only is None or any(p.name.startswith("argocd-rbac") for p in files["configmap"]):
         findings.extend(argocd_rbac(root))
+    if only is None or ".gitlab-ci.yml" in set(only):
+        findings.extend(_gitlab_semantics(root))
+    if only is None:
+        findings.extend(
+            Finding(p.as_posix(), 1, 1, "pipeproof", "gitlab-settings", "no schema covers this settings file")
+            for p in unknown_settings(root)
+        )
     for tool, argv, proc in procs:
         out, err = proc.communicate()
         findings.extend(PARSERS[tool](root, out, err, proc.returncode, argv))
     return sorted(set(findings))
+
+
+def tools(root: Path) -> list[str]:
+    """The validators `run` uses on the tree at root, in a stable order."""
+    root = root.absolute()
+    files = collect(root)
+    names = list(_commands(root, files, "auditor"))
+    if files["gitlab"]:
+        names.append("pipeproof gitlab-ci references")
+    if any(p.name.startswith("argocd-rbac") for p in files["configmap"]):
+        names.append("argocd-rbac")
+    return names
+
+
+def _gitlab_semantics(root: Path) -> list[Finding]:
+    from generator import gitlab_lint
+
+    found = [Finding(p.path, p.line, 1, "pipeproof", f"gitlab-{p.rule}", p.message) for p in gitlab_lint.check(root)]
+    if not found:
+        found += _gitlab_refusals(root)
+    return found
+
+
+_WHERE = re.compile(r"\((?P<path>[^()]+?):(?P<line>\d+)\)$")
+_PIPELINES = {"pull_request": "merge-request", "merge_group": "merge-train", "push": "default-branch"}
+
+
+def _gitlab_refusals(root: Path) -> list[Finding]:
+    """Pipelines GitLab would refuse to create, per source, with rules resolved (the audit's resolver): a job
+    that `needs:` a job the same pipeline does not add."""
+    if not (root / ".gitlab-ci.yml").is_file():
+        return []
+    from generator.pipeline import gitlab
+    from generator.repo import Repo
+
+    answers = root / ".copier-answers.yml"
+    branch = "main"
+    if answers.is_file():
+        data = yaml.safe_load(answers.read_text(encoding="utf-8")) or {}
+        branch = str(data.get("default_branch", branch)) if isinstance(data, dict) else branch
+    refused: dict[str, str] = gitlab.build(Repo(root), branch).adapter.refused  # type: ignore[attr-defined]
+    findings = []
+    for event, why in sorted(refused.items()):
+        m = _WHERE.search(why)
+        path, line = (m["path"], int(m["line"])) if m else (".gitlab-ci.yml", 1)
+        pipeline = _PIPELINES.get(event, event)
+        findings.append(Finding(path, line, 1, "pipeproof", "gitlab-pipeline-refused", f"{pipeline} pipelines: {why}"))
+    return findings
 
 
 def _failed(tool: str, code: int, err: str) -> Finding:
@@ -274,7 +364,11 @@ def _check_jsonschema(root: Path, out: str, err: str, code: int, argv: list[str]
         report = json.loads(out)
     except json.JSONDecodeError:
         return [_failed("check-jsonschema", code, err or out)]
-    schema = argv[argv.index("--builtin-schema") + 1] if "--builtin-schema" in argv else "argocd"
+    schema = (
+        argv[argv.index("--builtin-schema") + 1]
+        if "--builtin-schema" in argv
+        else Path(argv[argv.index("--schemafile") + 1]).name
+    )
     findings = []
     for error in report.get("errors", []):
         path = error.get("filename", "?")

@@ -51,7 +51,7 @@ def mask(tree: Path) -> None:
     if answers_file.exists():
         text = answers_file.read_text(encoding="utf-8")
         answers_file.write_text(_VOLATILE.sub(lambda m: f"{m[1]}: <masked>", text), encoding="utf-8")
-    for workflow in (tree / ".github" / "workflows").glob("*.yml"):
+    for workflow in [*(tree / ".github" / "workflows").glob("*.yml"), *tree.glob(".gitlab-ci.yml")]:
         text = workflow.read_text(encoding="utf-8")
         masked = _ACTION_PIN.sub(lambda m: f"{m[1]}{MASKED_PIN}{m[2]}v0.0.0 (masked: the rendering commit)", text)
         if masked != text:

@@ -109,18 +109,19 @@ def test_each_applicable_control_is_named_where_it_is_implemented(name: str) -> 
             if path.endswith(".json"):
                 continue  # JSON has no comments; the settings.yml beside it names the ids
             if job:
-                jobs = yaml.safe_load(text)["jobs"]
+                gitlab = answers["platform"] == "gitlab"  # GitLab jobs are top-level keys
+                jobs = yaml.safe_load(text) if gitlab else yaml.safe_load(text)["jobs"]
                 assert job in jobs, f"{control.id}: {path} has no job {job}"
-                block = _job_text(text, job)
+                block = _job_text(text, job, indent="" if gitlab else "  ")
                 assert control.id in block, f"{control.id} is not named in {path} job {job}"
             else:
                 assert control.id in text, f"{control.id} is not named in {path}"
 
 
-def _job_text(text: str, job: str) -> str:
+def _job_text(text: str, job: str, indent: str = "  ") -> str:
     lines = text.splitlines()
-    start = lines.index(f"  {job}:")
-    end = next((i for i in range(start + 1, len(lines)) if re.match(r"  \S", lines[i])), len(lines))
+    start = lines.index(f"{indent}{job}:")
+    end = next((i for i in range(start + 1, len(lines)) if re.match(rf"{indent}\S", lines[i])), len(lines))
     return "\n".join(lines[start:end])
 
 

@@ -91,6 +91,8 @@ def frameworks_for(tree: Path) -> list[str]:
     found = ["secrets"]
     if workflow_files(tree):
         found.append("github_actions")
+    if (tree / ".gitlab-ci.yml").is_file():
+        found.append("gitlab_ci")
     if any(p.name.endswith((".tf", ".tf.json")) for p in files):
         found.append("terraform")
     docs = [d for p in files if p.suffix in (".yml", ".yaml", ".json", ".template") for d in _yaml_documents(p)]
@@ -270,7 +272,8 @@ def test_skip_list_names_check_ids_with_reasons() -> None:
 def test_golden_tree_has_no_failed_checkov_check(name: str, golden_scans: Scans) -> None:
     scan = golden_scans[name]
     skips = load_skips()
-    assert "github_actions" in scan.frameworks and "secrets" in scan.frameworks, scan.frameworks
+    ci = "gitlab_ci" if (scan.tree / ".gitlab-ci.yml").is_file() else "github_actions"
+    assert ci in scan.frameworks and "secrets" in scan.frameworks, scan.frameworks
     problems = gate_failures(scan, skips)
     assert not problems, (
         f"checkov ({' '.join(scan.frameworks)}) fails golden/{name}; fix the template, or add a reviewed skip "
@@ -278,12 +281,17 @@ def test_golden_tree_has_no_failed_checkov_check(name: str, golden_scans: Scans)
     )
     assert scan.returncode == 0, f"checkov exit {scan.returncode} with no unskipped failure:\n{scan.stderr[-3000:]}"
     # Something was actually checked: a tree checkov could not read would pass with zero checks.
-    assert scan.checks("passed_checks", "github_actions"), f"checkov passed no github_actions check on golden/{name}"
+    assert scan.checks("passed_checks", ci), f"checkov passed no {ci} check on golden/{name}"
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_checkov_scans_every_golden_workflow(name: str, golden_scans: Scans) -> None:
     scan = golden_scans[name]
+    if (scan.tree / ".gitlab-ci.yml").is_file():
+        # GitLab: the one pipeline file; checkov's gitlab_ci framework must report checks on it.
+        scanned = {c.get("file_path", "").lstrip("/") for c in scan.checks("passed_checks", "gitlab_ci")}
+        assert ".gitlab-ci.yml" in scanned, f"checkov's gitlab_ci framework reported no check on golden/{name}"
+        return
     workflows = workflow_files(scan.tree)
     assert workflows, f"golden/{name} has no .github/workflows/*.yml"
     missing = unscanned_workflows(scan)

@@ -41,8 +41,6 @@ def test_scenarios_cover_every_answer_value() -> None:
             for item in value if isinstance(value, list) else [value]:
                 seen.setdefault(key, set()).add(str(item))
     for question in template().questions:
-        if question.key == "platform":
-            continue  # gitlab is refused until its issue lands
         wanted = {str(v) for v in question.values} or ({"True", "False"} if question.type == "bool" else set())
         assert wanted <= seen.get(question.key, set()), (
             f"{question.key}: no scenario uses {wanted - seen[question.key]}"

@@ -19,7 +19,7 @@ import yaml
 from generator.pipeline.reach import Event, Reach, Verdict, jobs_reached
 
 GOLDEN = Path(__file__).parent.parent / "golden"
-SCENARIOS = sorted(p.name for p in GOLDEN.iterdir() if p.is_dir())
+SCENARIOS = sorted(p.name for p in GOLDEN.iterdir() if (p / ".github").is_dir())  # GitLab: test_gitlab_golden_reach.py
 DEPLOY = ".github/workflows/deploy.yml"
 PROMOTE = ".github/workflows/promote.yml"
 

@@ -25,7 +25,11 @@ import pytest
 import yaml
 
 from generator.pipeline import tools
-from tests.helpers import GOLDEN, SCENARIOS
+from tests.helpers import GOLDEN
+from tests.helpers import SCENARIOS as ALL_SCENARIOS
+
+# GitHub trees; the GitLab pipeline's shape is tested in tests/test_gitlab_golden_reach.py.
+SCENARIOS = {n: s for n, s in ALL_SCENARIOS.items() if s["answers"].get("platform", "github") == "github"}
 
 MAX_PR_CRITICAL_PATH = 2
 PR_EVENTS = frozenset({"pull_request", "pull_request_target"})

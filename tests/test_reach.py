@@ -409,7 +409,11 @@ def _golden(scenario: str) -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize("scenario", sorted(p.name for p in GOLDEN.iterdir() if p.is_dir()))
+GITHUB_GOLDENS = sorted(p.name for p in GOLDEN.iterdir() if (p / ".github" / "workflows").is_dir())
+GITLAB_GOLDENS = sorted(p.name for p in GOLDEN.iterdir() if (p / ".gitlab-ci.yml").is_file())
+
+
+@pytest.mark.parametrize("scenario", GITHUB_GOLDENS)
 def test_generated_pull_request_checks_all_run(scenario: str) -> None:
     """Every job of the generated PR pipeline reports a real (not skipped) check on a pull request."""
     answers = yaml.safe_load((GOLDEN / scenario / ".copier-answers.yml").read_text())
@@ -446,3 +450,35 @@ def test_event_implies_the_github_context() -> None:
     assert PUSH.github()["ref_name"] == "main" and PUSH.github()["head_ref"] == ""
     assert "ref" not in PR.github()  # refs/pull/<number>/merge: the number is not given
     assert QUEUE.github()["event"]["merge_group"]["base_ref"] == "refs/heads/main"
+
+
+@pytest.mark.parametrize("scenario", GITLAB_GOLDENS)
+def test_gitlab_golden_reachability(scenario: str) -> None:
+    """Issue 10: resolving workflow:rules, rules: and needs: of the generated .gitlab-ci.yml, every scanner job runs
+    in merge-request pipelines (and on the default branch), the production job is never in a merge-request
+    pipeline and is manual on the default branch, and the scheduled jobs run only on schedules (or by hand)."""
+    from generator.pipeline import gitlab
+    from generator.pipeline.model import MANUAL, MERGE_QUEUE, PULL_REQUEST, PUSH, SCHEDULE
+    from generator.repo import Repo
+
+    answers = yaml.safe_load((GOLDEN / scenario / ".copier-answers.yml").read_text())
+    pipeline = gitlab.build(Repo(GOLDEN / scenario), answers["default_branch"])
+    adapter = pipeline.adapter
+    assert isinstance(adapter, gitlab.GitLabAdapter) and not adapter.refused and not pipeline.opaque
+    categories = {"sast", "sca", "sbom", "secrets", "tests", "drift"}
+    categories |= {"iac"} if answers.get("iac") else set()
+    categories |= {"image-scan"} if answers.get("containers") else set()
+    for category in sorted(categories):
+        jobs = [j for j in pipeline.jobs if any(i.tool.category == category for i in j.invocations())]
+        gating = [j for j in jobs if j.reached[PULL_REQUEST] == "runs" and j.not_blocking(PULL_REQUEST) is None]
+        assert gating, (category, {j.id: j.reached for j in jobs})
+    # Whatever is in the merge-request pipeline can fail it: nothing there is manual or allowed to fail.
+    for job in pipeline.gating_jobs():
+        assert job.not_blocking(PULL_REQUEST) is None, (job.id, job.not_blocking(PULL_REQUEST))
+    [production] = pipeline.production_jobs()
+    assert production.reached[PULL_REQUEST] == production.reached[MERGE_QUEUE] == "never"
+    assert adapter.when(production, PUSH) == {"manual"}
+    for job in pipeline.jobs:
+        if job.id in {"rollback-drill", "audit-export"}:
+            assert job.reached[PULL_REQUEST] == job.reached[PUSH] == "never", (job.id, job.reached)
+            assert job.runs_on(SCHEDULE, MANUAL), (job.id, job.reached)

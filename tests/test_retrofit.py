@@ -230,7 +230,15 @@ def test_update_works_afterwards(
     answers_name = ".pipeproof-answers.yml" if name == "go-terraform" else ".copier-answers.yml"
     pipeproof_workflows = {
         f".github/workflows/{w}.yml"
-        for w in ("pr-checks", "deploy", "promote", "rollback-drill", "audit-log-export", "protect-check", "evidence-verify")
+        for w in (
+            "pr-checks",
+            "deploy",
+            "promote",
+            "rollback-drill",
+            "audit-log-export",
+            "protect-check",
+            "evidence-verify",
+        )
     }
     after = snapshot(repo)
     changed = {rel for rel in state if after.get(rel) != state[rel]}

@@ -24,6 +24,6 @@ def run(args: argparse.Namespace) -> int:
     findings = validate.run(args.path, persona=args.persona)
     for finding in findings:
         print(finding)
-    tools = "yamllint, actionlint, check-jsonschema, zizmor, kubernetes-validate, argocd-rbac"
+    tools = ", ".join(validate.tools(args.path))
     print(f"{len(findings)} finding{'s' if len(findings) != 1 else ''} ({tools})")
     return 1 if findings else 0

@@ -106,7 +106,15 @@ class Control:
     soc2: ClassVar[tuple[str, ...]] = ()
     iso27001: ClassVar[tuple[str, ...]] = ()
     severity: ClassVar[Severity] = Severity.HIGH
-    platforms: ClassVar[frozenset[str]] = frozenset({"github"})
+    platforms: ClassVar[frozenset[str]] = frozenset({"github", "gitlab"})
+    # Per platform, how the control is met there when the platform's semantics differ (its check judges that),
+    # or, for a platform missing from `platforms`, why the control does not apply there and what stands in.
+    platform_notes: ClassVar[Mapping[str, str]] = {}
+    # The remediation, test procedure and evidence in a platform's own terms, where the plain ones (GitHub's)
+    # do not fit it.
+    remediations: ClassVar[Mapping[str, str]] = {}
+    procedures: ClassVar[Mapping[str, str]] = {}
+    evidences: ClassVar[Mapping[str, str]] = {}
     # A Jinja expression over the answers; the same text is evaluated here and inside copier.yml.
     applies: ClassVar[str] = "true"
     remediation: ClassVar[str]
@@ -132,6 +140,11 @@ class Control:
     # The check over parsed configuration: a method whose parameter names pick the fixtures it needs
     # (repo, answers, gh, protection); see generator/audit.py.
     check: ClassVar[Any]
+
+    @classmethod
+    def fix(cls, platform: str) -> str:
+        """The remediation for a repository on `platform`."""
+        return cls.remediations.get(platform, cls.remediation)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from generator.controls.base import Control, Finding, Outcome, Severity, failed, passed, unknown
+from generator.controls.judge import command_ignored
 from generator.controls.needs import PROTECTION, SETTINGS_APPLIED, TEAM, Need
 from generator.pipeline.model import CHANGE_EVENTS, Pipeline
 from generator.repo import Repo
@@ -24,13 +25,45 @@ _PROTECTION_EXPORT = (
 )
 
 
+# Every tier gets these two; approval-settings.json and approval-rules/ exist on Premium and Ultimate only.
+_GITLAB_SETTINGS = (".gitlab/settings/protected-branch.json", ".gitlab/settings/project.json")
+_GITLAB_PROTECTION_EXPORT = (
+    'curl --header "PRIVATE-TOKEN: $TOKEN" "$GITLAB_API/projects/$PROJECT/protected_branches/{default_branch}"; '
+    'curl --header "PRIVATE-TOKEN: $TOKEN" "$GITLAB_API/projects/$PROJECT"; '
+    'curl --header "PRIVATE-TOKEN: $TOKEN" "$GITLAB_API/projects/$PROJECT/approvals"'
+)
+_GITLAB_MERGED_MRS = (
+    'curl --header "PRIVATE-TOKEN: $TOKEN" "$GITLAB_API/projects/$PROJECT/merge_requests?state=merged&'
+    'target_branch={default_branch}&updated_after=$FROM&updated_before=$TO&per_page=100" (every page) '
+    "> population.json; per sampled MR: GET /projects/$PROJECT/merge_requests/:iid/approvals"
+)
+
+
 class Branch(Control):
     family = "branch"
-    implemented_by = {"github": _SETTINGS}
+    implemented_by = {"github": _SETTINGS, "gitlab": _GITLAB_SETTINGS}
     owner = "Engineering lead (control owner); the security team reviews the settings each quarter"
     frequency = "Every change to the default branch (continuous); settings reviewed quarterly"
-    population = {"github": _MERGED_PRS}
+    population = {"github": _MERGED_PRS, "gitlab": _GITLAB_MERGED_MRS}
     needs: ClassVar[tuple[Need, ...]] = (PROTECTION, SETTINGS_APPLIED)
+
+
+_UNDECLARED_GITLAB = (
+    "protection of {branch!r} is not declared in the repository (.gitlab/settings/protected-branch.json); the "
+    "live settings decide: the project's Settings > Repository > Protected branches and Merge requests"
+)
+# What only GitLab Premium enforces on a merge: required approvals and who may give them.
+_PREMIUM_KEYS = frozenset({"approvals", "dismiss_stale", "last_push_approval", "code_owner_review"})
+# A step that checks the approvals of the merge requests a deploy brings (the GitLab review and approval gates).
+_GITLAB_REVIEW_GATE = re.compile(r"merge_requests/[^\s\"']*/approv|merge_requests/\$\{?\w+\}?\"?\s*$")
+
+
+def verifies_mr_approvals(text: str) -> bool:
+    """A script that reads the approvals of merge requests from the API (GET .../merge_requests/:iid/approvals,
+    whose approved_by it judges), in one URL or built from a base path."""
+    if _GITLAB_REVIEW_GATE.search(text):
+        return True
+    return "merge_requests/" in text and re.search(r"/approvals\b", text) is not None and "approved_by" in text
 
 
 _UNDECLARED = (
@@ -48,6 +81,8 @@ def expect(pipeline: Pipeline, answers: dict[str, Any], needs: list[tuple[str, C
     protection (GitHub Free, private repository) the files are judged as written, and the control passes only
     where every production deploy verifies the approvals again (the compensating control).
     """
+    if pipeline.platform == "gitlab":
+        return _expect_gitlab(pipeline, answers, needs)
     outcome = _expect(pipeline, needs)
     if outcome.status != "pass" or not (
         answers.get("github_plan") == "free" and answers.get("visibility") == "private"
@@ -63,6 +98,37 @@ def expect(pipeline: Pipeline, answers: dict[str, Any], needs: list[tuple[str, C
     return passed(
         outcome.reason + "; GitHub Free does not enforce it on a private repository, so every production deploy "
         "verifies each pull request's approvals (detective for merges, preventive for production)",
+        *outcome.evidence,
+        gates[0].where,
+    )
+
+
+def _expect_gitlab(
+    pipeline: Pipeline, answers: dict[str, Any], needs: list[tuple[str, Callable[[Any], bool], str]]
+) -> Outcome:
+    """On GitLab Free nothing enforces approvals on a merge: the production deploy verifies them instead."""
+    if pipeline.protection is None or not pipeline.protection.declared:
+        return unknown(_UNDECLARED_GITLAB.format(branch=pipeline.default_branch))
+    if answers.get("gitlab_tier") != "free":
+        return _expect(pipeline, needs)
+    premium = [n for n in needs if n[0] in _PREMIUM_KEYS]
+    outcome = _expect(pipeline, [n for n in needs if n[0] not in _PREMIUM_KEYS])
+    if outcome.status != "pass" or not premium:
+        return outcome
+    gates = [
+        s
+        for job in pipeline.production_jobs()
+        for s in job.steps
+        if verifies_mr_approvals(s.text) and command_ignored(s, verifies_mr_approvals) is None
+    ]
+    if not gates:
+        return failed(
+            "GitLab Free enforces no merge request approvals, and no production deploy verifies them itself",
+            *outcome.evidence[:1],
+        )
+    return passed(
+        outcome.reason + "; GitLab Free enforces no approvals, so every production deploy verifies each merge "
+        "request's approvals (detective for merges, preventive for production)",
         *outcome.evidence,
         gates[0].where,
     )
@@ -110,6 +176,22 @@ class PP_BRANCH_01(Branch):
     )
 
     id = "PP-BRANCH-01"
+    procedures = {
+        "gitlab": (
+            "For each sampled merged merge request, confirm it had at least the required number of approvals "
+            "(GET /projects/:id/merge_requests/:iid/approvals) from people other than its author before it "
+            "merged; confirm the live protected branch (push access: No one) and approval rules match "
+            ".gitlab/settings/."
+        )
+    }
+    remediations = {
+        "gitlab": (
+            "Protect the default branch in .gitlab/settings/protected-branch.json with push_access_level 0 "
+            "(every change through a merge request) and, on Premium, an approval rule with approvals_required"
+            " of at least the answered number (approval-rules/*.json); on Free, verify each merge request's "
+            "approvals in the production job."
+        )
+    }
     soc2 = ("CC8.1", "CC6.1")
     iso27001 = ("A.8.4", "A.8.25", "A.8.32")
     severity = Severity.CRITICAL
@@ -142,9 +224,23 @@ class PP_BRANCH_02(Branch):
         "list commits on the default branch that did not come through a pull request (the deployment records' "
         "pull_requests lists) and confirm there are none."
     )
-    population = {"github": _PROTECTION_EXPORT}
+    population = {"github": _PROTECTION_EXPORT, "gitlab": _GITLAB_PROTECTION_EXPORT}
 
     id = "PP-BRANCH-02"
+    evidences = {"gitlab": ("The protected-branch payload (push access, allowed_to_push) under version control.")}
+    procedures = {
+        "gitlab": (
+            "Confirm the live protected branch allows push to No one with no users, groups or deploy keys in "
+            "allowed_to_push; list commits on the default branch that did not come through a merge request "
+            "(the deployment records' merge_requests lists) and confirm there are none."
+        )
+    }
+    remediations = {
+        "gitlab": (
+            "Keep push_access_level 0 and allowed_to_push empty in .gitlab/settings/protected-branch.json, so"
+            " nobody (Maintainers and Owners included) pushes past the merge request."
+        )
+    }
     soc2 = ("CC8.1", "CC6.1")
     iso27001 = ("A.8.4", "A.8.25")
     severity = Severity.CRITICAL
@@ -179,6 +275,23 @@ class PP_BRANCH_03(Branch):
     )
 
     id = "PP-BRANCH-03"
+    evidences = {
+        "gitlab": ("Approval settings under version control; approval notes and diff versions per merge request.")
+    }
+    procedures = {
+        "gitlab": (
+            "For each sampled merge request, confirm the approvals were given after its last push (approval "
+            "notes newer than the last diff version) and that neither its author nor a committer approved it."
+        )
+    }
+    remediations = {
+        "gitlab": (
+            "In .gitlab/settings/approval-settings.json set reset_approvals_on_push: true, "
+            "merge_requests_author_approval: false and merge_requests_disable_committers_approval: true; set "
+            "code_owner_approval_required: true on the protected branch and "
+            "only_allow_merge_if_all_discussions_are_resolved: true in project.json."
+        )
+    }
     soc2 = ("CC8.1",)
     iso27001 = ("A.8.25", "A.8.32")
     requires = ("PP-BRANCH-01",)
@@ -213,6 +326,23 @@ class PP_BRANCH_04(Branch):
     )
 
     id = "PP-BRANCH-04"
+    evidences = {
+        "gitlab": ("The project settings payload under version control; pipelines per merge request on the platform.")
+    }
+    procedures = {
+        "gitlab": (
+            "For each sampled merge request, confirm its merge-request pipeline succeeded on its final commit"
+            " before merge and that no job of it was allowed to fail; confirm 'Pipelines must succeed' is on "
+            "and skipped pipelines do not count in the live project settings."
+        )
+    }
+    remediations = {
+        "gitlab": (
+            "Set only_allow_merge_if_pipeline_succeeds: true, allow_merge_on_skipped_pipeline: false and "
+            "merge_method: ff in .gitlab/settings/project.json, and keep every scanner job in the "
+            "merge-request pipeline without allow_failure."
+        )
+    }
     soc2 = ("CC8.1", "CC7.1")
     iso27001 = ("A.8.25", "A.8.28")
     prevents = ("scans-not-blocking",)
@@ -223,8 +353,24 @@ class PP_BRANCH_04(Branch):
     )
     evidence = "Required-check list under version control; check runs per commit on the platform."
 
+    platform_notes = {
+        "gitlab": "GitLab has no list of required checks: `only_allow_merge_if_pipeline_succeeds` makes the "
+        "whole merge-request pipeline required (every job not allowed to fail), `allow_merge_on_skipped_pipeline: "
+        "false` keeps a skipped pipeline from counting, and a fast-forward merge method keeps the branch up to date."
+    }
+
     @classmethod
     def check(cls, pipeline: Pipeline, answers: dict[str, Any]) -> Outcome:
+        if pipeline.platform == "gitlab":
+            return expect(
+                pipeline,
+                answers,
+                [
+                    ("status_checks", is_true, "only_allow_merge_if_pipeline_succeeds: true"),
+                    ("skipped_pipeline_blocks", is_true, "allow_merge_on_skipped_pipeline: false"),
+                    ("strict_checks", is_true, "merge_method ff or rebase_merge (the branch must be up to date)"),
+                ],
+            )
         outcome = expect(
             pipeline,
             answers,
@@ -298,9 +444,15 @@ class PP_BRANCH_05(Branch):
         "confirm the default branch history has no rewritten commits since the last audit (each deployment "
         "record's previous_sha is an ancestor of its sha)."
     )
-    population = {"github": _PROTECTION_EXPORT}
+    population = {"github": _PROTECTION_EXPORT, "gitlab": _GITLAB_PROTECTION_EXPORT}
 
     id = "PP-BRANCH-05"
+    remediations = {
+        "gitlab": (
+            "Set allow_force_push: false on the protected default branch and merge_method: ff (or "
+            "rebase_merge) in .gitlab/settings/project.json."
+        )
+    }
     soc2 = ("CC8.1",)
     iso27001 = ("A.8.15", "A.8.32")
     requires = ("PP-BRANCH-01",)
@@ -333,11 +485,29 @@ class PP_BRANCH_06(Branch):
     )
 
     id = "PP-BRANCH-06"
+    evidences = {"gitlab": ("CODEOWNERS under version control; code-owner approvals per merge request.")}
+    procedures = {
+        "gitlab": (
+            "Confirm the CODEOWNERS file assigns the pipeline, settings, compliance and scanner files to the "
+            "security group, that GitLab shows no CODEOWNERS syntax errors, and that sampled merge requests "
+            "touching those paths carry an approval from a member of that group."
+        )
+    }
+    remediations = {
+        "gitlab": (
+            "Add a CODEOWNERS file (CODEOWNERS, docs/CODEOWNERS or .gitlab/CODEOWNERS) whose sections give "
+            "/.gitlab-ci.yml, /.gitlab/, /compliance/, /scripts/ and the scanner configuration to the "
+            "security group, and require code-owner approval on the protected branch."
+        )
+    }
     soc2 = ("CC8.1", "CC6.1")
     iso27001 = ("A.8.4", "A.8.9")
-    implemented_by = {"github": (".github/CODEOWNERS",)}
+    implemented_by = {"github": (".github/CODEOWNERS",), "gitlab": (".gitlab/CODEOWNERS",)}
     needs = (PROTECTION, SETTINGS_APPLIED, TEAM)
-    population = {"github": 'gh api "repos/$REPO/codeowners/errors"; then ' + _MERGED_PRS}
+    population = {
+        "github": 'gh api "repos/$REPO/codeowners/errors"; then ' + _MERGED_PRS,
+        "gitlab": "the CODEOWNERS file at the end of the period; then " + _GITLAB_MERGED_MRS,
+    }
     remediation = (
         "Add CODEOWNERS entries owned by the security team for /.github/, /compliance/, /.gitleaks.toml, "
         "/.pre-commit-config.yaml, /.zap/ and /scripts/, and require code-owner review."
@@ -346,10 +516,17 @@ class PP_BRANCH_06(Branch):
 
     @classmethod
     def check(cls, repo: Repo, pipeline: Pipeline) -> Outcome:
-        doc = repo.codeowners
+        gitlab = pipeline.platform == "gitlab"
+        doc = repo.gitlab_codeowners if gitlab else repo.codeowners
         if doc is None:
-            return failed("no CODEOWNERS file (.github/CODEOWNERS, CODEOWNERS or docs/CODEOWNERS)")
-        paths = sorted({job.file for job in pipeline.jobs} | {".github/settings.yml"})
+            where = (
+                "CODEOWNERS, docs/CODEOWNERS or .gitlab/CODEOWNERS"
+                if gitlab
+                else (".github/CODEOWNERS, CODEOWNERS or docs/CODEOWNERS")
+            )
+            return failed(f"no CODEOWNERS file ({where})")
+        settings = {".gitlab/settings/protected-branch.json"} if gitlab else {".github/settings.yml"}
+        paths = sorted({job.file for job in pipeline.jobs} | (set(pipeline.docs) if gitlab else set()) | settings)
         paths += [p for p in ("compliance/CONTROLS.md", "deploy/production.json") if (repo.root / p).exists()]
         paths += [p for p in ("compliance",) if (repo.root / p).is_dir() and "compliance/CONTROLS.md" not in paths]
         findings = []

@@ -6,7 +6,8 @@ import re
 from typing import Any, ClassVar
 
 from generator.controls.base import Control, Finding, Outcome, Severity, failed, passed, unknown
-from generator.controls.judge import deploy_path, each_production_job
+from generator.controls.branch import verifies_mr_approvals
+from generator.controls.judge import command_ignored, deploy_path, each_production_job
 from generator.controls.needs import DEPLOY_HOOKS, ENV_REVIEWERS, ENVIRONMENTS, PROTECTION, TEAM, Need
 from generator.pipeline.model import PUSH, Job, Pipeline, Step
 
@@ -46,12 +47,45 @@ def deploy_step(job: Job) -> Step | None:
     return None
 
 
+_GL = ".gitlab-ci.yml"
+_GITLAB_DEPLOYMENTS = (
+    'curl --header "PRIVATE-TOKEN: $TOKEN" "$GITLAB_API/projects/$PROJECT/deployments?environment=production&'
+    'updated_after=$FROM&updated_before=$TO&per_page=100" (every page) > population.json; the deployment records '
+    "in the evidence store are the same population"
+)
+# A GitLab deploy job's approval check: the deployment's or the merge requests' approvals from the API.
+_GITLAB_APPROVALS = re.compile(r"deployments/[^\s\"']*/approvals|merge_requests/[^\s\"']*/approv|/approvals\b")
+
+
+def followers(pipeline: Pipeline, job: Job) -> list[Job]:
+    """The jobs of the same pipeline that stand on JOB (GitLab: its needs, or the stage order)."""
+
+    def index() -> dict[int, frozenset[str]]:
+        # Each job's needs as a set; the jobs of a GitLab stage share one needs list, so one set.
+        shared: dict[int, tuple[list[str], frozenset[str]]] = {}
+        found: dict[int, frozenset[str]] = {}
+        for other in pipeline.jobs:
+            needs = other.needs
+            if id(needs) not in shared:
+                shared[id(needs)] = (needs, frozenset(needs))
+            found[id(other)] = shared[id(needs)][1]
+        return found
+
+    sets = pipeline.cached("needs-sets", index)
+    return [j for j in pipeline.same_run(job) if j is not job and job.id in sets.get(id(j), frozenset())]
+
+
+def _gitlab_when(pipeline: Pipeline, job: Job, event: str) -> set[str]:
+    when = getattr(pipeline.adapter, "when", None)
+    return set(when(job, event)) if when is not None else set()
+
+
 class Deploy(Control):
     family = "deploy"
-    implemented_by = {"github": ("{production_workflow}#deploy-production",)}
+    implemented_by = {"github": ("{production_workflow}#deploy-production",), "gitlab": (f"{_GL}#deploy-production",)}
     owner = "Release manager (control owner); the security team approves production"
     frequency = "Every production deploy"
-    population = {"github": _PRODUCTION_RUNS}
+    population = {"github": _PRODUCTION_RUNS, "gitlab": _GITLAB_DEPLOYMENTS}
     needs: ClassVar[tuple[Need, ...]] = (ENVIRONMENTS, DEPLOY_HOOKS)
     # Only a repository that deploys has these controls; a library's releases are judged as releases. Under
     # Argo CD the pipeline deploys nothing: PP-ARGO-01..04 judge the GitOps promotion instead.
@@ -62,11 +96,31 @@ class PP_DEPLOY_01(Deploy):
     """Production deploys need a separate, verified approval"""
 
     id = "PP-DEPLOY-01"
+    evidences = {"gitlab": ("The approvals GitLab returned, copied into the deployment record.")}
+    procedures = {
+        "gitlab": (
+            "For each sampled production deploy, open its deployment record and confirm the approval it holds"
+            " (the protected environment's deployment approval, or on Free the merge requests' approvals, as "
+            "returned by GitLab) names an approver from the security group who is not the person who ran the "
+            "deploy, given before the deploy started."
+        )
+    }
+    remediations = {
+        "gitlab": (
+            "Deploy production from a job with `environment: {name: production, deployment_tier: "
+            "production}`, a rule that adds it only on the default branch with `when: manual`, a protected "
+            "environment with approval rules for the security group (Premium) or, on Free, a step that "
+            "verifies the merge requests' approvals (not the deployer's) before deploying."
+        )
+    }
     soc2 = ("CC8.1",)
     iso27001 = ("A.8.25", "A.8.31")
     severity = Severity.CRITICAL
     prevents = ("no-separate-approval",)
-    implemented_by = {"github": ("{production_workflow}#deploy-production", ".github/settings.yml")}
+    implemented_by = {
+        "github": ("{production_workflow}#deploy-production", ".github/settings.yml"),
+        "gitlab": (f"{_GL}#deploy-production",),
+    }
     needs = (ENV_REVIEWERS, PROTECTION, TEAM, DEPLOY_HOOKS)
     remediation = (
         "Deploy production only from a job whose approval GitHub enforces and the job verifies: an environment "
@@ -81,8 +135,17 @@ class PP_DEPLOY_01(Deploy):
         "the security team who is not the person who triggered the deploy, given before the deploy started."
     )
 
+    platform_notes = {
+        "gitlab": "GitLab: the production job is `when: manual`, never added to merge-request pipelines, deploys "
+        "through the `production` environment, and its approval is the protected environment's approval rules "
+        "(.gitlab/settings/protected-environments/production.json, Premium) or, on Free, a step that verifies "
+        "the merge requests' approvals through the API before it deploys."
+    }
+
     @classmethod
     def check(cls, pipeline: Pipeline, answers: dict[str, Any]) -> Outcome:
+        if pipeline.platform == "gitlab":
+            return each_production_job(pipeline, lambda job: _gitlab_approval(pipeline, job, answers))
         findings: list[Finding] = []
         branch = pipeline.default_branch
         production = pipeline.environments.get("production")
@@ -148,11 +211,82 @@ class PP_DEPLOY_01(Deploy):
         return outcome
 
 
+def _reads_approvals(text: str) -> bool:
+    return bool(_GITLAB_APPROVALS.search(text)) or verifies_mr_approvals(text)
+
+
+def _gitlab_approval(pipeline: Pipeline, job: Job, answers: dict[str, Any]) -> Outcome:
+    from generator.pipeline.model import CHANGE_EVENTS
+
+    if job.runs_on(*CHANGE_EVENTS):
+        return failed(f"{job.name} can run in a merge-request pipeline: production takes unmerged code", job.where)
+    branches = getattr(pipeline.adapter, "other_branches", None)
+    if branches is not None and (where := branches(job)) is not None:
+        return failed(
+            f"{job.name} is added to pipelines of branches other than {pipeline.default_branch}: anyone who can "
+            "push a branch can deploy unreviewed code to production",
+            where,
+        )
+    whens = _gitlab_when(pipeline, job, PUSH) - {"never"}
+    if whens and whens != {"manual"}:
+        return failed(
+            f"{job.name} is not when: manual on {pipeline.default_branch}: production deploys without anyone "
+            "starting it",
+            job.at("rules") if "rules" in job.data else job.where,
+        )
+    if not job.environment:
+        return failed(f"{job.name} deploys without an environment, so GitLab cannot protect it", job.where)
+    deploy = deploy_step(job)
+    # An approval check compares the approvers with who runs the deploy (no self-approval).
+    verify = [
+        s
+        for s in job.steps
+        if (_GITLAB_APPROVALS.search(s.text) or verifies_mr_approvals(s.text))
+        and re.search(r"GITLAB_USER_(?:LOGIN|ID|NAME)\b", s.text)
+        and s.not_blocking(PUSH, in_job=True) is None
+        and command_ignored(s, _reads_approvals) is None
+    ]
+    if verify:
+        return passed(
+            f"{job.name} is manual and verifies the approvals GitLab returns before it deploys", verify[0].where
+        )
+    env = pipeline.environments.get(job.environment)
+    if env is not None and env.reviewers:
+        return passed(f"the protected {job.environment} environment requires {env.reviewers} approval(s)", env.where)
+    if answers.get("gitlab_tier") == "free":
+        return failed(
+            f"GitLab Free has no approvals on protected environments, and {job.name} verifies no approval",
+            job.where,
+        )
+    if deploy is not None and env is None:
+        return unknown(
+            f"{job.name} deploys through {job.environment}, whose protection is not declared in "
+            ".gitlab/settings/protected-environments/ (the live settings decide); the job verifies no approval",
+            job.where,
+        )
+    return failed(f"{job.name} deploys to production with no approval that GitLab enforces", job.where)
+
+
 class PP_DEPLOY_02(Deploy):
     """Staging and production are separate environments, and staging comes first"""
 
     id = "PP-DEPLOY-02"
-    implemented_by = {"github": (".github/workflows/deploy.yml#deploy-staging", ".github/settings.yml")}
+    procedures = {
+        "gitlab": (
+            "For each sampled production deploy, confirm the same commit (and image digest) was deployed to "
+            "staging first, in the same pipeline."
+        )
+    }
+    remediations = {
+        "gitlab": (
+            "Deploy to a staging environment first and make the production job need it (needs: or a later "
+            "stage), together with the DAST job."
+        )
+    }
+    implemented_by = {
+        "github": (".github/workflows/deploy.yml#deploy-staging", ".github/settings.yml"),
+        "gitlab": (f"{_GL}#deploy-staging",),
+    }
     soc2 = ("CC8.1",)
     iso27001 = ("A.8.31",)
     remediation = (
@@ -186,6 +320,19 @@ class PP_DEPLOY_03(Deploy):
     """The production job verifies that every required check passed on what it deploys"""
 
     id = "PP-DEPLOY-03"
+    procedures = {
+        "gitlab": (
+            "For each sampled production deploy, confirm the deployment record's checks list holds every job "
+            "of its pipeline with status success (none allowed to fail), from the pipeline that built the "
+            "deployed image."
+        )
+    }
+    remediations = {
+        "gitlab": (
+            "Make the production job stand (needs: or stage order) on every scanner and test job of its "
+            "pipeline, none of them allow_failure."
+        )
+    }
     soc2 = ("CC8.1",)
     iso27001 = ("A.8.25",)
     remediation = (
@@ -198,8 +345,17 @@ class PP_DEPLOY_03(Deploy):
         "check with conclusion success, from the run that built the deployed image."
     )
 
+    platform_notes = {
+        "gitlab": "GitLab: the production job runs in the pipeline that checked the commit, so it must stand "
+        "(needs:, or the stage order) on every job of that pipeline that runs a scanner or the tests, none of "
+        "them allowed to fail."
+    }
+
     @classmethod
     def check(cls, pipeline: Pipeline) -> Outcome:
+        if pipeline.platform == "gitlab":
+            return each_production_job(pipeline, lambda job: _gitlab_checks(pipeline, job))
+
         def judge(job: Job) -> Outcome:
             gates = [s for s in job.steps if _CHECK_RUNS.search(s.text)]
             if not gates:
@@ -228,10 +384,41 @@ class PP_DEPLOY_03(Deploy):
         return each_production_job(pipeline, judge)
 
 
+def _gitlab_checks(pipeline: Pipeline, job: Job) -> Outcome:
+    path = {id(j) for j in deploy_path(pipeline, job)}
+    checks = [
+        j
+        for j in pipeline.jobs
+        if j is not job
+        and j.runs_on(PUSH)
+        and any(not inv.tool.reports_only and inv.tool.category != "drift" for inv in j.invocations())
+    ]
+    if not checks:
+        return failed(f"no job checks what {job.name} deploys in its pipeline", job.where)
+    findings = [
+        Finding(j.where, f"{job.name} does not stand on {j.name} (needs: or an earlier stage)")
+        for j in checks
+        if id(j) not in path
+    ]
+    findings += [
+        Finding(j.where, f"{j.name} cannot stop {job.name}: {why}") for j in checks if (why := j.not_blocking(PUSH))
+    ]
+    if findings:
+        return failed(findings[0].message, *findings)
+    return passed(f"{job.name} runs only when every check of its pipeline passed", *(j.where for j in checks[:3]))
+
+
 class PP_DEPLOY_04(Deploy):
     """A failed, cancelled or timed-out deploy rolls production back automatically and leaves a record"""
 
     id = "PP-DEPLOY-04"
+    remediations = {
+        "gitlab": (
+            "Health-check the deployed version in the production job, and add a job with `when: on_failure` "
+            "that needs it, rolls production back and writes the deployment record."
+        )
+    }
+    implemented_by = {"github": ("{production_workflow}#deploy-production",), "gitlab": (f"{_GL}#rollback-production",)}
     soc2 = ("CC8.1",)
     iso27001 = ("A.8.32",)
     remediation = (
@@ -248,8 +435,16 @@ class PP_DEPLOY_04(Deploy):
         "deployment record says rolled_back (or rollback_failed, with the incident that followed)."
     )
 
+    platform_notes = {
+        "gitlab": "GitLab: a job with `when: on_failure` that stands on the production job rolls it back (a "
+        "failed health check fails the production job) and writes the record; a timed-out job fails too."
+    }
+
     @classmethod
     def check(cls, pipeline: Pipeline) -> Outcome:
+        if pipeline.platform == "gitlab":
+            return each_production_job(pipeline, lambda job: _gitlab_rollback(pipeline, job))
+
         def judge(job: Job) -> Outcome:
             deploy = deploy_step(job)
             if deploy is None:
@@ -293,15 +488,46 @@ class PP_DEPLOY_04(Deploy):
         return each_production_job(pipeline, judge)
 
 
+def _gitlab_rollback(pipeline: Pipeline, job: Job) -> Outcome:
+    deploy = deploy_step(job)
+    if deploy is None:
+        return failed(f"{job.name}: no deploy step found", job.where)
+    script = deploy.run
+    after = script[script.find("deploy") :] if "deploy" in script else script
+    health = _HEALTH.search(after) or any(_HEALTH.search(s.run) for s in job.steps[deploy.index + 1 :])
+    if not health:
+        return failed(f"{job.name} has no health check after the deploy", deploy.where)
+    rollbacks = [
+        j
+        for j in followers(pipeline, job)
+        if _gitlab_when(pipeline, j, PUSH) - {"never"} == {"on_failure"}
+        and any(_ROLLBACK.search(s.text) for s in j.steps)
+    ]
+    if not rollbacks:
+        return failed(f"no job with when: on_failure rolls {job.name} back", deploy.where)
+    rollback = rollbacks[0]
+    if rollback.invalid or rollback.reached.get(PUSH) == "never":
+        return failed(f"the rollback job cannot run: {rollback.not_blocking(PUSH)}", rollback.where)
+    if not any(re.search(r"record", s.text, re.IGNORECASE) for s in rollback.steps):
+        return failed("the rollback leaves no record", rollback.where)
+    return passed("a failed production deploy rolls back and the record says so", rollback.where)
+
+
 class PP_DEPLOY_05(Deploy):
     """Rollback is drilled on a schedule and each drill leaves evidence"""
 
     id = "PP-DEPLOY-05"
+    remediations = {
+        "gitlab": (
+            "Keep a rollback-drill job run by a pipeline schedule (and by hand) that rolls staging back and "
+            "forward and keeps its record as an artifact and in the evidence store."
+        )
+    }
     soc2 = ("CC8.1",)
     iso27001 = ("A.8.32",)
     severity = Severity.MEDIUM
     prevents = ("rollback-never-tested",)
-    implemented_by = {"github": (".github/workflows/rollback-drill.yml#drill",)}
+    implemented_by = {"github": (".github/workflows/rollback-drill.yml#drill",), "gitlab": (f"{_GL}#rollback-drill",)}
     remediation = (
         "Keep a rollback-drill workflow (workflow_dispatch plus a quarterly schedule) that rolls staging back "
         "and forward and uploads a drill record."
@@ -316,7 +542,10 @@ class PP_DEPLOY_05(Deploy):
     frequency = "Quarterly, and on demand"
     population = {
         "github": 'gh run list --repo "$REPO" --workflow rollback-drill.yml --created "$FROM..$TO" '
-        "--json databaseId,conclusion,createdAt,url"
+        "--json databaseId,conclusion,createdAt,url",
+        "gitlab": 'curl --header "PRIVATE-TOKEN: $TOKEN" "$GITLAB_API/projects/$PROJECT/pipelines?source=schedule&'
+        'updated_after=$FROM&updated_before=$TO&per_page=100" (every page); the rollback-drill job of each '
+        "(GET /projects/$PROJECT/pipelines/:id/jobs)",
     }
 
     @classmethod
@@ -324,13 +553,17 @@ class PP_DEPLOY_05(Deploy):
         for job in pipeline.jobs:
             if not job.runs_on("schedule", "manual"):
                 continue
+            # A GitLab schedule picks its jobs by a variable the schedule sets: the job runs when it fires.
+            in_job = pipeline.platform == "gitlab"
             drills = [
                 s
                 for s in job.steps
                 if _ROLLBACK.search(s.name + " " + s.text)
-                and s.not_blocking("schedule" if job.runs_on("schedule") else "manual") is None
+                and s.not_blocking("schedule" if job.runs_on("schedule") else "manual", in_job=in_job) is None
             ]
             kept = [s for s in job.steps if s.action == "actions/upload-artifact" or "evidence" in s.uses]
+            if pipeline.platform == "gitlab" and "artifacts" in job.data:
+                kept = job.steps[:1]  # GitLab keeps the job's artifacts: paths
             if drills and kept:
                 when = "scheduled" if job.runs_on("schedule") else "on demand only"
                 return passed(f"rollback drill ({when}) leaves a record", drills[0].where)
@@ -348,11 +581,24 @@ class PP_DEPLOY_06(Deploy):
     """Releases are published by CI from protected refs, through an environment, with short-lived credentials"""
 
     id = "PP-DEPLOY-06"
+    procedures = {
+        "gitlab": (
+            "For each sampled release, confirm it was published by a pipeline job from a tag or the default "
+            "branch, through the release environment, with id_tokens (the registry shows the pipeline as "
+            "publisher)."
+        )
+    }
+    remediations = {
+        "gitlab": (
+            "Publish only from a job added on tags or the default branch (never in merge-request pipelines), "
+            "through an environment, with id_tokens (OIDC) instead of a registry token variable."
+        )
+    }
     soc2 = ("CC8.1", "CC6.1")
     iso27001 = ("A.8.32", "A.8.4")
     severity = Severity.HIGH
     applies = "publishes"
-    implemented_by = {"github": (".github/workflows",)}
+    implemented_by = {"github": (".github/workflows",), "gitlab": (_GL,)}
     needs: ClassVar[tuple[Need, ...]] = ()
     remediation = (
         "Publish only from a job that runs on a tag, a release or the default branch (never on pull requests), "
@@ -367,7 +613,11 @@ class PP_DEPLOY_06(Deploy):
     )
     owner = "Maintainers (control owner)"
     frequency = "Every release"
-    population = {"github": 'gh release list --repo "$REPO" --limit 1000; gh run list --repo "$REPO" --event release'}
+    population = {
+        "github": 'gh release list --repo "$REPO" --limit 1000; gh run list --repo "$REPO" --event release',
+        "gitlab": 'curl --header "PRIVATE-TOKEN: $TOKEN" "$GITLAB_API/projects/$PROJECT/releases?per_page=100" '
+        "(every page); each release's tag pipeline: GET /projects/$PROJECT/pipelines?ref=TAG",
+    }
 
     @classmethod
     def check(cls, pipeline: Pipeline) -> Outcome:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, ClassVar
 
@@ -56,7 +57,10 @@ class Evidence(Control):
     population = {
         "github": "the deployment records and manifests under the evidence store prefix {project_name}/ for the "
         "period (aws s3api list-objects-v2 --bucket {evidence_bucket} --prefix {project_name}/YYYY/, or the "
-        "workflow artifacts while they last); sample 25"
+        "workflow artifacts while they last); sample 25",
+        "gitlab": "the deployment records and manifests under the evidence store prefix {project_name}/ for the "
+        "period (aws s3api list-objects-v2 --bucket {evidence_bucket} --prefix {project_name}/YYYY/, or the job "
+        "artifacts while they last); sample 25",
     }
     needs: ClassVar[tuple[Need, ...]] = (EVIDENCE_STORE,)
 
@@ -71,10 +75,28 @@ class PP_EVID_01(Evidence):
     )
 
     id = "PP-EVID-01"
+    procedures = {
+        "gitlab": (
+            "For each sampled production deploy, confirm a deployment record exists, that its SHA-256 matches"
+            " the evidence manifest, and that it names the commit, the image digest, the approvals, every "
+            "merge request since the previous production SHA with its approvers, the checks and the scan "
+            "reports."
+        )
+    }
+    remediations = {
+        "gitlab": (
+            "Write one JSON deployment record per production deploy from jobs that stand on it (one on "
+            "success, one with when: on_failure): commit, environment, status, approvers, merge requests and "
+            "their approvers, checks, scan results, SBOM, deployer, time; keep it as an artifact and ship it."
+        )
+    }
     applies = "deploys"  # a repository that only publishes packages has no production deploy to record
     soc2 = ("CC8.1", "CC7.2")
     iso27001 = ("A.8.15", "A.8.25")
-    implemented_by = {"github": ("{production_workflow}#{production_job}",)}
+    implemented_by = {
+        "github": ("{production_workflow}#{production_job}",),
+        "gitlab": (".gitlab-ci.yml#record-production",),
+    }
     remediation = (
         "Write one JSON record per production deploy with the commit SHA, author, pull-request reviewers and "
         "approvers, approval and deploy timestamps, environment, status, scan links and SBOM digest."
@@ -83,8 +105,16 @@ class PP_EVID_01(Evidence):
         "deployment-record.json: workflow artifact ({retention} days) and the evidence store ({store_retention})."
     )
 
+    platform_notes = {
+        "gitlab": "GitLab: the record is written by jobs that stand on the production job, one that runs when it "
+        "succeeds and one with `when: on_failure` (or `always`), each keeping it as an artifact or shipping it."
+    }
+
     @classmethod
     def check(cls, pipeline: Pipeline) -> Outcome:
+        if pipeline.platform == "gitlab":
+            return each_production_job(pipeline, lambda job: _gitlab_record(pipeline, job))
+
         def judge(job: Job) -> Outcome:
             writer = next((s for s in job.steps if "deployment-record" in s.text), None)
             if writer is None:
@@ -105,6 +135,54 @@ class PP_EVID_01(Evidence):
         return each_production_job(pipeline, judge)
 
 
+_RECORD = re.compile(r"deployment[-_ ]record")
+
+
+def _gitlab_writers(pipeline: Pipeline, job: Job) -> dict[str, list[Step]]:
+    """The steps that write JOB's deployment record, by when they run: 'success' and 'failure'."""
+    from generator.controls.deploy import _gitlab_when, followers
+
+    found: dict[str, list[Step]] = {"success": [], "failure": []}
+    for step in job.steps:
+        if _RECORD.search(step.text):
+            found["failure" if step.data.get("section") == "after_script" else "success"].append(step)
+            if step.data.get("section") == "after_script":
+                found["success"].append(step)
+    for other in followers(pipeline, job):
+        whens = _gitlab_when(pipeline, other, "push") - {"never"}
+        steps = [s for s in other.steps if _RECORD.search(s.text)]
+        if not steps:
+            continue
+        if whens & {"on_success", "always"}:
+            found["success"] += steps
+        if whens & {"on_failure", "always"}:
+            found["failure"] += steps
+    return found
+
+
+def _gitlab_record(pipeline: Pipeline, job: Job) -> Outcome:
+    writers = _gitlab_writers(pipeline, job)
+    if not writers["success"] and not writers["failure"]:
+        return failed(f"{job.name} writes no deployment record", job.where)
+    if not writers["failure"]:
+        return failed("the deployment record is not written when the deploy fails (when: on_failure)", job.where)
+    if not writers["success"]:
+        return failed("the deployment record is written only when the deploy fails", writers["failure"][0].where)
+    text = "\n".join(s.text for s in writers["success"] + writers["failure"])
+    missing = [name for name, words in RECORD_FIELDS.items() if not any(re.search(rf"\b{w}\b", text) for w in words)]
+    writer = writers["success"][0]
+    if missing:
+        return failed(f"the deployment record lacks {', '.join(missing)}", writer.where)
+    unkept = [
+        w
+        for w in writers["success"] + writers["failure"]
+        if "artifacts" not in w.job.data and not any(_ships(s) for s in w.job.steps[w.index :])
+    ]
+    if unkept:
+        return failed("the deployment record is neither kept as an artifact nor shipped", unkept[0].where)
+    return passed("every production deploy writes a complete record, whatever its outcome", writer.where)
+
+
 class PP_EVID_02(Evidence):
     """Scan results and deployment evidence are kept in object-locked storage for the promised retention"""
 
@@ -115,12 +193,20 @@ class PP_EVID_02(Evidence):
     )
 
     id = "PP-EVID-02"
+    remediations = {
+        "gitlab": (
+            "Ship scan reports and deployment records to a bucket with object lock in compliance mode (7 "
+            "years) from the jobs that write them, authenticating with id_tokens (OIDC); job artifacts "
+            "expire."
+        )
+    }
     soc2 = ("CC7.2", "CC8.1")
     iso27001 = ("A.8.15",)
     applies = "evidence_store != 'none'"
     prevents = ("scan-results-not-retained",)
     implemented_by = {
         "github": (".github/actions/ship-evidence/action.yml", "{production_workflow}#{production_job}"),
+        "gitlab": (".gitlab-ci.yml#evidence",),
     }
     remediation = (
         "Ship scan reports and deployment records to a bucket with object lock in compliance mode "
@@ -132,6 +218,15 @@ class PP_EVID_02(Evidence):
     @classmethod
     def check(cls, pipeline: Pipeline) -> Outcome:
         def judge(job: Job) -> Outcome:
+            if pipeline.platform == "gitlab":
+                writers = _gitlab_writers(pipeline, job)
+                # The record is shipped by the writing step or a later one of the same job.
+                shipped_gl = [
+                    s for w in writers["success"] + writers["failure"] for s in w.job.steps[w.index :] if _ships(s)
+                ]
+                if not shipped_gl:
+                    return failed(f"{job.name} does not ship its deployment record to the evidence store", job.where)
+                return passed("deployment records go to the evidence store", shipped_gl[0].where)
             writer = next((s for s in job.steps if "deployment-record" in s.text), None)
             after = job.steps[writer.index + 1 :] if writer is not None else job.steps
             shipped = [s for s in after if _ships(s)]
@@ -169,11 +264,19 @@ class PP_EVID_03(Evidence):
     needs = ()
 
     id = "PP-EVID-03"
+    evidences = {"gitlab": ("artifacts:expire_in of every job in .gitlab-ci.yml under version control.")}
+    remediations = {
+        "gitlab": (
+            "Set artifacts:expire_in on every job that keeps artifacts (or in default:): GitLab has no cap, "
+            "only an instance default an admin may change."
+        )
+    }
     soc2 = ("CC7.2",)
     iso27001 = ("A.8.15",)
     severity = Severity.MEDIUM
     implemented_by = {
         "github": (".github/workflows/pr-checks.yml", ".github/workflows/deploy.yml"),
+        "gitlab": (".gitlab-ci.yml",),
     }
     remediation = (
         "Set retention-days to at most 90 on public and 400 on private repositories: GitHub silently clamps "
@@ -181,8 +284,15 @@ class PP_EVID_03(Evidence):
     )
     evidence = "retention-days in the workflows under version control."
 
+    platform_notes = {
+        "gitlab": "GitLab has no cap on `artifacts:expire_in`, only an instance default an admin may change: "
+        "every job that keeps artifacts sets expire_in itself (or through default:), so retention is deliberate."
+    }
+
     @classmethod
     def check(cls, pipeline: Pipeline, answers: dict[str, Any]) -> Outcome:
+        if pipeline.platform == "gitlab":
+            return _gitlab_expiry(pipeline)
         visibility = str(answers.get("visibility"))
         known = visibility in RETENTION_LIMIT
         limit = RETENTION_LIMIT[visibility] if known else RETENTION_LIMIT["public"]
@@ -225,6 +335,29 @@ class PP_EVID_03(Evidence):
         return passed(f"every artifact retention is within {limit} days", *evidence[:5])
 
 
+def _gitlab_expiry(pipeline: Pipeline) -> Outcome:
+    findings: list[Finding] = []
+    evidence: list[str] = []
+    for job in pipeline.jobs:
+        artifacts = job.data.get("artifacts")
+        if not isinstance(artifacts, dict):
+            continue
+        if not artifacts.get("expire_in"):
+            findings.append(
+                Finding(
+                    job.at("artifacts"),
+                    f"job {job.id} keeps artifacts without expire_in: the instance default decides how long",
+                )
+            )
+        else:
+            evidence.append(job.at("artifacts", "expire_in"))
+    if findings:
+        return failed(findings[0].message, *findings)
+    if not evidence:
+        return not_applicable("no job keeps artifacts")
+    return passed("every job that keeps artifacts sets expire_in", *evidence[:5])
+
+
 class PP_EVID_04(Evidence):
     """The platform audit log is exported daily to object-locked storage"""
 
@@ -236,12 +369,30 @@ class PP_EVID_04(Evidence):
     needs = (AUDIT_LOG_API, EVIDENCE_STORE)
 
     id = "PP-EVID-04"
+    remediations = {
+        "gitlab": (
+            "Run a scheduled job that exports the project's audit events (Premium/Ultimate; project events on"
+            " Free) and ships them to the evidence store through id_tokens (OIDC)."
+        )
+    }
     soc2 = ("CC7.2",)
     iso27001 = ("A.8.15",)
     severity = Severity.MEDIUM
     # The organisation audit-log REST API exists on GitHub Enterprise Cloud only.
-    applies = "evidence_store != 'none' and github_plan == 'enterprise' and github_host == 'github.com'"
-    implemented_by = {"github": (".github/workflows/audit-log-export.yml#export",)}
+    applies = (
+        "evidence_store != 'none' and (platform == 'gitlab' or (github_plan == 'enterprise' and "
+        "github_host == 'github.com'))"
+    )
+    platform_notes = {
+        "github": "GitHub: only Enterprise Cloud has the organisation audit-log API, so elsewhere the control does "
+        "not apply and the Git history of .github/ with the deployment records stands in (see its need).",
+        "gitlab": "GitLab: the project audit events API (Premium and Ultimate) or, on Free, the project events "
+        "API, exported by a scheduled job; on every tier, unlike GitHub where only Enterprise Cloud has the API.",
+    }
+    implemented_by = {
+        "github": (".github/workflows/audit-log-export.yml#export",),
+        "gitlab": (".gitlab-ci.yml#audit-export",),
+    }
     remediation = (
         "Run a scheduled job that exports the organisation audit log and ships it to the evidence store through OIDC."
     )
@@ -252,7 +403,16 @@ class PP_EVID_04(Evidence):
         for job in pipeline.jobs:
             if not job.runs_on("schedule"):
                 continue
-            export = next((s for s in job.steps if "audit-log" in s.text and s.not_blocking("schedule") is None), None)
+            # A GitLab schedule picks its jobs by a variable the schedule sets: the job runs when it fires.
+            in_job = pipeline.platform == "gitlab"
+            export = next(
+                (
+                    s
+                    for s in job.steps
+                    if _AUDIT_LOG.search(s.text) and s.not_blocking("schedule", in_job=in_job) is None
+                ),
+                None,
+            )
             if export and any(_ships(s) for s in job.steps):
                 return passed("the audit log is exported on a schedule and shipped", export.where)
         return failed("no scheduled job exports the audit log to the evidence store")
@@ -274,7 +434,10 @@ class PP_EVID_05(Evidence):
     severity = Severity.MEDIUM
     applies = "evidence_store != 'none'"
     requires = ("PP-EVID-02",)
-    implemented_by = {"github": (".github/workflows/evidence-verify.yml#verify",)}
+    implemented_by = {
+        "github": (".github/workflows/evidence-verify.yml#verify",),
+        "gitlab": (".gitlab-ci.yml#verify-evidence",),
+    }
     remediation = (
         "Run a daily scheduled job that asserts the store's lock mode, retention and versioning, checks that "
         "every object listed in the previous day's manifests exists and is locked for the promised period, "
@@ -288,19 +451,31 @@ class PP_EVID_05(Evidence):
     @classmethod
     def check(cls, pipeline: Pipeline) -> Outcome:
         seen: list[str] = []
+        unshipped: list[str] = []
         for job in pipeline.jobs:
             if not job.runs_on("schedule") or not _daily(job):
                 continue
-            verify = next((s for s in job.steps if _VERIFY.search(s.text) and s.not_blocking("schedule") is None), None)
+            verify = next(
+                (
+                    s
+                    for s in job.steps
+                    # in_job: a GitLab job picked by a schedule's variable (PIPEPROOF_SCHEDULE) runs on that one
+                    if _VERIFY.search(s.text) and s.not_blocking("schedule", in_job=True) is None
+                ),
+                None,
+            )
             if verify is None:
                 seen.append(f"{job.name} runs daily but verifies no stored object")
                 continue
-            if not any(_ships(s) for s in job.steps[verify.index + 1 :]):
-                return failed(f"{job.name} verifies the store but does not ship its result as evidence", verify.where)
+            if not (_ships_later(verify) or any(_ships(s) for s in job.steps[verify.index + 1 :])):
+                unshipped.append(verify.where)
+                seen.append(f"{job.name} verifies the store but does not ship its result as evidence")
+                continue
             return passed("a daily job verifies the stored evidence and ships the result", verify.where)
         return failed(
-            "no daily scheduled job verifies that stored evidence exists and is locked"
-            + (f" ({'; '.join(seen)})" if seen else "")
+            "no daily scheduled job verifies that stored evidence exists and is locked and ships the result"
+            + (f" ({'; '.join(seen)})" if seen else ""),
+            *unshipped,
         )
 
 
@@ -320,7 +495,10 @@ class PP_EVID_06(Evidence):
     soc2 = ("CC6.1", "CC7.2")
     iso27001 = ("A.8.15", "A.8.9")
     applies = "evidence_store != 'none'"
-    implemented_by = {"github": ("infrastructure/evidence-store/main.tf",)}
+    implemented_by = {
+        "github": ("infrastructure/evidence-store/main.tf",),
+        "gitlab": ("infrastructure/evidence-store/main.tf",),
+    }
     remediation = (
         "Keep the store as code: Object Lock COMPLIANCE (S3), a locked retention policy (GCS) or a locked "
         "immutability policy (Azure) for the promised period, versioning, no public access, an OIDC trust "
@@ -400,7 +578,12 @@ class PP_EVID_07(Evidence):
     severity = Severity.MEDIUM
     # Protection and environments exist to check only where GitHub offers them.
     applies = "environments_available"
+    platforms = frozenset({"github"})
     implemented_by = {"github": (".github/workflows/protect-check.yml#check",)}
+    platform_notes = {
+        "gitlab": "Not rendered on GitLab yet: run `pipeproof protect check` and `pipeproof protect export` against "
+        "the project from a scheduled job of your own with a read-only token (the commands support GitLab)."
+    }
     remediation = (
         "Run `pipeproof protect check` and `pipeproof protect export` on a daily schedule with a read-only token, "
         "failing on drift and keeping the snapshot as evidence."
@@ -433,6 +616,7 @@ def _protect(step: Step, command: str) -> bool:
     return re.search(rf"\bprotect\s+{command}\b", step.run) is not None
 
 
+_AUDIT_LOG = re.compile(r"audit-log|audit[-_]events")
 _UPLOAD = re.compile(
     r"aws\s+s3\s+cp|aws\s+s3api\s+put-object|gcloud\s+storage\s+cp|gsutil\s+cp|az\s+storage\s+blob\s+upload"
 )
@@ -479,6 +663,22 @@ def _fails_open(step: Step) -> str | None:
     return None
 
 
+def _ships_later(step: Step) -> bool:
+    """Whether the step's own script uploads after it verifies (a GitLab job's script is one step)."""
+    m = _VERIFY.search(step.run)
+    if m is None:
+        return False
+    rest = step.run[m.end() :]
+    follower = getattr(step.job.pipeline.adapter, "_followed", None)
+    followed = follower(rest, 0) if callable(follower) else []
+    return any(_uploads(text) for text in [rest, *followed])
+
+
 def _ships(step: Step) -> bool:
     """A step that uploads to an evidence store: a cloud CLI upload, directly or in the local action it uses."""
-    return bool(_UPLOAD.search(step.text))
+    return _uploads(step.text)
+
+
+@functools.lru_cache(maxsize=4096)  # the same scripts are followed in many steps and asked about per deploy
+def _uploads(text: str) -> bool:
+    return bool(_UPLOAD.search(text))

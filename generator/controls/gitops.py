@@ -31,14 +31,20 @@ ARGO_TEAM = Need(
 class GitOps(Control):
     family = "deploy"
     applies = "deploy_model == 'argocd'"
-    # The checks are platform-neutral; GitLab joins once its CI side of the promotion lands.
-    platforms = frozenset({"github"})
+    # The Argo CD objects are the same on every platform, so the audit judges them in a GitLab repository too;
+    # what GitLab still lacks is the rendered CI side of the promotion (copier refuses argocd on GitLab).
+    platforms = frozenset({"github", "gitlab"})
+    platform_notes = {
+        "gitlab": "pipeproof renders Argo CD GitOps for GitHub only in this release; on GitLab the audit judges the "
+        "Argo CD objects, CODEOWNERS and the CI jobs that propose, record and revert promotions all the same."
+    }
     owner = "Platform team (control owner, runs Argo CD); the security team reviews the projects and RBAC quarterly"
     frequency = "Every change to argocd/ (continuous); the live Argo CD configuration reviewed quarterly"
-    population = {
-        "github": 'git log --format="%H %an %ad %s" -- argocd/ for the period, and argocd proj list -o yaml / '
-        "kubectl -n argocd get cm argocd-rbac-cm -o yaml from the live installation"
-    }
+    population = dict.fromkeys(
+        ("github", "gitlab"),
+        'git log --format="%H %an %ad %s" -- argocd/ for the period, and argocd proj list -o yaml / '
+        "kubectl -n argocd get cm argocd-rbac-cm -o yaml from the live installation",
+    )
     needs: ClassVar[tuple[Need, ...]] = (ARGO_TEAM,)
 
 
@@ -75,7 +81,10 @@ class PP_ARGO_01(GitOps):
     soc2 = ("CC6.1",)
     iso27001 = ("A.8.31",)
     severity = Severity.HIGH
-    implemented_by = {"github": ("argocd/projects/staging.yaml", "argocd/projects/production.yaml")}
+    implemented_by = {
+        "github": ("argocd/projects/staging.yaml", "argocd/projects/production.yaml"),
+        "gitlab": ("argocd/projects/staging.yaml", "argocd/projects/production.yaml"),
+    }
     remediation = (
         "Give each environment its own AppProject: sourceRepos the manifests repository only, destinations one "
         "cluster and namespace (no '*'), an empty or explicit clusterResourceWhitelist (no '*'), and keep every "
@@ -206,7 +215,10 @@ class PP_ARGO_02(GitOps):
     iso27001 = ("A.8.31", "A.8.2")
     severity = Severity.CRITICAL
     prevents = ("no-separate-approval",)
-    implemented_by = {"github": ("argocd/argocd-rbac-cm.yaml", "argocd/projects/production.yaml")}
+    implemented_by = {
+        "github": ("argocd/argocd-rbac-cm.yaml", "argocd/projects/production.yaml"),
+        "gitlab": ("argocd/argocd-rbac-cm.yaml", "argocd/projects/production.yaml"),
+    }
     remediation = (
         "In argocd-rbac-cm keep policy.default empty or role:readonly (never role:admin), grant `applications, "
         "sync` on the production project only to the deployers' role, deny developers sync, update/*, delete/* "
@@ -332,7 +344,8 @@ class PP_ARGO_03(GitOps):
             "argocd/projects/production.yaml",
             ".github/CODEOWNERS",
             "{production_workflow}#{production_job}",
-        )
+        ),
+        "gitlab": ("argocd/applications/production.yaml", "argocd/projects/production.yaml", ".gitlab/CODEOWNERS"),
     }
     remediation = (
         "Point the production Application at the protected default branch, keep automated sync off (or on "
@@ -438,7 +451,8 @@ class PP_ARGO_04(GitOps):
             "argocd/argocd-notifications-cm.yaml",
             ".github/workflows/argocd-sync.yml#sync-record",
             ".github/workflows/rollback.yml#rollback",
-        )
+        ),
+        "gitlab": ("argocd/argocd-notifications-cm.yaml",),
     }
     remediation = (
         "Subscribe the production Application to on-sync-succeeded and on-sync-failed notifications that report "

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from generator.controls.base import Control, Finding, Outcome, Severity, failed, not_applicable, passed, unknown
 from generator.controls.judge import gate
 from generator.controls.needs import PIPEPROOF_ACTION, PROTECTION, RUNNER_TOOLS, TEAM, Need
-from generator.pipeline import tools
+from generator.pipeline import shell, tools
 from generator.pipeline.model import Job, Pipeline
 from generator.repo import Doc, Repo
 
@@ -101,12 +101,15 @@ _WORKFLOWS = (  # {production_workflow} is deploy.yml itself, or promote.yml (li
 
 class Hardening(Control):
     family = "hardening"
-    implemented_by = {"github": _WORKFLOWS}
+    implemented_by = {"github": _WORKFLOWS, "gitlab": (".gitlab-ci.yml",)}
     owner = "Platform team (control owner); the security team reviews changes to .github/"
     frequency = "Every change to the pipeline (the controls-drift job audits each pull request)"
     population = {
         "github": 'git log --since "$FROM" --until "$TO" --format="%H %an %ad %s" -- .github/; for each sampled '
-        "commit: pipeproof audit at that commit (git worktree add /tmp/at COMMIT && pipeproof audit /tmp/at)"
+        "commit: pipeproof audit at that commit (git worktree add /tmp/at COMMIT && pipeproof audit /tmp/at)",
+        "gitlab": 'git log --since "$FROM" --until "$TO" --format="%H %an %ad %s" -- .gitlab-ci.yml .gitlab/; for '
+        "each sampled commit: pipeproof audit at that commit (git worktree add /tmp/at COMMIT && pipeproof audit "
+        "/tmp/at)",
     }
     needs: ClassVar[tuple[Need, ...]] = (PROTECTION, TEAM)
 
@@ -117,6 +120,12 @@ class PP_HARD_01(Hardening):
     procedure = "Run pipeproof audit on the sampled commits and confirm every action reference is a 40-hex commit SHA."
 
     id = "PP-HARD-01"
+    remediations = {
+        "gitlab": (
+            "Pin every project include with `ref:` to a commit SHA, every component to `@<sha>`, and give "
+            "every remote include an `integrity:` hash."
+        )
+    }
     soc2 = ("CC7.1", "CC8.1")
     iso27001 = ("A.8.25", "A.8.28")
     severity = Severity.CRITICAL
@@ -126,8 +135,15 @@ class PP_HARD_01(Hardening):
     )
     evidence = "Workflows under version control."
 
+    platform_notes = {
+        "gitlab": "GitLab has no actions: what it fetches from elsewhere is an include, so a `project:` include "
+        "is pinned by `ref:` to a commit SHA, a `component:` by `@<sha>`, and a `remote:` include by `integrity:`."
+    }
+
     @classmethod
     def check(cls, pipeline: Pipeline) -> Outcome:
+        if pipeline.platform == "gitlab":
+            return _gitlab_includes_pinned(pipeline)
         count = 0
         findings: list[Finding] = []
         for _where, at, step, _file in _raw_steps(pipeline):
@@ -160,6 +176,20 @@ class PP_HARD_02(Hardening):
     )
 
     id = "PP-HARD-02"
+    procedures = {
+        "gitlab": (
+            "Run pipeproof audit on the sampled commits and confirm no job writes out CI_JOB_TOKEN or sends "
+            "it to another host; confirm the job token allowlist (Settings > CI/CD > Job token permissions) "
+            "is limited to the projects that need it."
+        )
+    }
+    remediations = {
+        "gitlab": (
+            "Use CI_JOB_TOKEN only against this GitLab's API and registry ($CI_API_V4_URL, $CI_REGISTRY); "
+            "never echo it, write it to a file or send it to another host; restrict its scope in Settings > "
+            "CI/CD > Job token permissions."
+        )
+    }
     soc2 = ("CC6.1",)
     iso27001 = ("A.8.4", "A.8.25")
     remediation = (
@@ -168,8 +198,16 @@ class PP_HARD_02(Hardening):
     )
     evidence = "Workflows under version control."
 
+    platform_notes = {
+        "gitlab": "GitLab's job token has no per-job scopes in the CI file (its access is a project setting): "
+        "the check is that CI_JOB_TOKEN goes only to this GitLab's API and registry, never to another host, "
+        "a file, the log or another variable."
+    }
+
     @classmethod
-    def check(cls, pipeline: Pipeline) -> Outcome:
+    def check(cls, pipeline: Pipeline, answers: dict[str, Any]) -> Outcome:
+        if pipeline.platform == "gitlab":
+            return _gitlab_job_token(pipeline, str(answers.get("gitlab_host") or "gitlab.com"))
         findings: list[Finding] = []
         jobs = _own_jobs(pipeline)
         if not jobs:
@@ -202,6 +240,12 @@ class PP_HARD_03(Hardening):
     )
 
     id = "PP-HARD-03"
+    remediations = {
+        "gitlab": (
+            "Never run $CI_MERGE_REQUEST_TITLE, $CI_COMMIT_MESSAGE, branch names or other values a "
+            "contributor sets through eval or sh -c; pass them as quoted variables."
+        )
+    }
     soc2 = ("CC7.1", "CC8.1")
     iso27001 = ("A.8.28",)
     severity = Severity.CRITICAL
@@ -211,8 +255,16 @@ class PP_HARD_03(Hardening):
     )
     evidence = "Workflows under version control."
 
+    platform_notes = {
+        "gitlab": "GitLab passes variables to the shell as environment variables, so the risk is a script that "
+        "runs an untrusted value ($CI_MERGE_REQUEST_TITLE, $CI_COMMIT_MESSAGE, a branch name) as code: eval, "
+        "sh -c, or an unquoted expansion inside a command string."
+    }
+
     @classmethod
     def check(cls, pipeline: Pipeline) -> Outcome:
+        if pipeline.platform == "gitlab":
+            return _gitlab_untrusted(pipeline)
         findings: list[Finding] = []
         for _where, at, step, file in _raw_steps(pipeline):
             run = step.get("run")
@@ -240,6 +292,12 @@ class PP_HARD_04(Hardening):
     procedure = "Run pipeproof audit on the sampled commits and confirm every checkout sets persist-credentials: false."
 
     id = "PP-HARD-04"
+    platforms = frozenset({"github"})
+    implemented_by = {"github": _WORKFLOWS}
+    platform_notes = {
+        "gitlab": "Not on GitLab: the runner clones with the job token, which expires when the job ends, and no "
+        "CI keyword keeps a credential on disk; PP-HARD-02 judges where the job token goes."
+    }
     soc2 = ("CC6.1",)
     iso27001 = ("A.8.4",)
     remediation = "Set `persist-credentials: false` on every actions/checkout step."
@@ -277,6 +335,18 @@ class PP_HARD_05(Hardening):
     )
 
     id = "PP-HARD-05"
+    procedures = {
+        "gitlab": (
+            "Confirm jobs authenticate to clouds only through id_tokens (OIDC) and that the project, group "
+            "and instance CI/CD variables hold no long-lived cloud keys (GET /projects/:id/variables)."
+        )
+    }
+    remediations = {
+        "gitlab": (
+            "Use id_tokens: (OIDC) for cloud access and keep every secret in masked, protected CI/CD "
+            "variables; never write a key or token into variables: of .gitlab-ci.yml."
+        )
+    }
     soc2 = ("CC6.1",)
     iso27001 = ("A.8.4", "A.8.25")
     severity = Severity.CRITICAL
@@ -287,8 +357,15 @@ class PP_HARD_05(Hardening):
     )
     evidence = "Workflows under version control; the cloud's trust policy."
 
+    platform_notes = {
+        "gitlab": "GitLab: cloud access through `id_tokens:` (OIDC); no cloud key or other secret written into "
+        "`variables:` (a secret belongs in a masked, protected CI/CD variable, never in the file)."
+    }
+
     @classmethod
     def check(cls, pipeline: Pipeline) -> Outcome:
+        if pipeline.platform == "gitlab":
+            return _gitlab_secrets(pipeline)
         findings: list[Finding] = []
         for where_of, mapping in _credential_places(pipeline):
             for key, value in mapping.items():
@@ -319,6 +396,12 @@ class PP_HARD_06(Hardening):
     )
 
     id = "PP-HARD-06"
+    platforms = frozenset({"github"})
+    implemented_by = {"github": _WORKFLOWS}
+    platform_notes = {
+        "gitlab": "Not on GitLab: no trigger runs a fork's code with the target project's secrets by itself (a "
+        "fork's merge-request pipeline runs in the fork unless a maintainer starts it in the parent project)."
+    }
     soc2 = ("CC6.1", "CC8.1")
     iso27001 = ("A.8.25",)
     remediation = (
@@ -381,14 +464,27 @@ class PP_HARD_07(Hardening):
     )
 
     id = "PP-HARD-07"
+    remediations = {
+        "gitlab": (
+            "Give every job `timeout:` and `interruptible:` (or set them in default:) and every deploy job a "
+            "resource_group."
+        )
+    }
     soc2 = ("CC8.1",)
     iso27001 = ("A.8.25",)
     severity = Severity.MEDIUM
     remediation = "Give every job `timeout-minutes` and a `concurrency` group (workflow- or job-level)."
     evidence = "Workflows under version control."
 
+    platform_notes = {
+        "gitlab": "GitLab: `timeout:` and `interruptible:` on every job (or in default:), and a `resource_group` "
+        "on every job that deploys to an environment (GitLab's concurrency for deploys)."
+    }
+
     @classmethod
     def check(cls, pipeline: Pipeline) -> Outcome:
+        if pipeline.platform == "gitlab":
+            return _gitlab_limits(pipeline)
         findings: list[Finding] = []
         jobs = _own_jobs(pipeline)
         if not jobs:
@@ -413,22 +509,44 @@ class PP_HARD_08(Hardening):
     )
 
     id = "PP-HARD-08"
+    evidences = {"gitlab": ("Renovate merge requests.")}
+    procedures = {
+        "gitlab": (
+            "Confirm Renovate opened update merge requests for image pins and dependencies during the period "
+            "and that they were reviewed like any change."
+        )
+    }
+    remediations = {
+        "gitlab": (
+            "Add renovate.json (or .gitlab/renovate.json) with the gitlabci manager, so image pins and "
+            "dependencies get update merge requests."
+        )
+    }
     soc2 = ("CC7.1",)
     iso27001 = ("A.8.9", "A.8.28")
     severity = Severity.MEDIUM
-    implemented_by = {"github": (".github/dependabot.yml",)}
+    implemented_by = {"github": (".github/dependabot.yml",), "gitlab": ("renovate.json",)}
     remediation = "Add a github-actions entry (and one per package ecosystem) to .github/dependabot.yml."
     evidence = "Dependabot pull requests."
 
+    platform_notes = {
+        "gitlab": "GitLab has no Dependabot: Renovate (renovate.json or .gitlab/renovate.json) with its gitlabci "
+        "manager keeps the image pins and dependencies fresh."
+    }
+
     @classmethod
-    def check(cls, repo: Repo) -> Outcome:
+    def check(cls, repo: Repo, answers: dict[str, Any]) -> Outcome:
+        gitlab = answers.get("platform") == "gitlab"
+        manager = "gitlabci" if gitlab else "github-actions"
         for name in _RENOVATE:
             path = repo.root / name
             if path.is_file():
                 text = path.read_text(encoding="utf-8", errors="replace")
-                if "enabledManagers" in text and "github-actions" not in text:
-                    return failed("Renovate's enabledManagers leaves out github-actions", f"{name}:1")
+                if "enabledManagers" in text and manager not in text:
+                    return failed(f"Renovate's enabledManagers leaves out {manager}", f"{name}:1")
                 return passed("Renovate keeps dependencies and action pins fresh", f"{name}:1")
+        if gitlab:
+            return failed("no Renovate configuration (renovate.json or .gitlab/renovate.json)")
         doc = repo.dependabot
         if doc is None:
             return failed("no .github/dependabot.yml or Renovate configuration")
@@ -448,6 +566,11 @@ class PP_HARD_09(Hardening):
     needs = (PROTECTION, TEAM, RUNNER_TOOLS)
 
     id = "PP-HARD-09"
+    remediations = {
+        "gitlab": (
+            "Pin every image to an exact version or a digest (never latest, stable or no tag), in one place to bump."
+        )
+    }
     soc2 = ("CC8.1",)
     iso27001 = ("A.8.9",)
     remediation = (
@@ -496,10 +619,25 @@ class PP_HARD_10(Hardening):
     needs = (PROTECTION, PIPEPROOF_ACTION)
 
     id = "PP-HARD-10"
+    procedures = {
+        "gitlab": (
+            "For each sampled merge request, confirm the controls-drift job ran in its pipeline and that its "
+            "failures blocked the merge or were waived."
+        )
+    }
+    remediations = {
+        "gitlab": (
+            "Run `pipeproof audit` (pinned) in a merge-request pipeline job, so a weakened control fails the "
+            "merge request."
+        )
+    }
     soc2 = ("CC4.1", "CC8.1")
     iso27001 = ("A.5.36", "A.8.25")
     severity = Severity.MEDIUM
-    implemented_by = {"github": (".github/workflows/pr-checks.yml#controls-drift",)}
+    implemented_by = {
+        "github": (".github/workflows/pr-checks.yml#controls-drift",),
+        "gitlab": (".gitlab-ci.yml#controls-drift",),
+    }
     remediation = (
         "Run `pipeproof audit --format sarif` on every pull request (pinned pipeproof version) and upload "
         "the result to code scanning, so a weakened control shows up in review."
@@ -612,6 +750,17 @@ def _images(job: dict[str, Any]) -> Iterator[tuple[tuple[str, ...], str]]:
         for name, service in services.items():
             if isinstance(service, dict) and isinstance(service.get("image"), str):
                 yield ("services", name, "image"), service["image"]
+    # GitLab: `image:` (a name, or a mapping with name:) and a list of services.
+    image = job.get("image")
+    if isinstance(image, str):
+        yield ("image",), image
+    elif isinstance(image, dict) and isinstance(image.get("name"), str):
+        yield ("image",), image["name"]
+    if isinstance(services, list):
+        for service in services:
+            name = service.get("name") if isinstance(service, dict) else service
+            if isinstance(name, str):
+                yield ("services",), name
 
 
 def _mutable(image: str) -> bool:
@@ -620,3 +769,218 @@ def _mutable(image: str) -> bool:
         return False
     name, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "")
     return tag in {"", "latest", "stable", "edge", "main", "master", "nightly"}
+
+
+# --- GitLab -------------------------------------------------------------------------------------------------
+
+_SHA_REF = re.compile(r"^[0-9a-f]{40}$")
+
+
+def _gitlab_includes_pinned(pipeline: Pipeline) -> Outcome:
+    count = 0
+    findings: list[Finding] = []
+    for path in sorted(pipeline.docs):
+        doc = pipeline.docs[path]
+        if not isinstance(doc.data, Mapping) or "include" not in doc.data:
+            continue
+        value = doc.data.get("include")
+        items = value if isinstance(value, list) else [value]
+        for i, item in enumerate(items):
+            where = doc.at("include", i) if isinstance(value, list) else doc.at("include")
+            if isinstance(item, str) and item.startswith(("http://", "https://")):
+                item = {"remote": item}
+            if not isinstance(item, Mapping):
+                continue
+            if "project" in item:
+                count += 1
+                if not _SHA_REF.match(str(item.get("ref", ""))):
+                    findings.append(Finding(where, f"project include {item['project']} is not pinned to a commit SHA"))
+            elif "component" in item:
+                count += 1
+                if not _SHA_REF.match(str(item["component"]).rsplit("@", 1)[-1]):
+                    findings.append(Finding(where, f"component {item['component']} is not pinned to a commit SHA"))
+            elif "remote" in item:
+                count += 1
+                if not str(item.get("integrity", "")).startswith("sha256-"):
+                    findings.append(Finding(where, f"remote include {item['remote']} has no integrity: hash"))
+    if not count:
+        return not_applicable("no include from another project, a component or a URL")
+    return _result(findings, f"all {count} includes from elsewhere are pinned")
+
+
+_JOB_TOKEN = re.compile(r"\$\{?CI_JOB_TOKEN\}?")
+# Where the job token may go: this GitLab's API, its registries and its own repository.
+_TOKEN_HOSTS = re.compile(
+    r"\$\{?(?:CI_API_V4_URL|CI_SERVER_URL|CI_REGISTRY|CI_REPOSITORY_URL|CI_API_GRAPHQL_URL|"
+    r"CI_DEPENDENCY_PROXY_SERVER|CI_SERVER_HOST|GITLAB_API_URL)\b"
+)
+
+
+def _gitlab_job_token(pipeline: Pipeline, host: str) -> Outcome:
+    """CI_JOB_TOKEN copied into another variable, written out, or sent to a URL of another host than this
+    GitLab (a literal host other than `host`, or a variable that is not one of GitLab's own URLs)."""
+    findings: list[Finding] = []
+    count = 0
+    for job in _own_jobs(pipeline):
+        variables = job.data.get("variables")
+        if isinstance(variables, Mapping):
+            for key, value in variables.items():
+                if _JOB_TOKEN.search(str(value)):
+                    findings.append(
+                        Finding(job.at("variables"), f"job {job.id} copies CI_JOB_TOKEN into variable {key}")
+                    )
+        for step in job.steps:
+            for text, where in getattr(step, "lines", [(step.run, step.where)]):
+                for line in text.splitlines():
+                    if not _JOB_TOKEN.search(line):
+                        continue
+                    count += 1
+                    command = line.strip()
+                    first = command.split("|")[0]
+                    writes = re.match(r"^(?:echo|printf|cat)\b", command) or re.search(r"(?<![<0-9])>>?\s*\S", first)
+                    if writes and not re.search(r"\b(?:docker|podman|buildah|crane)\s+login|--password-stdin", line):
+                        findings.append(Finding(where, f"job {job.id} writes CI_JOB_TOKEN out: `{command[:80]}`"))
+                        continue
+                    for url in re.findall(r"https?://[^\s\"']+", line):
+                        authority = url.split("://", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1]
+                        own = _TOKEN_HOSTS.search(authority) or authority.split(":")[0].lower() == host.lower()
+                        if not own:
+                            findings.append(
+                                Finding(where, f"job {job.id} sends CI_JOB_TOKEN to {authority}: `{command[:80]}`")
+                            )
+                            break
+    if not count and not findings:
+        return passed("no script uses CI_JOB_TOKEN")
+    return _result(findings, "CI_JOB_TOKEN goes only to this GitLab's API and registry")
+
+
+_UNTRUSTED = re.compile(
+    r"\$\{?(?:CI_MERGE_REQUEST_(?:TITLE|DESCRIPTION|SOURCE_BRANCH_NAME|LABELS)|CI_COMMIT_(?:MESSAGE|TITLE|"
+    r"DESCRIPTION|AUTHOR|REF_NAME|BRANCH|REF_SLUG)|CI_EXTERNAL_PULL_REQUEST_SOURCE_BRANCH_NAME)\b"
+)
+_AS_CODE = re.compile(r"\beval\b|\b(?:ba|z)?sh\s+-c\b|\bpython3?\s+-c\b|\bnode\s+-e\b")
+
+
+def _gitlab_untrusted(pipeline: Pipeline) -> Outcome:
+    findings: list[Finding] = []
+    for job in _own_jobs(pipeline):
+        for step in job.steps:
+            for text, where in getattr(step, "lines", [(step.run, step.where)]):
+                for line in text.splitlines():
+                    found = _UNTRUSTED.search(line)
+                    if found and _AS_CODE.search(line):
+                        findings.append(
+                            Finding(where, f"job {job.id} runs {found[0]} (set by whoever opens the change) as code")
+                        )
+    return _result(findings, "no untrusted CI variable is run as code")
+
+
+_SECRET_NAME = re.compile(r"(?i)(?:token|secret|passw(?:or)?d|api[_-]?key|private[_-]?key|access[_-]?key|credential)")
+_SECRET_VALUE = re.compile(
+    r"AKIA[0-9A-Z]{16}|glpat-[\w-]{20}|gh[pousr]_[A-Za-z0-9]{36}|xox[abpr]-[\w-]+|-----BEGIN [A-Z ]*PRIVATE KEY|"
+    r"sk_live_[0-9a-zA-Z]{24}|AIza[0-9A-Za-z_-]{35}"
+)
+
+
+# Throw-away values of test services (`POSTGRES_PASSWORD: postgres`), not credentials of anything that matters.
+_PLACEHOLDER = re.compile(
+    r"(?i)^(?:password|passwd|secret|changeme|change-me|example|test\w*|postgres|mysql|root|admin|guest|"
+    r"runner|dummy|fake|local\w*|dev\w*|ci|x+|\*+|<[^>]*>)$"
+)
+
+
+def _secret_like(value: str) -> bool:
+    """A literal that looks like a real credential: long, and mixing letters with digits or symbols."""
+    if len(value) < 12 or _PLACEHOLDER.match(value) or " " in value.strip():
+        return False
+    classes = sum(bool(re.search(p, value)) for p in (r"[a-z]", r"[A-Z]", r"[0-9]", r"[^A-Za-z0-9]"))
+    return classes >= 3
+
+
+def _gitlab_secrets(pipeline: Pipeline) -> Outcome:
+    findings: list[Finding] = []
+    places: list[tuple[str, Any]] = []
+    for _path, doc in sorted(pipeline.docs.items()):
+        if isinstance(doc.data, Mapping) and isinstance(doc.data.get("variables"), Mapping):
+            places += [(doc.at("variables", k), (k, v)) for k, v in doc.data["variables"].items()]
+    for job in _own_jobs(pipeline):
+        if isinstance(job.data.get("variables"), Mapping):
+            places += [(job.at("variables"), (k, v)) for k, v in job.data["variables"].items()]
+    seen: set[tuple[str, str]] = set()
+    for where, (key, raw) in places:
+        value = str(raw.get("value", "") if isinstance(raw, Mapping) else raw or "")
+        if (str(key), value) in seen:
+            continue  # a top-level variable is in every job too: reported once, where it is written
+        seen.add((str(key), value))
+        literal = bool(value) and "$" not in value
+        if _SECRET_VALUE.search(value) or (
+            literal and (_SECRET_NAME.search(str(key)) or _LONG_LIVED.match(str(key))) and _secret_like(value)
+        ):
+            findings.append(Finding(where, f"variables: {key} holds a secret in the file; use a masked CI/CD variable"))
+    for job in _own_jobs(pipeline):
+        for step in job.steps:
+            if m := _KEY_USE.search(step.run):
+                findings.append(Finding(step.where, f"`{m[0]}` signs in with a long-lived key; use id_tokens (OIDC)"))
+    unique = list({f.where + f.message: f for f in findings}.values())
+    if unique:
+        return _result(unique, "")
+    # A cloud CLI in a job without id_tokens signs in with what the project's CI/CD variables or the runner
+    # hold: a long-lived key the files cannot show, or a runner role; only OIDC is visible here.
+    keyless: list[Finding] = []
+    for job in _own_jobs(pipeline):
+        if "id_tokens" in job.data:
+            continue
+        found = next((c for step in job.steps if (c := _cloud_command(step.text)) is not None), None)
+        if found is not None:
+            keyless.append(
+                Finding(job.where, f"job {job.id} runs `{found}` without id_tokens: its credentials are not OIDC")
+            )
+    if keyless:
+        return unknown(
+            "cloud CLIs run without id_tokens: their credentials come from CI/CD variables or the runner, "
+            "which the files do not show (Settings > CI/CD > Variables decides)",
+            *keyless,
+        )
+    return passed("no secret or long-lived cloud key in the CI configuration; cloud access uses id_tokens")
+
+
+# The CLI as a word of a command (directly, or through a wrapper: `store_cli "$out" aws s3api ...`).
+_CLOUD_CLI = re.compile(r"(?:^|\s)((?:aws|gcloud|gsutil|az)\s+(?!--version)[a-z][\w-]*)")
+
+
+def _cloud_command(text: str) -> str | None:
+    """The first cloud CLI command (aws, gcloud, gsutil, az) a script and the scripts it runs execute."""
+    for command in shell.commands(text, False, False):
+        if m := _CLOUD_CLI.search(command.text):
+            return m[1]
+    return None
+
+
+def _gitlab_limits(pipeline: Pipeline) -> Outcome:
+    findings: list[Finding] = []
+    jobs = _own_jobs(pipeline)
+    if not jobs:
+        return not_applicable("no jobs")
+    for job in jobs:
+        if "timeout" not in job.data:
+            findings.append(Finding(job.where, f"job {job.id} has no timeout (the project default, often 1 hour)"))
+        if "interruptible" not in job.data:
+            findings.append(Finding(job.where, f"job {job.id} does not say whether a newer pipeline may cancel it"))
+        env = job.data.get("environment")
+        action = env.get("action", "start") if isinstance(env, Mapping) else "start"
+        if job.environment and action == "start" and "resource_group" not in job.data:
+            findings.append(
+                Finding(
+                    job.where, f"job {job.id} deploys to {job.environment} without a resource_group (deploys overlap)"
+                )
+            )
+        if job.environment and action == "start" and job.data.get("interruptible") is True:
+            # auto_cancel on a new commit would stop the deploy halfway, and a cancel runs no on_failure rollback.
+            findings.append(
+                Finding(
+                    job.at("interruptible"),
+                    f"job {job.id} deploys to {job.environment} but is interruptible: a newer pipeline may cancel it "
+                    "halfway",
+                )
+            )
+    return _result(findings, "every job has a timeout and says whether it is interruptible; deploys are serialised")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from generator.controls.base import Finding, Outcome, failed, passed, unknown
-from generator.pipeline import tools
-from generator.pipeline.model import PULL_REQUEST, Invocation, Job, Pipeline
+from generator.pipeline import shell, tools
+from generator.pipeline.model import PULL_REQUEST, Invocation, Job, Pipeline, Step
 
 
 def gate(pipeline: Pipeline, category: str, what: str) -> Outcome:
@@ -16,6 +17,7 @@ def gate(pipeline: Pipeline, category: str, what: str) -> Outcome:
     cannot decide) makes the verdict unknown; a remote reusable workflow that may run the tool too.
     """
     uses = pipeline.invocations(category, pipeline.gating_jobs())
+    change = "merge request" if pipeline.platform == "gitlab" else "pull request"
     blocking: list[Invocation] = []
     maybe: list[Finding] = []
     weak: list[Finding] = []
@@ -31,24 +33,29 @@ def gate(pipeline: Pipeline, category: str, what: str) -> Outcome:
     # A workflow GitHub rejects runs nothing: its scanners are listed as what they are, not missed.
     gating = set(map(id, pipeline.gating_jobs()))
     rejected = [j for j in pipeline.jobs if j.invalid and id(j) not in gating]
+    platform = "GitLab" if pipeline.platform == "gitlab" else "GitHub"
     for inv in pipeline.invocations(category, rejected):
         weak.append(
             Finding(
                 inv.where,
-                f"{inv.tool.name}: {inv.step.job.file} is rejected by GitHub "
+                f"{inv.tool.name}: {inv.step.job.file} is rejected by {platform} "
                 f"({inv.step.job.invalid}), so it never runs",
             )
         )
+    # A platform may refuse to create the merge-request pipeline at all (GitLab: needs: on a job it does not add).
+    refused = getattr(pipeline.adapter, "refused", {}).get(PULL_REQUEST)
+    if refused and not blocking:
+        weak += [Finding(inv.where, f"{inv.tool.name}: {refused}") for inv in pipeline.invocations(category)]
     if blocking:
         names = sorted({inv.tool.name for inv in blocking})
         return passed(
-            f"{what} ({', '.join(names)}) runs on every pull request and fails it on findings",
+            f"{what} ({', '.join(names)}) runs on every {change} and fails it on findings",
             *(inv.where for inv in blocking),
         )
     remote = remote_calls(pipeline)
-    if maybe or remote:
+    if maybe or remote or pipeline.opaque:
         return unknown(
-            f"no {what} is known to block pull requests; the files cannot decide the rest",
+            f"no {what} is known to block {change}s; the files cannot decide the rest",
             *maybe,
             *(
                 Finding(
@@ -57,11 +64,12 @@ def gate(pipeline: Pipeline, category: str, what: str) -> Outcome:
                 )
                 for job in remote
             ),
+            *opaque(pipeline, what),
             *weak,
         )
     if weak:
-        return failed(f"{what} runs but cannot fail a pull request", *weak)
-    return failed(f"nothing runs {what} on pull requests")
+        return failed(f"{what} runs but cannot fail a {change}", *weak)
+    return failed(f"nothing runs {what} on {change}s")
 
 
 def remote_calls(pipeline: Pipeline) -> list[Job]:
@@ -74,6 +82,28 @@ def remote_calls(pipeline: Pipeline) -> list[Job]:
         for j in pipeline.gating_jobs()
         if j.calls and not j.calls.startswith(("./", "$/")) and not tools.for_workflow(j.calls.split("@", 1)[0])
     ]
+
+
+_SCRIPT_PATH = re.compile(r"(?:^|[\s\"'=(])((?:\./)?[\w.@/-]+\.(?:sh|bash))\b")
+
+
+def command_ignored(step: Step, test: Callable[[str], bool]) -> str | None:
+    """Why the shell ignores the exit status of the command of STEP that does what `test` recognises (in its
+    own words or in the repository script it runs), or None when that command can fail the step."""
+    from generator.pipeline.model import errexit_pipefail
+
+    errexit, pipefail = errexit_pipefail(None, step.job.pipeline.platform)
+    for command in shell.commands(step.run, errexit, pipefail):
+        script = _SCRIPT_PATH.search(command.text)
+        text = step.job.pipeline.repo.text(script[1].removeprefix("./")) if script else None
+        if test(command.text) or (text is not None and test(text)):
+            return command.ignored or command.unreachable
+    return None
+
+
+def opaque(pipeline: Pipeline, what: str) -> list[Finding]:
+    """Findings for the configuration the files pull in but the audit cannot read (a remote include)."""
+    return [Finding(where, f"{text}; it may add {what}") for where, text in pipeline.opaque]
 
 
 def _uncertain(why: str) -> bool:
@@ -109,12 +139,18 @@ def _deploy_path(pipeline: Pipeline, job: Job) -> list[Job]:
     by_id = {j.id: j for j in pipeline.same_run(job)}
     found: dict[int, Job] = {}
     stack = list(job.needs)
+    # GitLab jobs of one stage share one needs list (every earlier job): each list is walked once. The lists
+    # are kept here so that no id is reused while the walk lasts.
+    walked: dict[int, list[str]] = {}
     while stack:
         upstream = by_id.get(stack.pop())
         if upstream is None or id(upstream) in found:
             continue
         found[id(upstream)] = upstream
-        stack.extend(upstream.needs)
+        needs = upstream.needs
+        if id(needs) not in walked:
+            walked[id(needs)] = needs
+            stack.extend(needs)
         for child in pipeline.called_by(upstream):  # a needed reusable-workflow call brings its jobs
             found[id(child)] = child
     # Each gate names the checks of one run (a GitOps promotion verifies the build run and the staging DAST run).

@@ -20,6 +20,7 @@ from generator.pipeline.model import CHANGE_EVENTS, Job, Pipeline
 from generator.repo import Repo
 
 _PR = ".github/workflows/pr-checks.yml"
+_GL = ".gitlab-ci.yml"
 _DEPLOY_RUNS = (
     'gh run list --repo "$REPO" --workflow deploy.yml --branch {default_branch} --created "$FROM..$TO" '
     "--limit 1000 --json databaseId,headSha,conclusion,url > population.json; "
@@ -39,11 +40,29 @@ _RUNS = (
 )
 
 
+_GITLAB_PIPELINES = (
+    'curl --header "PRIVATE-TOKEN: $TOKEN" "$GITLAB_API/projects/$PROJECT/pipelines?source=merge_request_event&'
+    'updated_after=$FROM&updated_before=$TO&per_page=100" (every page) > population.json; '
+    "sample: jq -r '.[].id' population.json | shuf -n 25; each pipeline's jobs: "
+    'GET "$GITLAB_API/projects/$PROJECT/pipelines/PIPELINE_ID/jobs"'
+)
+_GITLAB_DEPLOYS = (
+    'curl --header "PRIVATE-TOKEN: $TOKEN" "$GITLAB_API/projects/$PROJECT/deployments?environment=production&'
+    "updated_after=$FROM&updated_before=$TO&per_page=100\" (every page) > population.json; each deployment's "
+    "pipeline: its deployable.pipeline.id"
+)
+
+
+def _changes(pipeline: Pipeline) -> str:
+    """What a change under review is called on the pipeline's platform."""
+    return "merge requests" if pipeline.platform == "gitlab" else "pull requests"
+
+
 class Scan(Control):
     family = "scan"
     owner = "Security team (scanner configuration, triage and waivers); engineering lead (fixes)"
     frequency = "Every pull request, every merge-queue group and every deploy (continuous)"
-    population = {"github": _RUNS}
+    population = {"github": _RUNS, "gitlab": _GITLAB_PIPELINES}
     # Code Security decides where the SARIF report goes (code scanning, or artifacts and the job summary).
     needs: ClassVar[tuple[Need, ...]] = (PROTECTION, CODE_SECURITY)
     prevents: ClassVar[tuple[str, ...]] = ("scans-not-blocking",)
@@ -69,9 +88,28 @@ class PP_SCAN_01(Scan):
     )
 
     id = "PP-SCAN-01"
+    procedures = {
+        "gitlab": (
+            "For each sampled pipeline, confirm the sast job ran, used the pinned Semgrep with --error and "
+            "--disable-nosem, and that a pipeline with findings failed and its merge request did not merge "
+            "until fixed or waived; open the kept semgrep.sarif and gl-sast-report.json."
+        )
+    }
+    remediations = {
+        "gitlab": (
+            "Run `semgrep scan --config p/<ruleset> --error --metrics=off` in a job of the merge-request "
+            "pipeline (rules: for merge_request_event), without allow_failure or when: manual, and keep its "
+            "`sast` report artifact."
+        )
+    }
     category = "sast"
+    platform_notes = {
+        "gitlab": "Same check (Semgrep blocks the merge-request pipeline). Where GitHub uploads the SARIF to code "
+        "scanning (GitHub-only), GitLab's counterpart is the `sast` report artifact (artifacts:reports:sast, "
+        "shown in the merge request's security widget on Ultimate)."
+    }
     objective = "static analysis"
-    implemented_by = {"github": (f"{_PR}#sast",)}
+    implemented_by = {"github": (f"{_PR}#sast",), "gitlab": (f"{_GL}#sast",)}
     soc2 = ("CC7.1", "CC8.1")
     iso27001 = ("A.8.25", "A.8.28")
     severity = Severity.CRITICAL
@@ -91,9 +129,15 @@ class PP_SCAN_02(Scan):
     )
 
     id = "PP-SCAN-02"
+    remediations = {
+        "gitlab": (
+            "Run osv-scanner (or Grype over the SBOM) in a merge-request pipeline job that fails on "
+            "high-severity vulnerabilities, without allow_failure, `|| true` or when: manual."
+        )
+    }
     category = "sca"
     objective = "dependency vulnerability check"
-    implemented_by = {"github": (f"{_PR}#sca",)}
+    implemented_by = {"github": (f"{_PR}#sca",), "gitlab": (f"{_GL}#sca",)}
     soc2 = ("CC7.1", "CC8.1")
     iso27001 = ("A.8.28", "A.8.25")
     remediation = (
@@ -107,7 +151,7 @@ class PP_SCAN_02(Scan):
 class PP_SCAN_03(Scan):
     """An SBOM is produced for every build and scanned for vulnerabilities"""
 
-    population = {"github": _DEPLOY_RUNS}
+    population = {"github": _DEPLOY_RUNS, "gitlab": _GITLAB_DEPLOYS}
     procedure = (
         "For each sampled deploy, confirm an SPDX SBOM of the deployed image (by digest) exists in the "
         "evidence store with the SHA-256 the deployment record names, and that Grype scanned it and would "
@@ -115,7 +159,17 @@ class PP_SCAN_03(Scan):
     )
 
     id = "PP-SCAN-03"
-    implemented_by = {"github": (f"{_PR}#sbom", ".github/workflows/deploy.yml#build")}
+    remediations = {
+        "gitlab": (
+            "Generate an SPDX SBOM (syft) in the merge-request pipeline and for the built image, scan it with"
+            " `grype sbom:... --fail-on high`, and keep it (artifacts:reports:cyclonedx and the evidence "
+            "store)."
+        )
+    }
+    implemented_by = {
+        "github": (f"{_PR}#sbom", ".github/workflows/deploy.yml#build"),
+        "gitlab": (f"{_GL}#sbom", f"{_GL}#build"),
+    }
     soc2 = ("CC8.1", "CC7.1")
     iso27001 = ("A.8.9", "A.8.28")
     prevents = ("no-sbom", "scans-not-blocking")
@@ -135,7 +189,7 @@ class PP_SCAN_03(Scan):
                     "no SBOM is known to be generated on pull requests; a remote reusable workflow may generate it",
                     *(Finding(job.where, f"{job.calls}: its contents are not in this repository") for job in remote),
                 )
-            return failed("no SBOM is generated on pull requests")
+            return failed(f"no SBOM is generated on {_changes(pipeline)}")
         scanned = [
             inv
             for inv in pipeline.invocations("sca", gating) + pipeline.invocations("image-scan", gating)
@@ -176,13 +230,27 @@ class PP_SCAN_04(Scan):
     )
 
     id = "PP-SCAN-04"
+    procedures = {
+        "gitlab": (
+            "For each sampled pipeline, confirm the secrets job scanned every commit of the merge request "
+            "with gitleaks (exit code 1, inline allows ignored); on Ultimate, confirm secret push protection "
+            "is on."
+        )
+    }
+    remediations = {
+        "gitlab": (
+            "Run `gitleaks git --exit-code 1 --redact` over the merge request's commits (GIT_DEPTH: 0, "
+            "CI_MERGE_REQUEST_DIFF_BASE_SHA..CI_COMMIT_SHA) in the merge-request pipeline; GitLab's Secret "
+            "Detection template alone reports without failing the job."
+        )
+    }
     category = "secrets"
     objective = "secrets scanning"
 
     @classmethod
     def check(cls, pipeline: Pipeline, answers: dict[str, Any]) -> Outcome:  # type: ignore[override]
         outcome = gate(pipeline, "secrets", "secrets scanning")
-        if outcome.status == "pass":
+        if outcome.status == "pass" or pipeline.platform != "github":
             return outcome
         declared = pipeline.settings.get("security_and_analysis")
         if declared:
@@ -209,7 +277,7 @@ class PP_SCAN_04(Scan):
             outcome.findings,
         )
 
-    implemented_by = {"github": (f"{_PR}#secrets",)}
+    implemented_by = {"github": (f"{_PR}#secrets",), "gitlab": (f"{_GL}#secrets",)}
     soc2 = ("CC6.1", "CC6.7")
     iso27001 = ("A.8.4", "A.8.11")
     severity = Severity.CRITICAL
@@ -224,7 +292,10 @@ class PP_SCAN_05(Scan):
     """Secrets are caught before they are committed (pre-commit gitleaks hook)"""
 
     frequency = "Every local commit of an engineer who installed the hooks"
-    population = {"github": "cat .pre-commit-config.yaml; per engineer: pre-commit run gitleaks --all-files"}
+    population = {
+        "github": "cat .pre-commit-config.yaml; per engineer: pre-commit run gitleaks --all-files",
+        "gitlab": "cat .pre-commit-config.yaml; per engineer: pre-commit run gitleaks --all-files",
+    }
     needs = ()
     procedure = (
         "Confirm .pre-commit-config.yaml carries the gitleaks hook pinned to a release commit; ask a sample "
@@ -236,7 +307,7 @@ class PP_SCAN_05(Scan):
     iso27001 = ("A.8.4",)
     severity = Severity.MEDIUM
     prevents = ()
-    implemented_by = {"github": (".pre-commit-config.yaml",)}
+    implemented_by = {"github": (".pre-commit-config.yaml",), "gitlab": (".pre-commit-config.yaml",)}
     remediation = "Add the gitleaks pre-commit hook, pinned to a release commit SHA, to .pre-commit-config.yaml."
     evidence = "The hook configuration under version control."
 
@@ -260,7 +331,10 @@ class PP_SCAN_06(Scan):
     """The secrets-scanner allowlist does not silently disable the scanner"""
 
     frequency = "Every change to the gitleaks configuration"
-    population = {"github": 'git log --format="%H %an %ad" -- .gitleaks.toml .gitleaksignore'}
+    population = {
+        "github": 'git log --format="%H %an %ad" -- .gitleaks.toml .gitleaksignore',
+        "gitlab": 'git log --format="%H %an %ad" -- .gitleaks.toml .gitleaksignore',
+    }
     needs = (PROTECTION, TEAM)
     procedure = (
         "Confirm .gitleaks.toml extends the default rules with no allowlist entry and that no .gitleaksignore "
@@ -271,7 +345,7 @@ class PP_SCAN_06(Scan):
     soc2 = ("CC6.1",)
     iso27001 = ("A.8.4",)
     prevents = ()
-    implemented_by = {"github": (".gitleaks.toml",)}
+    implemented_by = {"github": (".gitleaks.toml",), "gitlab": (".gitleaks.toml",)}
     remediation = (
         "Keep .gitleaks.toml extending the default rules with an empty allowlist; add an exception only with "
         "a waiver in compliance/risk-acceptance.yml."
@@ -327,9 +401,15 @@ class PP_SCAN_07(Scan):
     )
 
     id = "PP-SCAN-07"
+    remediations = {
+        "gitlab": (
+            "Run `checkov` over the IaC frameworks in use in the merge-request pipeline, without --soft-fail "
+            "or allow_failure."
+        )
+    }
     category = "iac"
     objective = "infrastructure-as-code scanning"
-    implemented_by = {"github": (f"{_PR}#iac",)}
+    implemented_by = {"github": (f"{_PR}#iac",), "gitlab": (f"{_GL}#iac",)}
     soc2 = ("CC8.1", "CC7.1")
     iso27001 = ("A.8.9", "A.8.25")
     applies = "iac | length > 0"
@@ -340,7 +420,7 @@ class PP_SCAN_07(Scan):
 class PP_SCAN_08(Scan):
     """Container images are scanned (Trivy) and block on CRITICAL or HIGH vulnerabilities"""
 
-    population = {"github": _DEPLOY_RUNS}
+    population = {"github": _DEPLOY_RUNS, "gitlab": _GITLAB_DEPLOYS}
     procedure = (
         "For each sampled deploy, confirm Trivy scanned the image that was deployed (the digest in the "
         "deployment record) and would fail on CRITICAL or HIGH; for pull requests, confirm the container job "
@@ -348,6 +428,20 @@ class PP_SCAN_08(Scan):
     )
 
     id = "PP-SCAN-08"
+    procedures = {
+        "gitlab": (
+            "For each sampled deploy, confirm Trivy scanned the image that was deployed (the digest in the "
+            "deployment record) and would fail on CRITICAL or HIGH; for merge requests, confirm the container"
+            " job ran."
+        )
+    }
+    remediations = {
+        "gitlab": (
+            "Build the image rootless (kaniko or buildah, pinned) and run `trivy image --exit-code 1 "
+            "--severity CRITICAL,HIGH` on it in the merge-request pipeline, and on the pushed digest where it"
+            " is built for deploy."
+        )
+    }
     category = "image-scan"
     objective = "container image scanning"
     # The build pushes the image it scans; staging and production deploy that digest.
@@ -378,7 +472,7 @@ class PP_SCAN_08(Scan):
             return failed(findings[0].message, *findings)
         return passed(outcome.reason + "; the deployed image is scanned where it is built", *evidence)
 
-    implemented_by = {"github": (f"{_PR}#container",)}
+    implemented_by = {"github": (f"{_PR}#container",), "gitlab": (f"{_GL}#container",)}
     soc2 = ("CC7.1",)
     iso27001 = ("A.8.25", "A.8.28")
     applies = "containers"
@@ -392,7 +486,7 @@ class PP_SCAN_08(Scan):
 class PP_SCAN_09(Scan):
     """Staging is tested dynamically (OWASP ZAP) and high alerts block promotion"""
 
-    population = {"github": _DEPLOY_RUNS}
+    population = {"github": _DEPLOY_RUNS, "gitlab": _GITLAB_DEPLOYS}
     needs = (ENVIRONMENTS,)
     procedure = (
         "For each sampled production deploy, confirm the dast job that gated it (in the same run, or under Argo "
@@ -402,10 +496,19 @@ class PP_SCAN_09(Scan):
     )
 
     id = "PP-SCAN-09"
+    remediations = {
+        "gitlab": (
+            "Run a ZAP scan against staging in a job after the staging deploy and before production (needs:),"
+            " and fail it on a high-risk alert (a gate that reads the report's riskcode)."
+        )
+    }
     applies = "deploys"  # DAST of staging before production: only where the repository deploys
     soc2 = ("CC7.1",)
     iso27001 = ("A.8.25", "A.8.29")
-    implemented_by = {"github": ("{dast_workflow}#dast", ".zap/rules.tsv")}
+    implemented_by = {
+        "github": ("{dast_workflow}#dast", ".zap/rules.tsv"),
+        "gitlab": (f"{_GL}#dast", ".zap/rules.tsv"),
+    }
     remediation = (
         "Run a ZAP full scan against staging after the staging deploy and before production, and fail the "
         "job when the report holds a high-risk alert."
@@ -422,11 +525,12 @@ class PP_SCAN_09(Scan):
                 for inv in dast:
                     if why_not_gating(pipeline, job, inv) is None:
                         return passed("a blocking DAST scan of staging gates the production deploy", inv.where)
+                    order = list(upstream.invocations())
                     later = [
                         g
-                        for g in upstream.invocations()
+                        for g in order
                         if g.tool.category == "dast-gate"
-                        and g.step.index > inv.step.index
+                        and _after(g, inv, order)
                         and why_not_gating(pipeline, job, g) is None
                     ]
                     cross = gated_elsewhere(job, upstream)
@@ -446,6 +550,14 @@ class PP_SCAN_09(Scan):
         return each_production_job(pipeline, judge)
 
 
+def _after(later: Any, earlier: Any, order: list[Any]) -> bool:
+    """Whether a tool use comes after another in its job: a later step, or later in the same script (the
+    invocations of a script are in the order it runs them, a called script's where its call is)."""
+    if later.step.index != earlier.step.index:
+        return bool(later.step.index > earlier.step.index)
+    return order.index(later) > order.index(earlier)
+
+
 class PP_SCAN_10(Scan):
     """Unit tests run on every change"""
 
@@ -457,9 +569,17 @@ class PP_SCAN_10(Scan):
     )
 
     id = "PP-SCAN-10"
+    evidences = {"gitlab": ("Test job logs in the merge-request pipeline.")}
+    procedures = {
+        "gitlab": (
+            "For each sampled pipeline, confirm the unit-tests job ran and that a failing test failed the "
+            "merge-request pipeline (so 'Pipelines must succeed' blocked the merge)."
+        )
+    }
+    remediations = {"gitlab": ("Run the language's unit tests in a merge-request pipeline job without allow_failure.")}
     category = "tests"
     objective = "test suite"
-    implemented_by = {"github": (f"{_PR}#unit-tests",)}
+    implemented_by = {"github": (f"{_PR}#unit-tests",), "gitlab": (f"{_GL}#unit-tests",)}
     soc2 = ("CC8.1",)
     iso27001 = ("A.8.25", "A.8.29")
     severity = Severity.MEDIUM
@@ -491,11 +611,21 @@ class PP_SCAN_11(Scan):
     """Scanner suppressions are code-owned and each one is covered by a waiver"""
 
     id = "PP-SCAN-11"
+    remediations = {
+        "gitlab": (
+            "Give every scanner suppression file a CODEOWNERS entry (in GitLab's CODEOWNERS, a section owned "
+            "by the security group) and a waiver in compliance/risk-acceptance.yml; run Semgrep with "
+            "--disable-nosem and gitleaks with --ignore-gitleaks-allow."
+        )
+    }
     soc2 = ("CC7.1", "CC8.1")
     iso27001 = ("A.8.28", "A.8.29")
     severity = Severity.MEDIUM
     prevents = ("scans-not-blocking",)
-    implemented_by = {"github": (".github/CODEOWNERS", "compliance/risk-acceptance.yml")}
+    implemented_by = {
+        "github": (".github/CODEOWNERS", "compliance/risk-acceptance.yml"),
+        "gitlab": (".gitlab/CODEOWNERS", "compliance/risk-acceptance.yml"),
+    }
     remediation = (
         "Give every scanner suppression file (.trivyignore, .grype.yaml, .syft.yaml, .checkov.yaml, "
         "osv-scanner.toml, .gitleaksignore, a .semgrepignore that skips source) a CODEOWNERS entry for the "
@@ -511,12 +641,14 @@ class PP_SCAN_11(Scan):
     frequency = "Every change to a suppression file; the waiver register is reviewed quarterly"
     population = {
         "github": "git ls-files '*.trivyignore*' '*trivy.yaml' '*.grype.yaml' '*.syft.yaml' '*.checkov.y*ml' "
-        "'*osv-scanner.toml' '*.gitleaksignore' '*.semgrepignore'; git grep -n 'checkov:skip=\\|nosec\\|nosemgrep'"
+        "'*osv-scanner.toml' '*.gitleaksignore' '*.semgrepignore'; git grep -n 'checkov:skip=\\|nosec\\|nosemgrep'",
+        "gitlab": "git ls-files '*.trivyignore*' '*trivy.yaml' '*.grype.yaml' '*.syft.yaml' '*.checkov.y*ml' "
+        "'*osv-scanner.toml' '*.gitleaksignore' '*.semgrepignore'; git grep -n 'checkov:skip=\\|nosec\\|nosemgrep'",
     }
     needs = (PROTECTION, TEAM)
 
     @classmethod
-    def check(cls, repo: Repo) -> Outcome:  # type: ignore[override]  # fixtures are injected by name
+    def check(cls, repo: Repo, answers: dict[str, Any]) -> Outcome:  # type: ignore[override]  # fixtures by name
         from generator.controls.branch import _owner
 
         found: list[str] = []
@@ -539,7 +671,7 @@ class PP_SCAN_11(Scan):
                 found += [f"{rel}:{number}" for number in inline_suppressions(os.path.join(repo.root, rel))]
         if not found:
             return passed("no scanner suppression files or inline suppressions")
-        owners = repo.codeowners
+        owners = repo.gitlab_codeowners if answers.get("platform") == "gitlab" else repo.codeowners
         unowned = [e for e in found if owners is None or not (_owner(owners.data, e.rsplit(":", 1)[0]) or (0, []))[1]]
         if unowned:
             return failed(f"{len(unowned)} suppression(s) without a code owner", *unowned)
@@ -577,11 +709,20 @@ class PP_SCAN_12(Scan):
     """Dependency licences are checked against an allow-list on every change"""
 
     id = "PP-SCAN-12"
+    evidences = {
+        "gitlab": ("The licence gate's log in the merge-request pipeline, and its report kept as an artifact.")
+    }
+    remediations = {
+        "gitlab": (
+            "Check every dependency's licence against an allow-list in the merge-request pipeline "
+            "(osv-scanner --licenses=<allow-list>) and fail the job on anything else."
+        )
+    }
     soc2 = ("CC8.1",)
     iso27001 = ("A.8.28", "A.5.32")
     severity = Severity.MEDIUM
     prevents = ()
-    implemented_by = {"github": (f"{_PR}#sca",)}
+    implemented_by = {"github": (f"{_PR}#sca",), "gitlab": (f"{_GL}#sca",)}
     remediation = (
         "Check every dependency's licence against an allow-list evaluated as SPDX expressions, and fail the pull "
         "request on anything else: dependency review with allow-licenses (deny-licenses is deprecated and misses "
@@ -597,13 +738,15 @@ class PP_SCAN_12(Scan):
     def check(cls, pipeline: Pipeline) -> Outcome:
         uses = [inv for inv in pipeline.invocations("sca", pipeline.gating_jobs()) if _licence_policy(inv) is not None]
         if not uses:
-            return failed("no dependency licence policy runs on pull requests (an allow-list that fails the change)")
+            return failed(
+                f"no dependency licence policy runs on {_changes(pipeline)} (an allow-list that fails the change)"
+            )
         weak = []
         for inv in uses:
             problem = _licence_policy(inv)
             why = pipeline.why_not_blocking(inv, ("pull_request",))
             if problem == "" and why is None:
-                return passed("an allow-list licence policy fails pull requests", inv.where)
+                return passed(f"an allow-list licence policy fails {_changes(pipeline)}", inv.where)
             weak.append(Finding(inv.where, problem or str(why)))
         return failed(weak[0].message, *weak)
 

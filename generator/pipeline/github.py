@@ -70,10 +70,6 @@ def _gitops_production(job: Job) -> bool:
 
 _SCRIPT = re.compile(r"^(?:(?:bash|sh|zsh|source|\.)\s+)?(\.?\.?/?[\w.@/-]+\.(?:sh|bash))(?:\s|$)")
 _MAKE = re.compile(r"^(?:g?make)(\s+(?:-[\w-]+(?:=\S+)?\s+)*)([\w./-]+(?:\s+[\w./-]+)*)?\s*$")
-# A library a script sources from its own folder: . "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
-_SOURCED = re.compile(
-    r"""^(?:source|\.)\s+"?\$\(dirname\s+(?:--\s+)?"?\$\{?(?:BASH_SOURCE(?:\[0\])?|0)\}?"?\)/([\w.@-]+\.(?:sh|bash))"?(?:\s|$)"""
-)
 _MAX_DEPTH = 3  # scripts calling scripts
 
 
@@ -100,7 +96,141 @@ _STEP_CONTEXTS = ("env", "vars", "secrets", "steps", "needs", "inputs", "matrix"
 _STEP_STATUS = {"success": True, "failure": False, "cancelled": False, "always": True}
 
 
-class GitHubAdapter:
+class ScriptFollower:
+    """Reads the repository scripts and Makefile recipes a shell script runs, and the tools they run
+    (shared by the platform adapters: a script is a script on every platform)."""
+
+    repo: Repo
+    _uses_memo: dict[tuple[Any, ...], tuple[tuple[str, tools.Tool, str, Any], ...]]
+    _followed_memo: dict[tuple[Any, ...], list[str]]
+
+    def _script(
+        self,
+        step: Step,
+        text: str,
+        errexit: bool,
+        pipefail: bool,
+        file: str,
+        first_line: int,
+        outer: str | None,
+        depth: int,
+    ) -> list[Invocation]:
+        return [
+            Invocation(tool, step, where, Use(command=seen, config=self._config(tool)), ignored)
+            for where, tool, seen, ignored in self._tool_uses(text, errexit, pipefail, file, first_line, outer, depth)
+        ]
+
+    def _tool_uses(
+        self, text: str, errexit: bool, pipefail: bool, file: str, first_line: int, outer: str | None, depth: int
+    ) -> tuple[tuple[str, tools.Tool, str, Any], ...]:
+        """(where, tool, command line, why it cannot fail the step) of every tool a script runs, following the
+        repository scripts and Makefile targets it calls. The same scripts recur in many steps: each is read
+        once per audit."""
+        key = (text, errexit, pipefail, file, first_line, outer, depth)
+        if key in self._uses_memo:
+            return self._uses_memo[key]
+        found: list[tuple[str, tools.Tool, str, Any]] = []
+        for command in shell.commands(text, errexit, pipefail):
+            where = f"{file}:{first_line + command.line}"
+            ignored = outer or command.unreachable or command.ignored
+            found += [(where, tool, seen, ignored) for tool, seen in tools.uses_of(command.text)]
+            if depth >= _MAX_DEPTH:
+                continue
+            body = _beside(_strip_env_prefix(command.text), file)
+            if m := _SCRIPT.match(body):
+                rel = m[1].removeprefix("./")
+                script = self.repo.text(rel)
+                if script is not None:
+                    found += self._tool_uses(script, False, False, rel, 1, ignored, depth + 1)
+            elif m := _MAKE.match(body):
+                for target_line, recipe in self._make_recipes(m[2] or ""):
+                    found += self._tool_uses(recipe, False, False, "Makefile", target_line, ignored, depth + 1)
+        self._uses_memo[key] = result = tuple(found)
+        return result
+
+    def _followed(self, text: str, depth: int, file: str = "") -> list[str]:
+        key = ("followed", text, depth, file)
+        if key not in self._followed_memo:
+            self._followed_memo[key] = self._follow(text, depth, file)
+        return list(self._followed_memo[key])
+
+    def _follow(self, text: str, depth: int, file: str = "") -> list[str]:
+        found: list[str] = []
+        if depth >= _MAX_DEPTH or not text:
+            return found
+        for command in shell.commands(text, False, False):
+            body = _beside(_strip_env_prefix(command.text), file)
+            if m := _SCRIPT.match(body):
+                rel = m[1].removeprefix("./")
+                script = self.repo.text(rel)
+                if script is not None:
+                    found.append(script)
+                    found += self._followed(script, depth + 1, rel)
+            elif m := _MAKE.match(body):
+                found += [recipe for _line, recipe in self._make_recipes(m[2] or "")]
+        return found
+
+    def _make_recipes(self, targets: str) -> Iterator[tuple[int, str]]:
+        """(line, recipe line) of each target and the targets it depends on, from the repository's Makefile."""
+        rules = self._makefile
+        wanted = targets.split() or ([next(iter(rules))] if rules else [])
+        seen: set[str] = set()
+        while wanted:
+            target = wanted.pop(0)
+            if target in seen or target not in rules:
+                continue
+            seen.add(target)
+            deps, recipes = rules[target]
+            wanted += deps
+            yield from recipes
+
+    @cached_property
+    def _makefile(self) -> dict[str, tuple[list[str], list[tuple[int, str]]]]:
+        text = self.repo.text("Makefile") or self.repo.text("makefile") or ""
+        rules: dict[str, tuple[list[str], list[tuple[int, str]]]] = {}
+        current: list[str] = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if line.startswith("\t") and current:
+                recipe = line.strip().lstrip("@+")
+                if recipe.startswith("-"):
+                    recipe = recipe[1:] + " || true"  # make ignores a failure of a `-` line
+                for target in current:
+                    rules[target][1].append((number, recipe))
+            elif m := re.match(r"^([\w./ -]+?)\s*::?(?!=)\s*(.*)$", line):
+                current = m[1].split()
+                for target in current:
+                    rules.setdefault(target, ([], []))[0].extend(m[2].split(";")[0].split())
+            elif line.strip() and not line.startswith("#"):
+                current = []
+        return rules
+
+    @cached_property
+    def _configs(self) -> dict[str, Mapping[str, Any]]:
+        from generator.repo import ParseError, load_yaml
+
+        found: dict[str, Mapping[str, Any]] = {}
+        for tool, names in {
+            "checkov": (".checkov.yaml", ".checkov.yml"),
+            "trivy": ("trivy.yaml",),
+            "grype": (".grype.yaml", ".grype/config.yaml"),
+        }.items():
+            for name in names:
+                path = self.repo.root / name
+                if path.is_file():
+                    try:
+                        data = load_yaml(path)
+                    except (ParseError, OSError):
+                        continue
+                    if isinstance(data, Mapping):
+                        found[tool] = data
+                        break
+        return found
+
+    def _config(self, tool: tools.Tool) -> Mapping[str, Any]:
+        return self._configs.get(tool.name.split("-")[0], {})
+
+
+class GitHubAdapter(ScriptFollower):
     """Builds the model of a GitHub repository and answers the platform's own questions about it."""
 
     platform = "github"
@@ -232,50 +362,6 @@ class GitHubAdapter:
             found += self._script(step, step.run, errexit, pipefail, step.job.file, first, None, 0)
         return found
 
-    def _script(
-        self,
-        step: Step,
-        text: str,
-        errexit: bool,
-        pipefail: bool,
-        file: str,
-        first_line: int,
-        outer: str | None,
-        depth: int,
-    ) -> list[Invocation]:
-        return [
-            Invocation(tool, step, where, Use(command=seen, config=self._config(tool)), ignored)
-            for where, tool, seen, ignored in self._tool_uses(text, errexit, pipefail, file, first_line, outer, depth)
-        ]
-
-    def _tool_uses(
-        self, text: str, errexit: bool, pipefail: bool, file: str, first_line: int, outer: str | None, depth: int
-    ) -> tuple[tuple[str, tools.Tool, str, Any], ...]:
-        """(where, tool, command line, why it cannot fail the step) of every tool a script runs, following the
-        repository scripts and Makefile targets it calls. The same scripts recur in many steps: each is read
-        once per audit."""
-        key = (text, errexit, pipefail, file, first_line, outer, depth)
-        if key in self._uses_memo:
-            return self._uses_memo[key]
-        found: list[tuple[str, tools.Tool, str, Any]] = []
-        for command in shell.commands(text, errexit, pipefail):
-            where = f"{file}:{first_line + command.line}"
-            ignored = outer or command.unreachable or command.ignored
-            found += [(where, tool, seen, ignored) for tool, seen in tools.uses_of(command.text)]
-            if depth >= _MAX_DEPTH:
-                continue
-            body = _strip_env_prefix(command.text)
-            if m := _SCRIPT.match(body):
-                rel = m[1].removeprefix("./")
-                script = self.repo.text(rel)
-                if script is not None:
-                    found += self._tool_uses(script, False, False, rel, 1, ignored, depth + 1)
-            elif m := _MAKE.match(body):
-                for target_line, recipe in self._make_recipes(m[2] or ""):
-                    found += self._tool_uses(recipe, False, False, "Makefile", target_line, ignored, depth + 1)
-        self._uses_memo[key] = result = tuple(found)
-        return result
-
     def script_text(self, step: Step) -> str:
         """The step's script with the text of every repository script, Makefile recipe and local action it runs."""
         parts = [step.run]
@@ -288,66 +374,6 @@ class GitHubAdapter:
                     parts += self._followed(data["run"], 0)
         parts += self._followed(step.run, 0)
         return "\n".join(p for p in parts if p)
-
-    def _followed(self, text: str, depth: int, folder: str = "") -> list[str]:
-        key = ("followed", text, depth, folder)
-        if key not in self._followed_memo:
-            self._followed_memo[key] = self._follow(text, depth, folder)
-        return list(self._followed_memo[key])
-
-    def _follow(self, text: str, depth: int, folder: str = "") -> list[str]:
-        """FOLDER: where the script holding TEXT lives, for the libraries it sources from its own folder."""
-        found: list[str] = []
-        if depth >= _MAX_DEPTH or not text:
-            return found
-        for command in shell.commands(text, False, False):
-            body = _strip_env_prefix(command.text)
-            m = _SCRIPT.match(body)
-            rel = m[1].removeprefix("./") if m else None
-            if rel is None and folder and (lib := _SOURCED.match(body)):
-                rel = f"{folder}/{lib[1]}"
-            if rel is not None:
-                script = self.repo.text(rel)
-                if script is not None:
-                    found.append(script)
-                    found += self._followed(script, depth + 1, rel.rpartition("/")[0])
-            elif m := _MAKE.match(body):
-                found += [recipe for _line, recipe in self._make_recipes(m[2] or "")]
-        return found
-
-    def _make_recipes(self, targets: str) -> Iterator[tuple[int, str]]:
-        """(line, recipe line) of each target and the targets it depends on, from the repository's Makefile."""
-        rules = self._makefile
-        wanted = targets.split() or ([next(iter(rules))] if rules else [])
-        seen: set[str] = set()
-        while wanted:
-            target = wanted.pop(0)
-            if target in seen or target not in rules:
-                continue
-            seen.add(target)
-            deps, recipes = rules[target]
-            wanted += deps
-            yield from recipes
-
-    @cached_property
-    def _makefile(self) -> dict[str, tuple[list[str], list[tuple[int, str]]]]:
-        text = self.repo.text("Makefile") or self.repo.text("makefile") or ""
-        rules: dict[str, tuple[list[str], list[tuple[int, str]]]] = {}
-        current: list[str] = []
-        for number, line in enumerate(text.splitlines(), 1):
-            if line.startswith("\t") and current:
-                recipe = line.strip().lstrip("@+")
-                if recipe.startswith("-"):
-                    recipe = recipe[1:] + " || true"  # make ignores a failure of a `-` line
-                for target in current:
-                    rules[target][1].append((number, recipe))
-            elif m := re.match(r"^([\w./ -]+?)\s*::?(?!=)\s*(.*)$", line):
-                current = m[1].split()
-                for target in current:
-                    rules.setdefault(target, ([], []))[0].extend(m[2].split(";")[0].split())
-            elif line.strip() and not line.startswith("#"):
-                current = []
-        return rules
 
     def _composite(self, step: Step, folder: str) -> list[Invocation]:
         doc = self._actions.get(folder)
@@ -370,31 +396,6 @@ class GitHubAdapter:
                 errexit, pipefail = errexit_pipefail(str(data.get("shell") or "bash"), "github")
                 found += self._script(step, inner.run, errexit, pipefail, doc.path, first, None, 1)
         return found
-
-    @cached_property
-    def _configs(self) -> dict[str, Mapping[str, Any]]:
-        from generator.repo import ParseError, load_yaml
-
-        found: dict[str, Mapping[str, Any]] = {}
-        for tool, names in {
-            "checkov": (".checkov.yaml", ".checkov.yml"),
-            "trivy": ("trivy.yaml",),
-            "grype": (".grype.yaml", ".grype/config.yaml"),
-        }.items():
-            for name in names:
-                path = self.repo.root / name
-                if path.is_file():
-                    try:
-                        data = load_yaml(path)
-                    except (ParseError, OSError):
-                        continue
-                    if isinstance(data, Mapping):
-                        found[tool] = data
-                        break
-        return found
-
-    def _config(self, tool: tools.Tool) -> Mapping[str, Any]:
-        return self._configs.get(tool.name.split("-")[0], {})
 
     # --- settings ---------------------------------------------------------------------------------------
 
@@ -561,6 +562,19 @@ def _default_shell(job: Job) -> str | None:
 
 
 _ENV_PREFIX = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]*=(?:\"[^\"]*\"|'[^']*'|\S*)\s+)+")
+
+
+# A script that runs another one beside it: "${here}/x.sh", "$(dirname -- "${BASH_SOURCE[0]}")/x.sh".
+_BESIDE = re.compile(
+    r"""^((?:bash|sh|zsh|source|\.)\s+)?"?(?:\$\{?(?:here|HERE|dir|DIR|script_dir|SCRIPT_DIR|base|BASE)\}?|\$\(dirname\b[^)]*\))"?/([\w.@/-]+)"?"""
+)
+
+
+def _beside(command: str, file: str) -> str:
+    """The command with a path relative to the running script's folder made relative to the repository."""
+    if not file or "/" not in file or not (m := _BESIDE.match(command)):
+        return command
+    return (m[1] or "") + file.rsplit("/", 1)[0] + "/" + m[2] + command[m.end() :]
 
 
 def _strip_env_prefix(command: str) -> str:

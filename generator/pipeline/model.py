@@ -267,6 +267,9 @@ class Pipeline:
     settings: dict[str, Any] = field(default_factory=dict)  # other declared settings (secret scanning, ...)
     read: dict[str, int] = field(default_factory=dict)  # what was read: {"workflows": 3, ...}
     docs: dict[str, Doc] = field(default_factory=dict)  # parsed files by path, for locations
+    # Configuration the files pull in but the audit cannot read (a remote include): (where, what); whatever
+    # it may add makes a missing control unknown rather than failed.
+    opaque: list[tuple[str, str]] = field(default_factory=list)
     # Facts the controls derive again and again, each kept with the job count it was computed for.
     _cache: dict[Any, tuple[int, Any]] = field(default_factory=dict, repr=False)
 
@@ -297,7 +300,10 @@ class Pipeline:
         return memo[1]
 
     def same_run(self, job: Job) -> list[Job]:
-        """The jobs of the same workflow in the same run as JOB (a called workflow's jobs are their own run)."""
+        """The jobs of the same workflow in the same run as JOB (a called workflow's jobs are their own run;
+        on GitLab every job of the configuration, includes too, is one pipeline)."""
+        if self.platform == "gitlab":
+            return self.jobs
         return self._grouped("run", lambda j: (j.file, id(j.called_by))).get((job.file, id(job.called_by)), [])
 
     def called_by(self, job: Job) -> list[Job]:

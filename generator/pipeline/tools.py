@@ -27,10 +27,7 @@ class Use:
     config: Mapping[str, Any] = field(default_factory=dict)  # the tool's config file in the repository, if any
 
     def words(self) -> list[str]:
-        try:
-            return shlex.split(self.command, comments=False)
-        except ValueError:
-            return self.command.split()
+        return list(_words(self.command))
 
     def flag(self, *names: str) -> str | None:
         """The value of the first of --name VALUE / --name=VALUE / -n VALUE, '' for a bare flag, None if absent."""
@@ -50,6 +47,14 @@ class Use:
     def input(self, name: str, default: Any = None) -> str:
         value = self.inputs.get(name, default)
         return "" if value is None else str(value).strip().lower()
+
+
+@functools.lru_cache(maxsize=65536)  # a command's words are asked for once per soft switch and per control
+def _words(command: str) -> tuple[str, ...]:
+    try:
+        return tuple(shlex.split(command, comments=False))
+    except ValueError:
+        return tuple(command.split())
 
 
 Soft = Callable[[Use], str | None]
@@ -345,7 +350,14 @@ TOOLS: tuple[Tool, ...] = (
         ),
     ),
     # Control drift
-    Tool("pipeproof", "drift", ("pipeproof/pipeproof",), command=_cmd(r"pipeproof\s+audit\b"), soft=_pipeproof),
+    # pipeproof itself, or its package run from a checkout (`python -m generator audit`).
+    Tool(
+        "pipeproof",
+        "drift",
+        ("pipeproof/pipeproof",),
+        command=_cmd(r"(?:pipeproof|-m\s+generator)\s+audit\b"),
+        soft=_pipeproof,
+    ),
 )
 
 BY_NAME = {tool.name: tool for tool in TOOLS}

@@ -29,7 +29,7 @@ def _waiver(w: Waiver) -> dict[str, Any]:
     }
 
 
-def result(r: Result) -> dict[str, Any]:
+def result(r: Result, platform: str = "github") -> dict[str, Any]:
     c = r.control
     out: dict[str, Any] = {
         "id": c.id,
@@ -43,7 +43,7 @@ def result(r: Result) -> dict[str, Any]:
         "evidence": [location(e) for e in r.evidence],
         "soc2": list(c.soc2),
         "iso27001": list(c.iso27001),
-        "remediation": c.remediation,
+        "remediation": c.fix(platform),
         "waivers": [_waiver(w) for w in r.waivers],
     }
     return out
@@ -60,7 +60,7 @@ def document(report: Report) -> dict[str, Any]:
         "read": dict(report.read),
         "answers": {k: v for k, v in report.answers.items() if isinstance(v, (str, int, bool, list))},
         "summary": report.summary(),
-        "results": [result(r) for r in report.results],
+        "results": [result(r, str(report.answers.get("platform", "github"))) for r in report.results],
         "errors": [
             {"path": e.path, "line": e.line, "message": e.message, "kind": "conflict" if e.conflict else "parse"}
             for e in report.errors

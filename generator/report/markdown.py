@@ -29,7 +29,8 @@ def render(report: Report) -> str:
         out += ["## Needs attention", ""]
         out += [f"- `{e.path}:{e.line}`: {_cell(e.message)}" for e in report.errors]
         for r in problems:
-            out.append(f"- **{r.control.id}** {r.control.title}: {_cell(r.reason)}. Fix: {r.control.remediation}")
+            fix = r.control.fix(str(report.answers.get("platform", "github")))
+            out.append(f"- **{r.control.id}** {r.control.title}: {_cell(r.reason)}. Fix: {fix}")
             out += [f"  - `{f.where}`: {_cell(f.message)}" for f in r.findings[:SHOWN]]
             if len(r.findings) > SHOWN:
                 out.append(f"  - and {len(r.findings) - SHOWN} more")

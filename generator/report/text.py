@@ -52,6 +52,6 @@ def render(report: Report) -> str:
         if len(r.findings) > SHOWN:
             lines.append(f"{'':22}and {len(r.findings) - SHOWN} more")
         if r.status in {"fail", "error"}:
-            lines.append(f"{'':22}fix: {r.control.remediation}")
+            lines.append(f"{'':22}fix: {r.control.fix(str(report.answers.get('platform', 'github')))}")
     lines.append(summary_line(report))
     return "\n".join(lines) + "\n"

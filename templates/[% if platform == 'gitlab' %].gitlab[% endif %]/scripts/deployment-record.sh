@@ -1,0 +1,1 @@
+../../[% if platform == 'github' %].github[% endif %]/scripts/deployment-record.sh

@@ -1,0 +1,1 @@
+../../[% if platform == 'github' %].github[% endif %]/scripts/[% if not code_security %]osv-gate.sh[% endif %]

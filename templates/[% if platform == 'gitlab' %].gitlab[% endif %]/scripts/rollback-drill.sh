@@ -1,0 +1,1 @@
+../../[% if platform == 'github' %].github[% endif %]/scripts/[% if deploy_model != 'argocd' %]rollback-drill.sh[% endif %]

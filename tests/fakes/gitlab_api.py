@@ -1,0 +1,386 @@
+"""A stand-in for the GitLab REST API v4 on 127.0.0.1, to execute the generated `.gitlab/scripts/` against.
+
+It answers the way GitLab does for the endpoints those scripts call: the token in the PRIVATE-TOKEN header
+(401 `{"message": "401 Unauthorized"}` otherwise), offset pagination with `page`/`per_page`, a `Link` header
+(rel="next", "first", "last") and the `x-page`/`x-next-page`/`x-total` headers, error bodies with `message`
+(or `error`), and payloads shaped like GitLab's (deployments with `deployable` and `approvals`, merge requests,
+approvals with `approved_by`, system notes, diff versions, pipeline jobs, audit events, project events). A
+test sets the state (plain dicts and lists), injects faults per path (`fail`), and reads the request log.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+API = "/api/v4"
+
+
+def user(username: str, uid: int | None = None) -> dict[str, Any]:
+    return {
+        "id": uid if uid is not None else sum(map(ord, username)) * 7,
+        "username": username,
+        "name": username.title(),
+        "state": "active",
+        "avatar_url": None,
+        "web_url": f"https://gitlab.example.com/{username}",
+    }
+
+
+def deployment(
+    did: int,
+    sha: str,
+    *,
+    job_id: int,
+    environment: str = "production",
+    status: str = "success",
+    approvals: list[dict[str, Any]] | None = None,
+    by: str = "deployer",
+) -> dict[str, Any]:
+    return {
+        "id": did,
+        "iid": did,
+        "ref": "main",
+        "sha": sha,
+        "created_at": "2026-11-20T10:00:00.000Z",
+        "updated_at": "2026-11-20T10:05:00.000Z",
+        "status": status,
+        "user": user(by),
+        "environment": {"id": 7, "name": environment, "external_url": "https://app.example.com"},
+        "deployable": {
+            "id": job_id,
+            "status": "running",
+            "stage": "production",
+            "name": "deploy-production",
+            "ref": "main",
+            "tag": False,
+            "pipeline": {"id": 900, "sha": sha, "status": "running"},
+        },
+        "approvals": approvals or [],
+        "pending_approval_count": 0,
+        "approval_summary": {"rules": []},
+    }
+
+
+def approval_rule(group_id: int, required: int, *approvals: dict[str, Any]) -> dict[str, Any]:
+    """One rule of a deployment's approval_summary (GitLab 16+), with the approvals given under it."""
+    return {
+        "user_id": None,
+        "group_id": group_id,
+        "access_level": None,
+        "access_level_description": f"group-{group_id}",
+        "required_approvals": required,
+        "deployment_approvals": list(approvals),
+    }
+
+
+def deployment_approval(username: str, status: str = "approved") -> dict[str, Any]:
+    return {"user": user(username), "status": status, "created_at": "2026-11-20T10:01:00.000Z", "comment": "ok"}
+
+
+def merge_request(iid: int, sha: str, *, author: str, target: str = "main", state: str = "merged") -> dict[str, Any]:
+    return {
+        "id": 5000 + iid,
+        "iid": iid,
+        "project_id": 42,
+        "title": f"change {iid}",
+        "state": state,
+        "target_branch": target,
+        "source_branch": f"feature-{iid}",
+        "author": user(author),
+        "merged_by": user("maintainer") if state == "merged" else None,
+        "merge_user": user("maintainer") if state == "merged" else None,
+        "merged_at": "2026-11-19T12:00:00.000Z" if state == "merged" else None,
+        "sha": sha,
+        "merge_commit_sha": None,
+        "squash_commit_sha": None,
+        "web_url": f"https://gitlab.example.com/acme/shop/-/merge_requests/{iid}",
+    }
+
+
+def approvals(iid: int, *usernames: str) -> dict[str, Any]:
+    return {
+        "id": 5000 + iid,
+        "iid": iid,
+        "project_id": 42,
+        "approved": bool(usernames),
+        "approved_by": [{"user": user(u)} for u in usernames],
+    }
+
+
+def system_note(nid: int, username: str, body: str, created_at: str) -> dict[str, Any]:
+    return {
+        "id": nid,
+        "type": None,
+        "body": body,
+        "author": user(username),
+        "created_at": created_at,
+        "updated_at": created_at,
+        "system": True,
+        "noteable_type": "MergeRequest",
+    }
+
+
+def version(vid: int, head_sha: str, created_at: str) -> dict[str, Any]:
+    return {
+        "id": vid,
+        "head_commit_sha": head_sha,
+        "base_commit_sha": "0" * 40,
+        "start_commit_sha": "0" * 40,
+        "created_at": created_at,
+        "merge_request_id": 1,
+        "state": "collected",
+        "real_size": "1",
+    }
+
+
+def job(jid: int, name: str, stage: str, status: str = "success") -> dict[str, Any]:
+    return {
+        "id": jid,
+        "name": name,
+        "stage": stage,
+        "status": status,
+        "allow_failure": False,
+        "web_url": f"https://gitlab.example.com/acme/shop/-/jobs/{jid}",
+        "finished_at": "2026-11-20T10:00:00.000Z",
+        "user": user("deployer"),
+    }
+
+
+def audit_event(eid: int, created_at: str, change: str = "protected branch") -> dict[str, Any]:
+    return {
+        "id": eid,
+        "author_id": 1,
+        "entity_id": 42,
+        "entity_type": "Project",
+        "details": {"change": change, "author_name": "Admin", "target_type": "ProtectedBranch"},
+        "created_at": created_at,
+    }
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    target: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else default
+
+
+@dataclass
+class Fault:
+    pattern: str
+    status: int
+    times: int | None = None  # None: every time
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Handler = Callable[[Request, "re.Match[str]"], Any]
+
+
+class FakeGitLab:
+    """GitLab REST v4 for one project id. State: deployments, merge requests (with approvals, notes,
+    versions), commit -> merge request iids, pipeline jobs, audit events, project events."""
+
+    def __init__(self, project_id: int = 42, *, token: str, page_size: int = 2) -> None:
+        self.project_id = project_id
+        self.token = token
+        self.page_size = page_size
+        self.deployments: list[dict[str, Any]] = []
+        self.merge_requests: dict[int, dict[str, Any]] = {}
+        self.mr_approvals: dict[int, dict[str, Any]] = {}
+        self.mr_notes: dict[int, list[dict[str, Any]]] = {}
+        self.mr_versions: dict[int, list[dict[str, Any]]] = {}
+        self.commit_mrs: dict[str, list[int]] = {}
+        self.jobs: dict[int, list[dict[str, Any]]] = {}
+        self.audit_events: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
+        self.requests: list[Request] = []
+        self.faults: list[Fault] = []
+        self._routes: list[tuple[re.Pattern[str], Handler]] = []
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
+        self._server.daemon_threads = True
+        self._default_routes()
+
+    def __enter__(self) -> FakeGitLab:
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    @property
+    def url(self) -> str:
+        """GITLAB_API_URL for the scripts."""
+        return f"http://127.0.0.1:{self._server.server_address[1]}{API}"
+
+    def fail(
+        self,
+        pattern: str,
+        status: int,
+        *,
+        times: int | None = None,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Answer requests whose path matches the regex with this status (and GitLab's error body)."""
+        self.faults.append(Fault(pattern, status, times, body, headers or {}))
+
+    def calls(self, pattern: str) -> list[Request]:
+        return [r for r in self.requests if re.search(pattern, r.path)]
+
+    def add_merge_request(
+        self,
+        mr: dict[str, Any],
+        commits: list[str],
+        approved_by: list[str],
+        notes: list[dict[str, Any]],
+        versions: list[dict[str, Any]],
+    ) -> None:
+        iid = mr["iid"]
+        self.merge_requests[iid] = mr
+        self.mr_approvals[iid] = approvals(iid, *approved_by)
+        self.mr_notes[iid] = notes
+        self.mr_versions[iid] = versions
+        for sha in commits:
+            self.commit_mrs.setdefault(sha, []).append(iid)
+
+    def route(self, pattern: str) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self._routes.append((re.compile(f"^{API}/projects/{self.project_id}{pattern}$"), handler))
+            return handler
+
+        return register
+
+    def _default_routes(self) -> None:
+        @self.route(r"/deployments")
+        def deployments(req: Request, m: re.Match[str]) -> Any:
+            items = [
+                d
+                for d in self.deployments
+                if req.arg("environment") in (None, d["environment"]["name"])
+                and req.arg("status") in (None, d["status"])
+            ]
+            items.sort(key=lambda d: d["id"], reverse=req.arg("sort", "asc") == "desc")
+            return items
+
+        @self.route(r"/deployments/(\d+)")
+        def one_deployment(req: Request, m: re.Match[str]) -> Any:
+            found = [d for d in self.deployments if d["id"] == int(m[1])]
+            return found[0] if found else (404, {"message": "404 Not found"})
+
+        @self.route(r"/repository/commits/([0-9a-f]+)/merge_requests")
+        def commit_mrs(req: Request, m: re.Match[str]) -> Any:
+            return [self.merge_requests[i] for i in self.commit_mrs.get(m[1], [])]
+
+        @self.route(r"/merge_requests/(\d+)")
+        def mr(req: Request, m: re.Match[str]) -> Any:
+            return self.merge_requests.get(int(m[1])) or (404, {"message": "404 Not found"})
+
+        @self.route(r"/merge_requests/(\d+)/approvals")
+        def mr_approvals(req: Request, m: re.Match[str]) -> Any:
+            return self.mr_approvals.get(int(m[1])) or (404, {"message": "404 Not found"})
+
+        @self.route(r"/merge_requests/(\d+)/notes")
+        def notes(req: Request, m: re.Match[str]) -> Any:
+            items = sorted(self.mr_notes.get(int(m[1]), []), key=lambda n: n["created_at"])
+            return items if req.arg("sort", "desc") == "asc" else items[::-1]
+
+        @self.route(r"/merge_requests/(\d+)/versions")
+        def versions(req: Request, m: re.Match[str]) -> Any:
+            return sorted(self.mr_versions.get(int(m[1]), []), key=lambda v: v["id"], reverse=True)
+
+        @self.route(r"/pipelines/(\d+)/jobs")
+        def jobs(req: Request, m: re.Match[str]) -> Any:
+            return self.jobs.get(int(m[1]), [])
+
+        @self.route(r"/audit_events")
+        def audit(req: Request, m: re.Match[str]) -> Any:
+            after, before = req.arg("created_after") or "", req.arg("created_before") or "9999"
+            return [e for e in self.audit_events if after <= e["created_at"] < before]
+
+        @self.route(r"/events")
+        def events(req: Request, m: re.Match[str]) -> Any:
+            after, before = req.arg("after") or "", req.arg("before") or "9999"
+            return [e for e in self.events if e["created_at"][:10] > after and e["created_at"][:10] < before]
+
+    def handle(self, req: Request, host: str) -> tuple[int, dict[str, str], Any]:
+        self.requests.append(req)
+        if req.headers.get("private-token") != self.token:
+            return 401, {}, {"message": "401 Unauthorized"}
+        for fault in self.faults:
+            if re.search(fault.pattern, req.path) and fault.times != 0:
+                if fault.times is not None:
+                    fault.times -= 1
+                body = fault.body if fault.body is not None else {"message": f"{fault.status} fault"}
+                return fault.status, fault.headers, body
+        for pattern, handler in self._routes:
+            if m := pattern.match(req.path):
+                result = handler(req, m)
+                if isinstance(result, tuple):
+                    return result[0], {}, result[1]
+                if isinstance(result, list):
+                    return self._page(req, host, result)
+                return 200, {}, result
+        return 404, {}, {"error": "404 Not Found"}
+
+    def _page(self, req: Request, host: str, items: list[Any]) -> tuple[int, dict[str, str], Any]:
+        per_page = min(int(req.arg("per_page", "20") or 20), self.page_size)
+        page = int(req.arg("page", "1") or 1)
+        pages = max(1, -(-len(items) // per_page))
+        chunk = items[(page - 1) * per_page : page * per_page]
+
+        def link(n: int) -> str:
+            query = {k: v[0] for k, v in req.query.items()}
+            query.update(page=str(n), per_page=str(per_page))
+            return f"http://{host}{req.path}?{urlencode(query)}"
+
+        links = [f'<{link(1)}>; rel="first"', f'<{link(pages)}>; rel="last"']
+        headers = {
+            "x-page": str(page),
+            "x-per-page": str(per_page),
+            "x-total": str(len(items)),
+            "x-total-pages": str(pages),
+            "x-next-page": str(page + 1) if page < pages else "",
+        }
+        if page < pages:
+            links.insert(0, f'<{link(page + 1)}>; rel="next"')
+        headers["Link"] = ", ".join(links)
+        return 200, headers, chunk
+
+
+def _handler_class(fake: FakeGitLab) -> type[BaseHTTPRequestHandler]:
+    class H(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            parts = urlsplit(self.path)
+            req = Request(
+                "GET", self.path, parts.path, parse_qs(parts.query), {k.lower(): v for k, v in self.headers.items()}
+            )
+            status, headers, body = fake.handle(req, self.headers.get("Host", "127.0.0.1"))
+            payload = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
+            pass
+
+    return H
