@@ -217,6 +217,16 @@ def shipping_subjects(scenario: str) -> set[str]:
 def test_trust_names_exactly_the_subjects_of_the_jobs_that_ship(scenario: str) -> None:
     a = answers(scenario)
     subjects = parsed(scenario)["locals"][0]["oidc_subjects"]
+    if a["platform"] == "gitlab":
+        # A GitLab id token names the project and the ref: every job that asks for one runs on the default branch.
+        assert subjects == [f"project_path:{a['repository']}:ref_type:branch:ref:{a['default_branch']}"]
+        ci = yaml.safe_load((GOLDEN / scenario / ".gitlab-ci.yml").read_text())
+        cloud_jobs = {n: j for n, j in ci.items() if isinstance(j, dict) and "id_tokens" in j}
+        assert cloud_jobs, scenario
+        for name, job in cloud_jobs.items():
+            ifs = [r["if"] for r in job.get("rules", []) if isinstance(r, dict) and "if" in r]
+            assert ifs and all("$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH" in i for i in ifs), (scenario, name)
+        return
     assert set(subjects) == shipping_subjects(scenario), scenario
     owner, name = a["repository"].split("/")
     for subject in subjects:

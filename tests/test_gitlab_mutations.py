@@ -154,6 +154,18 @@ def _tools_default_branch_only(d: dict[str, Any]) -> None:
     d["tools"]["rules"] = [{"if": "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH"}]
 
 
+def _store_text(old: str, new: str) -> Mutate:
+    """A weakening of the evidence store's Terraform (the same module as on GitHub)."""
+
+    def change(tree: Path) -> None:
+        path = tree / "infrastructure/evidence-store/main.tf"
+        text = path.read_text()
+        assert old in text, old
+        path.write_text(text.replace(old, new))
+
+    return change
+
+
 MUTATIONS: dict[str, tuple[Mutate, str]] = {
     # The eight weakenings issue 10 names.
     "scanner-allow-failure": (ci(_set("sast", "allow_failure", True)), "PP-SCAN-01"),
@@ -222,6 +234,12 @@ MUTATIONS: dict[str, tuple[Mutate, str]] = {
         "PP-EVID-02",
     ),
     "audit-export-removed": (ci(lambda d: d.pop("audit-export")), "PP-EVID-04"),
+    "verify-evidence-removed": (ci(lambda d: d.pop("verify-evidence")), "PP-EVID-05"),
+    "evidence-store-governance": (_store_text('mode  = "COMPLIANCE"', 'mode  = "GOVERNANCE"'), "PP-EVID-06"),
+    "evidence-store-any-project": (
+        _store_text('"project_path:acme/gitlab-premium-python:ref_type:branch:ref:main"', '"project_path:acme/*"'),
+        "PP-EVID-06",
+    ),
     "renovate-removed": (lambda tree: next(tree.glob("*renovate.json")).unlink(), "PP-HARD-08"),
     "pre-commit-removed": (lambda tree: (tree / ".pre-commit-config.yaml").unlink(), "PP-SCAN-05"),
     "gitleaksignore-added": (

@@ -163,7 +163,6 @@ def test_fresh_repository_with_readme_and_licence_just_works(tmp_path: Path) -> 
         pytest.param(
             ["repository=acme/a/b"], ["'repository'", "owner/name on GitHub"], id="repository-subgroup-on-github"
         ),
-        pytest.param(["platform=gitlab"], ["'platform'", "'gitlab'", "not available yet"], id="gitlab-not-yet"),
         pytest.param(
             ["deploy_model=argocd", "containers=false"], ["'deploy_model'", "containers"], id="argocd-no-image"
         ),

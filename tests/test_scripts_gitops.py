@@ -514,8 +514,10 @@ def test_every_script_of_an_argocd_tree_is_called_and_no_cluster_script_ships(sc
     tree = GOLDEN / scenario
     workflows = "".join(p.read_text() for p in (tree / ".github").rglob("*.yml"))
     for folder in (".github/scripts", "scripts"):
-        for path in (tree / folder).iterdir():
-            if path.name != "api.sh":  # sourced by the others
-                assert f"{folder}/{path.name}" in workflows, f"{folder}/{path.name} ships but nothing calls it"
+        scripts = {p.name: p.read_text() for p in (tree / folder).iterdir()}
+        for name in scripts:
+            # A library is sourced by its siblings: . "$(dirname -- "${BASH_SOURCE[0]}")/api.sh"
+            sourced = any(f'")/{name}"' in text for other, text in scripts.items() if other != name)
+            assert sourced or f"{folder}/{name}" in workflows, f"{folder}/{name} ships but nothing calls it"
     assert not (tree / "scripts/deploy.sh").exists() and not (tree / "scripts/rollback.sh").exists()
     assert not (tree / ".github/workflows/rollback-drill.yml").exists()

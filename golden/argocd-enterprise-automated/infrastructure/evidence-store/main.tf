@@ -29,7 +29,7 @@ locals {
   oidc_issuer     = "token.actions.githubusercontent.com"
   oidc_audience   = "sts.amazonaws.com"
   # PP-EVID-02: the only identities that may assume the writer role (exact `sub` claims, no wildcard).
-  oidc_subjects = ["repo:bigcorp/argocd-enterprise-automated:ref:refs/heads/main", "repo:bigcorp/argocd-enterprise-automated:environment:production", "repo:bigcorp/argocd-enterprise-automated:environment:staging", "repo:bigcorp/argocd-enterprise-automated:environment:audit-export"]
+  oidc_subjects = ["repo:bigcorp/argocd-enterprise-automated:ref:refs/heads/main", "repo:bigcorp/argocd-enterprise-automated:environment:gitops", "repo:bigcorp/argocd-enterprise-automated:environment:audit-export", "repo:bigcorp/argocd-enterprise-automated:environment:settings-check"]
   oidc_provider = var.oidc_provider_arn != "" ? var.oidc_provider_arn : aws_iam_openid_connect_provider.ci[0].arn
 }
 

@@ -29,7 +29,7 @@ locals {
   oidc_issuer     = "token.actions.githubusercontent.com"
   oidc_audience   = "sts.amazonaws.com"
   # PP-EVID-02: the only identities that may assume the writer role (exact `sub` claims, no wildcard).
-  oidc_subjects = ["repo:bigcorp/enterprise-private:ref:refs/heads/main", "repo:bigcorp/enterprise-private:environment:production", "repo:bigcorp/enterprise-private:environment:staging", "repo:bigcorp/enterprise-private:environment:audit-export"]
+  oidc_subjects = ["repo:bigcorp/enterprise-private:ref:refs/heads/main", "repo:bigcorp/enterprise-private:environment:production", "repo:bigcorp/enterprise-private:environment:staging", "repo:bigcorp/enterprise-private:environment:audit-export", "repo:bigcorp/enterprise-private:environment:settings-check"]
   oidc_provider = var.oidc_provider_arn != "" ? var.oidc_provider_arn : aws_iam_openid_connect_provider.ci[0].arn
 }
 

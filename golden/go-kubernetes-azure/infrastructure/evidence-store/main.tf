@@ -24,7 +24,7 @@ locals {
   oidc_issuer     = "https://token.actions.githubusercontent.com"
   oidc_audience   = "api://AzureADTokenExchange"
   # PP-EVID-02: the only identities that may sign in as the writer (exact `sub` claims, no wildcard).
-  oidc_subjects = ["repo:acme-corp/go-kubernetes-azure:ref:refs/heads/trunk", "repo:acme-corp/go-kubernetes-azure:environment:production", "repo:acme-corp/go-kubernetes-azure:environment:staging"]
+  oidc_subjects = ["repo:acme-corp/go-kubernetes-azure:ref:refs/heads/trunk", "repo:acme-corp/go-kubernetes-azure:environment:production", "repo:acme-corp/go-kubernetes-azure:environment:staging", "repo:acme-corp/go-kubernetes-azure:environment:settings-check"]
 }
 
 resource "azurerm_resource_group" "evidence" {

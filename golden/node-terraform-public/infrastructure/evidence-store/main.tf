@@ -20,7 +20,7 @@ locals {
   transition_days   = 90
   oidc_issuer       = "https://token.actions.githubusercontent.com"
   # PP-EVID-02: the only identities that may act as the writer (exact `sub` claims, no wildcard).
-  oidc_subjects = ["repo:node-terraform-public/node-terraform-public:ref:refs/heads/main", "repo:node-terraform-public/node-terraform-public:environment:production", "repo:node-terraform-public/node-terraform-public:environment:staging"]
+  oidc_subjects = ["repo:node-terraform-public/node-terraform-public:ref:refs/heads/main", "repo:node-terraform-public/node-terraform-public:environment:production", "repo:node-terraform-public/node-terraform-public:environment:staging", "repo:node-terraform-public/node-terraform-public:environment:settings-check"]
 }
 
 # --- the key -----------------------------------------------------------------------------------------------------
@@ -119,7 +119,7 @@ resource "google_iam_workload_identity_pool_provider" "ci" {
     "google.subject" = "assertion.sub"
   }
   # Only tokens whose `sub` is one of these exact strings are exchanged at all.
-  attribute_condition = "assertion.sub == 'repo:node-terraform-public/node-terraform-public:ref:refs/heads/main' || assertion.sub == 'repo:node-terraform-public/node-terraform-public:environment:production' || assertion.sub == 'repo:node-terraform-public/node-terraform-public:environment:staging'"
+  attribute_condition = "assertion.sub == 'repo:node-terraform-public/node-terraform-public:ref:refs/heads/main' || assertion.sub == 'repo:node-terraform-public/node-terraform-public:environment:production' || assertion.sub == 'repo:node-terraform-public/node-terraform-public:environment:staging' || assertion.sub == 'repo:node-terraform-public/node-terraform-public:environment:settings-check'"
   oidc {
     issuer_uri = local.oidc_issuer
   }

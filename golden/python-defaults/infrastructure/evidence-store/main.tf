@@ -29,7 +29,7 @@ locals {
   oidc_issuer     = "token.actions.githubusercontent.com"
   oidc_audience   = "sts.amazonaws.com"
   # PP-EVID-02: the only identities that may assume the writer role (exact `sub` claims, no wildcard).
-  oidc_subjects = ["repo:python-defaults/python-defaults:ref:refs/heads/main", "repo:python-defaults/python-defaults:environment:production", "repo:python-defaults/python-defaults:environment:staging"]
+  oidc_subjects = ["repo:python-defaults/python-defaults:ref:refs/heads/main", "repo:python-defaults/python-defaults:environment:production", "repo:python-defaults/python-defaults:environment:staging", "repo:python-defaults/python-defaults:environment:settings-check"]
   oidc_provider = var.oidc_provider_arn != "" ? var.oidc_provider_arn : aws_iam_openid_connect_provider.ci[0].arn
 }
 
