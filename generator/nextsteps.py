@@ -114,6 +114,8 @@ def next_steps(controls: list[type[Control]], answers: Mapping[str, Any], dest: 
             "names) before the first merge request"
         )
         tasks += [
+            "a read-only project access token (read_api) as the masked, protected CI/CD variable "
+            "PIPEPROOF_READ_TOKEN, for the daily `pipeproof protect export` and `check` (PP-EVID-07)",
             f"the group {answers.get('security_team')} is a member of the project (Developer or higher), or GitLab "
             "ignores its CODEOWNERS lines and approval rules",
             "GitLab runners with the docker executor (every job names its pinned image; kaniko builds without "
@@ -144,6 +146,7 @@ _GITHUB_ONLY = frozenset(
         "pipeproof-action",
         "runner-tools",
         "registry",
+        "protect-token",
     }
 )
 

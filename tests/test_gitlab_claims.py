@@ -106,6 +106,7 @@ def test_cloud_access_is_oidc_only(tree: Tree) -> None:
             "rollback-drill",
             "audit-export",
             "verify-evidence",
+            "protect-ship",
         }
 
 

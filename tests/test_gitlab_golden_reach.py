@@ -105,10 +105,13 @@ def test_a_failed_production_job_is_rolled_back_and_recorded(tree: Tree) -> None
     assert not tree.pipeline.adapter.deploys_to_production(tree.jobs["rollback-production"])  # type: ignore[attr-defined]
 
 
-def test_schedules_run_only_the_export_and_the_drill(tree: Tree) -> None:
+def test_schedules_run_only_the_export_the_checks_and_the_drill(tree: Tree) -> None:
     scheduled = {name for name, job in tree.jobs.items() if job.reached[SCHEDULE] != "never"}
-    daily_verification = {"verify-evidence"} if tree.answers["evidence_store"] != "none" else set()
-    assert scheduled == {"tools", "audit-export", "rollback-drill"} | daily_verification
+    stored = tree.answers["evidence_store"] != "none"
+    daily_verification = {"verify-evidence", "protect-ship"} if stored else set()
+    assert scheduled == {"tools", "audit-export", "rollback-drill", "protect-check"} | daily_verification
+    if stored:  # the snapshot is shipped whether the check found drift or not
+        assert tree.when("protect-ship", SCHEDULE) == {"never", "always"}
     # Each picks its schedule by the PIPEPROOF_SCHEDULE variable the schedule sets, so either may run.
     assert tree.when("audit-export", SCHEDULE) == {"never", "on_success"}
     assert tree.when("rollback-drill", SCHEDULE) == {"never", "on_success"}

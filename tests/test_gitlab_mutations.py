@@ -235,6 +235,8 @@ MUTATIONS: dict[str, tuple[Mutate, str]] = {
     ),
     "audit-export-removed": (ci(lambda d: d.pop("audit-export")), "PP-EVID-04"),
     "verify-evidence-removed": (ci(lambda d: d.pop("verify-evidence")), "PP-EVID-05"),
+    "protect-check-removed": (ci(lambda d: d.pop("protect-check") and d.pop("protect-ship")), "PP-EVID-07"),
+    "protect-check-allowed-to-fail": (ci(_set("protect-check", "allow_failure", True)), "PP-EVID-07"),
     "evidence-store-governance": (_store_text('mode  = "COMPLIANCE"', 'mode  = "GOVERNANCE"'), "PP-EVID-06"),
     "evidence-store-any-project": (
         _store_text('"project_path:acme/gitlab-premium-python:ref_type:branch:ref:main"', '"project_path:acme/*"'),
