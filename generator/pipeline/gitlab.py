@@ -41,7 +41,6 @@ from generator.pipeline.model import (
     Verdict,
     errexit_pipefail,
 )
-from generator.pipeline.tools import Use
 from generator.repo import Doc, Map, Reference, Repo, Seq
 
 MAIN = ".gitlab-ci.yml"
@@ -744,22 +743,6 @@ class GitLabAdapter(ScriptFollower):
 
     def script_text(self, step: Step) -> str:
         return "\n".join(p for p in [step.run, *self._followed(step.run, 0)] if p)
-
-    def _script(
-        self,
-        step: Step,
-        text: str,
-        errexit: bool,
-        pipefail: bool,
-        file: str,
-        first_line: int,
-        outer: str | None,
-        depth: int,
-    ) -> list[Invocation]:
-        return [
-            Invocation(tool, step, where, Use(command=seen, config=self._config(tool)), ignored)
-            for where, tool, seen, ignored in self._tool_uses(text, errexit, pipefail, file, first_line, outer, depth)
-        ]
 
 
 # --- helpers ------------------------------------------------------------------------------------------
