@@ -93,10 +93,18 @@ def next_steps(controls: list[type[Control]], answers: Mapping[str, Any], dest: 
         placeholders.append(
             "argocd/environments/*/kustomization.yaml deploy no resources yet: list your manifests under resources:"
         )
-        placeholders.append(
-            "repository variable GITOPS_APP_ID and the gitops environment's secret GITOPS_APP_PRIVATE_KEY are not "
-            "set by pipeproof (the GitHub App that opens the promotion pull requests)"
-        )
+        if gitlab:
+            placeholders += [
+                "CI/CD variable PIPEPROOF_GITOPS_TOKEN is not set by pipeproof: a project access token (Developer; "
+                "api, write_repository), protected and masked, that opens the promotion and rollback merge requests",
+                "Argo CD's argocd-notifications-secret key gitlab-token is not set by pipeproof: a project access "
+                "token (Developer; api) that reports each sync as a GitLab deployment (PP-ARGO-04)",
+            ]
+        else:
+            placeholders.append(
+                "repository variable GITOPS_APP_ID and the gitops environment's secret GITOPS_APP_PRIVATE_KEY are "
+                "not set by pipeproof (the GitHub App that opens the promotion pull requests)"
+            )
     else:
         placeholders.append("scripts/deploy.sh and scripts/rollback.sh fail until you fill them in (no fake evidence)")
     branch = str(answers.get("default_branch", "main"))
@@ -126,8 +134,11 @@ def next_steps(controls: list[type[Control]], answers: Mapping[str, Any], dest: 
             else "",
             "add the CI/CD variable PIPEPROOF_API_TOKEN (protected, masked): a project access token with read_api, "
             "role Reporter (Maintainer for audit events); the production gates and records read GitLab with it",
-            "create the pipeline schedules on the default branch with PIPEPROOF_SCHEDULE=audit-export (daily) and "
-            "PIPEPROOF_SCHEDULE=rollback-drill (quarterly)",
+            "create the pipeline schedule on the default branch with PIPEPROOF_SCHEDULE=audit-export (daily); a "
+            "rollback is a pipeline run on it with PIPEPROOF_SCHEDULE=rollback (it proposes the revert)"
+            if answers.get("deploy_model") == "argocd"
+            else "create the pipeline schedules on the default branch with PIPEPROOF_SCHEDULE=audit-export (daily) "
+            "and PIPEPROOF_SCHEDULE=rollback-drill (quarterly)",
         ]
         tasks = [task for task in tasks if task]
     return NextSteps(relies_on, not_met, tasks, placeholders, run)
@@ -147,6 +158,7 @@ _GITHUB_ONLY = frozenset(
         "runner-tools",
         "registry",
         "protect-token",
+        "gitops-app",
     }
 )
 
@@ -198,10 +210,34 @@ _GITLAB_TIERS: tuple[tuple[str, str, str, str], ...] = (
 _TIER_RANK = {"free": 0, "premium": 1, "ultimate": 2}
 
 
+# Under Argo CD, CI deploys nothing: production's approval is the code owners' approval of the promotion.
+_GITLAB_ARGOCD_PRODUCTION = (
+    "code-owner approval of each production promotion (argocd/environments/production/ in .gitlab/CODEOWNERS)",
+    "PP-ARGO-03",
+    "premium",
+    "promotions merge without an enforced approval: verify-production fails and records a promotion merged "
+    "without one, and production syncs only by a deployer's hand",
+)
+
+
 def _gitlab_tier(answers: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     tier = str(answers.get("gitlab_tier", "free"))
     relies_on, not_met = [], []
-    for what, ids, needs, fallback in _GITLAB_TIERS:
+    rows = _GITLAB_TIERS
+    if answers.get("deploy_model") == "argocd":
+        rows = tuple(
+            _GITLAB_ARGOCD_PRODUCTION
+            if "PP-DEPLOY-01" in row[1]
+            else (
+                *row[:3],
+                row[3].replace(
+                    "the production job's review gate refuses to deploy",
+                    "verify-production fails and records a promotion of",
+                ),
+            )
+            for row in rows
+        )
+    for what, ids, needs, fallback in rows:
         text = what.format_map(dict(answers))
         if _TIER_RANK[tier] >= _TIER_RANK[needs]:
             relies_on.append(f"{text} (GitLab {needs.capitalize()}; {ids})")

@@ -58,11 +58,41 @@ def test_a_github_team_handle_rule_does_not_apply_on_gitlab(tmp_path: Path) -> N
         full_answers({"platform": "github", "security_team": "@acme/platform/security"}, tmp_path / "app")
 
 
-def test_argocd_on_gitlab_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_automated_production_sync_is_refused_on_gitlab_free(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Free enforces no approval of the promotion merge request: only a deployer's manual sync may take production.
     dest = tmp_path / "app"
-    assert_refused(
-        capsys, run_new(dest, "deploy_model=argocd"), dest, "'deploy_model'", "must be environments on GitLab"
-    )
+    code = run_new(dest, "deploy_model=argocd", "gitlab_tier=free", "argocd_production_automated=true")
+    assert_refused(capsys, code, dest, "'argocd_production_automated'", "GitLab Free does not enforce")
+
+
+@pytest.mark.parametrize(
+    ("data", "needles"),
+    [
+        (["argocd_deployers_group=release managers"], ["'argocd_deployers_group'"]),
+        (["argocd_developers_group=dev,ops"], ["'argocd_developers_group'"]),
+        (["argocd_repo_url=http://gitlab.com/acme/app.git"], ["'argocd_repo_url'", "https:// or ssh"]),
+        (["argocd_sync_timezone=Mars/Olympus"], ["'argocd_sync_timezone'"]),
+        (["argocd_deny_schedule=61 * * * *"], ["'argocd_deny_schedule'"]),
+        (["containers=false"], ["'deploy_model'", "containers"]),
+    ],
+)
+def test_bad_argocd_answers_are_refused_on_gitlab(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], data: list[str], needles: list[str]
+) -> None:
+    dest = tmp_path / "app"
+    assert_refused(capsys, run_new(dest, "deploy_model=argocd", *data), dest, *needles)
+
+
+def test_argocd_on_gitlab_premium_may_sync_production_automatically(tmp_path: Path) -> None:
+    dest = tmp_path / "app"
+    assert run_new(dest, "deploy_model=argocd", "gitlab_tier=premium", "argocd_production_automated=true") == 0
+    app = yaml.safe_load((dest / "argocd/applications/production.yaml").read_text())
+    assert app["spec"]["syncPolicy"]["automated"] == {"prune": False, "selfHeal": True}
+    owners = (dest / ".gitlab/CODEOWNERS").read_text()
+    assert "/argocd/environments/production/ @" in owners
+    assert not (dest / ".gitlab/settings/protected-environments").exists()  # CI deploys nothing
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,8 @@ from generator.repo import Repo
 
 GOLDEN = Path(__file__).parent.parent / "golden"
 SCENARIOS = sorted(p.name for p in GOLDEN.iterdir() if (p / ".gitlab-ci.yml").is_file())
+# Trees whose CI deploys (platform environments); Argo CD trees are judged in test_gitlab_argocd_reach.py.
+DEPLOYING_TREES = [s for s in SCENARIOS if not (GOLDEN / s / "argocd").is_dir()]
 DEPLOYING = {
     "build",
     "evidence",
@@ -56,6 +58,11 @@ def tree(request: pytest.FixtureRequest) -> Tree:
     return Tree(request.param)
 
 
+@pytest.fixture(params=DEPLOYING_TREES)
+def deploying(request: pytest.FixtureRequest) -> Tree:
+    return Tree(request.param)
+
+
 def test_there_are_gitlab_goldens() -> None:
     assert len(SCENARIOS) >= 3, SCENARIOS
 
@@ -81,43 +88,48 @@ def test_the_merged_commit_is_checked_again(tree: Tree) -> None:
 
 
 @pytest.mark.parametrize("event", [PULL_REQUEST, MERGE_QUEUE, SCHEDULE, TAG])
-def test_nothing_deploys_outside_the_default_branch_push(tree: Tree, event: str) -> None:
+def test_nothing_deploys_outside_the_default_branch_push(deploying: Tree, event: str) -> None:
     for name in sorted(DEPLOYING):
-        assert tree.jobs[name].reached[event] == "never", f"{name} on {event}"
+        assert deploying.jobs[name].reached[event] == "never", f"{name} on {event}"
 
 
-def test_production_is_manual_on_the_default_branch_only(tree: Tree) -> None:
-    production = tree.jobs["deploy-production"]
-    assert tree.when("deploy-production", PUSH) == {"manual"}
+def test_production_is_manual_on_the_default_branch_only(deploying: Tree) -> None:
+    production = deploying.jobs["deploy-production"]
+    assert deploying.when("deploy-production", PUSH) == {"manual"}
     assert all(production.reached[e] == "never" for e in (PULL_REQUEST, MERGE_QUEUE, SCHEDULE, MANUAL, TAG))
-    assert tree.pipeline.adapter.deploys_to_production(production)  # type: ignore[attr-defined]
+    assert deploying.pipeline.adapter.deploys_to_production(production)  # type: ignore[attr-defined]
     # It stands on every check, the build, the evidence, staging and DAST (needs: a failed one stops it).
-    assert set(production.needs) >= tree.scanners() - {"container"} | {"build", "evidence", "deploy-staging", "dast"}
+    assert set(production.needs) >= deploying.scanners() - {"container"} | {
+        "build",
+        "evidence",
+        "deploy-staging",
+        "dast",
+    }
     assert production.data["resource_group"] == "production"
     assert production.data["interruptible"] is False
 
 
-def test_a_failed_production_job_is_rolled_back_and_recorded(tree: Tree) -> None:
-    assert tree.when("rollback-production", PUSH) == {"on_failure"}
-    assert "deploy-production" in tree.jobs["rollback-production"].needs
-    assert tree.when("record-production", PUSH) == {"on_success"}
-    assert "deploy-production" in tree.jobs["record-production"].needs
-    assert not tree.pipeline.adapter.deploys_to_production(tree.jobs["rollback-production"])  # type: ignore[attr-defined]
+def test_a_failed_production_job_is_rolled_back_and_recorded(deploying: Tree) -> None:
+    assert deploying.when("rollback-production", PUSH) == {"on_failure"}
+    assert "deploy-production" in deploying.jobs["rollback-production"].needs
+    assert deploying.when("record-production", PUSH) == {"on_success"}
+    assert "deploy-production" in deploying.jobs["record-production"].needs
+    assert not deploying.pipeline.adapter.deploys_to_production(deploying.jobs["rollback-production"])  # type: ignore[attr-defined]
 
 
-def test_schedules_run_only_the_export_the_checks_and_the_drill(tree: Tree) -> None:
-    scheduled = {name for name, job in tree.jobs.items() if job.reached[SCHEDULE] != "never"}
-    stored = tree.answers["evidence_store"] != "none"
+def test_schedules_run_only_the_export_the_checks_and_the_drill(deploying: Tree) -> None:
+    scheduled = {name for name, job in deploying.jobs.items() if job.reached[SCHEDULE] != "never"}
+    stored = deploying.answers["evidence_store"] != "none"
     daily_verification = {"verify-evidence", "protect-ship"} if stored else set()
     assert scheduled == {"tools", "audit-export", "rollback-drill", "protect-check"} | daily_verification
     if stored:  # the snapshot is shipped whether the check found drift or not
-        assert tree.when("protect-ship", SCHEDULE) == {"never", "always"}
+        assert deploying.when("protect-ship", SCHEDULE) == {"never", "always"}
     # Each picks its schedule by the PIPEPROOF_SCHEDULE variable the schedule sets, so either may run.
-    assert tree.when("audit-export", SCHEDULE) == {"never", "on_success"}
-    assert tree.when("rollback-drill", SCHEDULE) == {"never", "on_success"}
+    assert deploying.when("audit-export", SCHEDULE) == {"never", "on_success"}
+    assert deploying.when("rollback-drill", SCHEDULE) == {"never", "on_success"}
     # The drill can also be started by hand (a web pipeline); the export only by its schedule.
-    assert tree.jobs["rollback-drill"].reached[MANUAL] == "maybe"
-    assert tree.jobs["audit-export"].reached[MANUAL] == "never"
+    assert deploying.jobs["rollback-drill"].reached[MANUAL] == "maybe"
+    assert deploying.jobs["audit-export"].reached[MANUAL] == "never"
 
 
 def test_the_merge_request_critical_path_is_two_jobs(tree: Tree) -> None:

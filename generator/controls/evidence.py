@@ -484,7 +484,6 @@ class PP_EVID_06(Evidence):
         "the plan of the last apply."
     )
     frequency = "Every change to the store's code; the daily verification (PP-EVID-05) checks the live store"
-    needs = ()
 
     id = "PP-EVID-06"
     soc2 = ("CC6.1", "CC7.2")

@@ -13,17 +13,23 @@ from typing import Any, ClassVar
 from generator.argocd import ArgoCD, Obj, PolicyFile, as_map, grants, is_production, parse_policy, rbac_policy
 from generator.controls.base import Control, Finding, Outcome, Severity, failed, passed, unknown
 from generator.controls.needs import Need
-from generator.pipeline.model import Pipeline
+from generator.pipeline.model import SCHEDULE, Job, Pipeline
 from generator.repo import Repo
 
 ARGO_TEAM = Need(
     "argocd-applied",
     "the argocd/ manifests applied to Argo CD by its administrators (AppProjects, Applications, the RBAC and "
-    "notification ConfigMaps); the deployers and developers SSO groups mapped by its Dex or OIDC connector; a "
-    "GitHub App (contents and pull requests: write) whose id is the GITOPS_APP_ID variable and whose key is the "
+    "notification ConfigMaps); the deployers and developers SSO groups mapped by its Dex or OIDC connector; and "
+    "{health_path} on staging answering the commit it runs (the DAST job waits for it: that is how it knows Argo "
+    "CD has synced)",
+    None,
+)
+# GitHub's credentials for the GitOps flow; on GitLab the next steps name the two project access tokens.
+GITOPS_APP = Need(
+    "gitops-app",
+    "a GitHub App (contents and pull requests: write) whose id is the GITOPS_APP_ID variable and whose key is the "
     "GITOPS_APP_PRIVATE_KEY secret of the gitops environment, and Argo CD's notifications app (deployments and "
-    "statuses: write) installed on this repository; and {health_path} on staging answering the commit it runs (the "
-    "DAST job waits for it: that is how it knows Argo CD has synced)",
+    "statuses: write) installed on this repository",
     None,
 )
 
@@ -45,7 +51,7 @@ class GitOps(Control):
         'git log --format="%H %an %ad %s" -- argocd/ for the period, and argocd proj list -o yaml / '
         "kubectl -n argocd get cm argocd-rbac-cm -o yaml from the live installation",
     )
-    needs: ClassVar[tuple[Need, ...]] = (ARGO_TEAM,)
+    needs: ClassVar[tuple[Need, ...]] = (ARGO_TEAM, GITOPS_APP)
 
 
 def _items(value: Any) -> list[Any]:
@@ -314,21 +320,16 @@ def _sources(spec: dict[str, Any]) -> list[dict[str, Any]]:
     return found + [s for s in _items(spec.get("sources")) if isinstance(s, dict)]
 
 
-def _owned(repo: Repo, path: str) -> bool:
-    """Whether CODEOWNERS gives the folder `path` to someone: the last rule matching a file in it has owners."""
-    doc = repo.codeowners
+def _owned(repo: Repo, path: str, platform: str) -> bool:
+    """Whether the platform's CODEOWNERS gives the folder `path` to someone: the last rule matching a file in it
+    has owners."""
+    from generator.controls.branch import _owner
+
+    doc = repo.gitlab_codeowners if platform == "gitlab" else repo.codeowners
     if doc is None or not isinstance(doc.data, list):
         return False
-    target = path.strip("/") + "/kustomization.yaml"
-    owners: list[str] = []
-    for _, pattern, rule_owners in doc.data:
-        pat = pattern.strip("/")
-        rx = re.escape(pat).replace(r"\*\*", ".*").replace(r"\*", "[^/]*")
-        # GitHub: a pattern with a leading or inner slash is anchored at the root; one without matches anywhere.
-        anchored = pattern.startswith("/") or "/" in pat
-        if re.match(("" if anchored else "(?:.*/)?") + rx + "(?:/.*)?\\Z", target):
-            owners = rule_owners
-    return bool(owners)
+    owner = _owner(doc.data, path.strip("/") + "/kustomization.yaml")
+    return owner is not None and bool(owner[1])
 
 
 class PP_ARGO_03(GitOps):
@@ -345,7 +346,12 @@ class PP_ARGO_03(GitOps):
             ".github/CODEOWNERS",
             "{production_workflow}#{production_job}",
         ),
-        "gitlab": ("argocd/applications/production.yaml", "argocd/projects/production.yaml", ".gitlab/CODEOWNERS"),
+        "gitlab": (
+            "argocd/applications/production.yaml",
+            "argocd/projects/production.yaml",
+            ".gitlab/CODEOWNERS",
+            ".gitlab-ci.yml#verify-production",
+        ),
     }
     remediation = (
         "Point the production Application at the protected default branch, keep automated sync off (or on "
@@ -384,7 +390,11 @@ class PP_ARGO_03(GitOps):
                         )
                     )
                 path = str(source.get("path") or "")
-                if path and (repo.root / path).is_dir() and not _owned(repo, path):
+                if (
+                    path
+                    and (repo.root / path).is_dir()
+                    and not _owned(repo, path, str(answers.get("platform") or "github"))
+                ):
                     findings.append(
                         Finding(
                             app.at("spec", "source", "path"),
@@ -436,6 +446,17 @@ def _commands(script: str) -> str:
     return "\n".join(line for line in joined.splitlines() if not line.lstrip().startswith("#"))
 
 
+# GitLab's Deployments API, as a script path: projects/<id>/deployments.
+_DEPLOYMENTS_API = re.compile(r"projects/\S+/deployments\b")
+
+
+def _workflow_events(pipeline: Pipeline, job: Job) -> set[Any]:
+    """The events of a GitHub workflow's `on:`."""
+    doc = pipeline.docs.get(job.file)
+    on = doc.data.get("on", doc.data.get(True)) if doc is not None and isinstance(doc.data, dict) else None
+    return set(on) if isinstance(on, dict) else ({on} if isinstance(on, str) else set(on or ()))
+
+
 _SUBSCRIBE = re.compile(r"\Anotifications\.argoproj\.io/subscribe\.(on-sync-[\w-]+|on-health-degraded|on-deployed)\.")
 
 
@@ -452,7 +473,11 @@ class PP_ARGO_04(GitOps):
             ".github/workflows/argocd-sync.yml#sync-record",
             ".github/workflows/rollback.yml#rollback",
         ),
-        "gitlab": ("argocd/argocd-notifications-cm.yaml",),
+        "gitlab": (
+            "argocd/argocd-notifications-cm.yaml",
+            ".gitlab-ci.yml#sync-record",
+            ".gitlab-ci.yml#rollback",
+        ),
     }
     remediation = (
         "Subscribe the production Application to on-sync-succeeded and on-sync-failed notifications that report "
@@ -486,22 +511,24 @@ class PP_ARGO_04(GitOps):
                     )
                 )
         recorded = reverted = False
+        gitlab = pipeline.platform == "gitlab"
         for job in pipeline.jobs:
-            doc = pipeline.docs.get(job.file)
-            on = doc.data.get("on", doc.data.get(True)) if doc is not None and isinstance(doc.data, dict) else None
-            events = set(on) if isinstance(on, dict) else ({on} if isinstance(on, str) else set(on or ()))
             text = _commands("\n".join(s.text for s in job.steps))
-            if "deployment_status" in events and re.search(r"record", text):
+            if gitlab:
+                # Argo CD reports each sync as a GitLab deployment (Deployments API); a scheduled job reads them back.
+                if job.runs_on(SCHEDULE) and _DEPLOYMENTS_API.search(text) and re.search(r"record", text):
+                    recorded = True
+            elif "deployment_status" in _workflow_events(pipeline, job) and re.search(r"record", text):
                 recorded = True
             if _REVERT.search(text) and re.search(r"record", text, re.IGNORECASE):
                 reverted = True
         if not recorded:
-            findings.append(
-                Finding(
-                    f"{argocd.files[0]}:1",
-                    "no workflow records Argo CD's sync reports (a deployment_status job that writes a record)",
-                )
+            how = (
+                "a scheduled job that reads the deployments Argo CD reports and writes a record"
+                if gitlab
+                else "a deployment_status job that writes a record"
             )
+            findings.append(Finding(f"{argocd.files[0]}:1", f"no workflow records Argo CD's sync reports ({how})"))
         if not reverted:
             findings.append(
                 Finding(

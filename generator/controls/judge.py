@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from generator.controls.base import Finding, Outcome, failed, passed, unknown
 from generator.pipeline import shell, tools
@@ -154,6 +154,9 @@ def _deploy_path(pipeline: Pipeline, job: Job) -> list[Job]:
         for child in pipeline.called_by(upstream):  # a needed reusable-workflow call brings its jobs
             found[id(child)] = child
     # Each gate names the checks of one run (a GitOps promotion verifies the build run and the staging DAST run).
+    if pipeline.platform == "gitlab":
+        by_name = pipeline.by_name()
+        found.update((id(o), o) for name in _gitlab_gated(job) for o in by_name.get(name, []) if o is not job)
     for step in job.steps:
         value = step.env.get("REQUIRED_CHECKS")
         if not isinstance(value, str):
@@ -199,8 +202,8 @@ def why_not_gating(pipeline: Pipeline, production: Job, inv: Invocation) -> str 
     if gated_elsewhere(production, job):
         if job.invalid:
             return job.invalid
-        gates = [s for s in production.steps if job.name in _names(s.env.get("REQUIRED_CHECKS"))]
-        whys = [s.not_blocking("push", in_job=True) for s in gates]
+        gates = _gate_steps(production, job.name)
+        whys = [s.not_blocking("push", in_job=True) for s in gates] or [f"no step of {production.name} reads them"]
         if all(whys):
             return f"the check gate of {production.name} that requires {job.name} does not stop it: {whys[0]}"
         return inv.step.not_blocking("push", in_job=True) or inv.ignored or inv.soft()
@@ -211,10 +214,36 @@ def _names(value: object) -> set[str]:
     return {line.strip() for line in value.splitlines() if line.strip()} if isinstance(value, str) else set()
 
 
+# The job variables a GitLab promotion gate (promotion-check.sh) reads the candidate's pipelines' jobs from.
+GITLAB_GATE_VARIABLES = ("REQUIRED_JOBS", "DAST_JOB")
+
+
+def _gitlab_gated(job: Job) -> set[str]:
+    variables = job.data.get("variables")
+    if not isinstance(variables, Mapping):
+        return set()
+    return {name for key in GITLAB_GATE_VARIABLES for name in _names(variables.get(key))}
+
+
 def _gated_names(job: Job) -> set[str]:
+    if job.pipeline.platform == "gitlab":
+        return _gitlab_gated(job)
     return {name for step in job.steps for name in _names(step.env.get("REQUIRED_CHECKS"))}
 
 
+def _gate_steps(production: Job, name: str) -> list[Step]:
+    """The steps of the production job that require the job `name` of another run to have passed."""
+    if production.pipeline.platform == "gitlab":
+        # The variables name the jobs; the steps whose scripts read them are the gate.
+        return [s for s in production.steps if any(k in s.text for k in GITLAB_GATE_VARIABLES)]
+    return [s for s in production.steps if name in _names(s.env.get("REQUIRED_CHECKS"))]
+
+
 def gated_elsewhere(production: Job, job: Job) -> bool:
-    """Whether `job` runs in another run than the production job, whose check gate requires it by name."""
-    return _top_file(job) != _top_file(production) and job.name in _gated_names(production)
+    """Whether `job` runs in another run than the production job, whose check gate requires it by name (on
+    GitLab, another pipeline of the same file: a job outside the production job's needs)."""
+    if job.name not in _gated_names(production) or job is production:
+        return False
+    if production.pipeline.platform == "gitlab":
+        return job.id not in production.needs
+    return _top_file(job) != _top_file(production)

@@ -25,7 +25,13 @@ from functools import cached_property
 from typing import Any
 
 from generator.pipeline import gitlab_expr
-from generator.pipeline.github import _DEPLOY_STEP, _PRODUCTION, _PRODUCTION_JOB, ScriptFollower
+from generator.pipeline.github import (
+    _DEPLOY_STEP,
+    _GITOPS_PRODUCTION_PATH,
+    _PRODUCTION,
+    _PRODUCTION_JOB,
+    ScriptFollower,
+)
 from generator.pipeline.model import (
     EVENTS,
     MANUAL,
@@ -44,6 +50,30 @@ from generator.pipeline.model import (
 from generator.repo import Doc, Map, Reference, Repo, Seq
 
 MAIN = ".gitlab-ci.yml"
+
+
+def _gitops_production(job: Job) -> bool:
+    """A job whose every rule adds it only when production's manifests change (argocd/environments/production/,
+    k8s/prod/...): a merged GitOps promotion, which Argo CD or Flux then applies. A job that runs whatever the
+    jobs before it did (`when: always`) or only when they failed records or rolls back; it is not the deploy."""
+    rules = job.data.get("rules")
+    if not isinstance(rules, list) or not rules:
+        return False
+    adding = [r for r in rules if isinstance(r, Mapping) and r.get("when", "on_success") != "never"]
+    if not adding or len(adding) != len([r for r in rules if isinstance(r, Mapping)]):
+        return False
+    for rule in adding:
+        if rule.get("when", "on_success") not in {"on_success", "manual", "delayed"}:
+            return False
+        changes = rule.get("changes")
+        paths = changes.get("paths") if isinstance(changes, Mapping) else changes
+        if not isinstance(paths, list) or not paths or not all(isinstance(p, str) for p in paths):
+            return False
+        if not all(_GITOPS_PRODUCTION_PATH.search(p) for p in paths):
+            return False
+    return True
+
+
 # GitLab's own security templates (Security/SAST.gitlab-ci.yml, Jobs/Secret-Detection.latest.gitlab-ci.yml, ...).
 _SECURITY_TEMPLATE = re.compile(
     r"(?:Security|Jobs)/(?:SAST|SAST-IaC|Secret-Detection|Dependency-Scanning|Container-Scanning|DAST|"
@@ -212,8 +242,10 @@ class GitLabAdapter(ScriptFollower):
 
     platform = "gitlab"
 
-    def __init__(self, repo: Repo, default_branch: str) -> None:
+    def __init__(self, repo: Repo, default_branch: str, changed: tuple[str, ...] | None = None) -> None:
         self.repo = repo
+        # The files a push or merge request changes, when known (rules:changes is then decided, not unknown).
+        self.changed = changed
         self._uses_memo = {}
         self._followed_memo = {}
         self.pipeline = Pipeline("gitlab", repo, self, default_branch)
@@ -570,10 +602,20 @@ class GitLabAdapter(ScriptFollower):
                 clauses.append(None)
         if "changes" in rule:
             # Without a Git push (schedule, web, tag) rules:changes is always true; otherwise the diff decides.
-            clauses.append(True if event in {SCHEDULE, MANUAL, TAG} else None)
+            clauses.append(True if event in {SCHEDULE, MANUAL, TAG} else self._changes(rule["changes"]))
         if "exists" in rule:
             clauses.append(self._exists(rule["exists"]))
         return _and(*clauses) if clauses else True
+
+    def _changes(self, spec: Any) -> gitlab_expr.Truth:
+        """Whether the known changed files match rules:changes (GitLab's fnmatch globs), or None when unknown."""
+        paths = spec.get("paths") if isinstance(spec, Mapping) else spec
+        if self.changed is None or (isinstance(spec, Mapping) and "compare_to" in spec):
+            return None
+        patterns = [str(p).lstrip("/") for p in (paths if isinstance(paths, list) else [paths]) if p]
+        if any("$" in p for p in patterns):
+            return None
+        return any(_glob(p).match(f) for p in patterns for f in self.changed)
 
     def _exists(self, spec: Any) -> gitlab_expr.Truth:
         paths = spec.get("paths") if isinstance(spec, Mapping) else spec
@@ -700,6 +742,10 @@ class GitLabAdapter(ScriptFollower):
         """A job whose environment is production (by name or deployment_tier) and that deploys to it (action
         start), or one named for production that runs a deploy step; a job that runs only when another
         failed is a rollback."""
+        if _gitops_production(job):
+            # Without a push, rules:changes is always true: only a job no other pipeline source adds is a promotion.
+            others = [o for e, per in self.outcomes.get(id(job), {}).items() if e != PUSH for o in per]
+            return all(o.when == "never" for o in others)
         env = job.data.get("environment")
         action = env.get("action", "start") if isinstance(env, Mapping) else "start"
         tier = str(env.get("deployment_tier", "")) if isinstance(env, Mapping) else ""
@@ -959,8 +1005,36 @@ def _script_lines(value: Any, data: Map, section: str) -> list[tuple[str, str]]:
     return found
 
 
-def build(repo: Repo, default_branch: str) -> Pipeline:
-    return GitLabAdapter(repo, default_branch).pipeline
+def _glob(pattern: str) -> re.Pattern[str]:
+    """A rules:changes glob as GitLab matches it (File.fnmatch with FNM_PATHNAME, FNM_DOTMATCH, FNM_EXTGLOB):
+    `**/` any folders, `*` and `?` within one path segment, `{a,b}` alternatives."""
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        elif pattern[i] == "{" and "}" in pattern[i:]:
+            end = pattern.index("}", i)
+            out.append("(?:" + "|".join(re.escape(a) for a in pattern[i + 1 : end].split(",")) + ")")
+            i = end + 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+def build(repo: Repo, default_branch: str, changed: tuple[str, ...] | None = None) -> Pipeline:
+    """The model of the project's pipelines; `changed`: the files a push or merge request changes, if known."""
+    return GitLabAdapter(repo, default_branch, changed).pipeline
 
 
 __all__ = ["MAIN", "GitLabAdapter", "GitLabJob", "GitLabStep", "build"]

@@ -1,0 +1,256 @@
+#!/usr/bin/env bash
+# GitLab REST helpers for the scripts next to this file. Source it, never run it:
+#   . "$(dirname -- "${BASH_SOURCE[0]}")/api.sh"
+#
+#   api_get PATH             one GET; prints the JSON body
+#   api_paginate PATH        every page (Link rel="next", offset or keyset); prints one JSON array
+#
+# PATH is relative to the API (projects/ID/...) or a full URL under it. Every function fails closed: on any
+# error it prints one ::error:: line (method, path, HTTP status, the API's message) and returns 1, so
+# `x=$(api_get ...)` stops a script running under `set -e`. Nothing else in these scripts calls curl.
+#
+# Environment:
+#   GITLAB_API_URL          https://<host>/api/v4 (the pipeline sets it from the rendered host)
+#   PIPEPROOF_API_TOKEN     a project access token (read_api), a protected and masked CI/CD variable; sent as
+#                           the PRIVATE-TOKEN header through curl's stdin, never on a command line or in a URL,
+#                           and never to a URL outside GITLAB_API_URL (a Link header cannot redirect it)
+#   PIPEPROOF_API_TIMEOUT   seconds one request may take (default 30)
+#   PIPEPROOF_API_ATTEMPTS  tries per request on 429, 5xx and network errors (default 4)
+#   PIPEPROOF_API_MAX_WAIT  seconds the waits between tries of one request may add up to (default 60)
+#   PIPEPROOF_API_BACKOFF   first wait when the API names none, doubled per try (default 2)
+#   PIPEPROOF_API_MAX_PAGES pages api_paginate follows before it gives up (default 1000)
+set -euo pipefail
+
+PP_TMP=$(mktemp -d "${TMPDIR:-/tmp}/pipeproof.XXXXXX")
+trap 'rm -rf -- "${PP_TMP}"' EXIT
+
+error() { # MESSAGE...: one ::error:: line on stderr (the job log shows it as it is), CR LF escaped
+  local msg=$*
+  msg=${msg//'%'/%25}
+  msg=${msg//$'\r'/%0D}
+  msg=${msg//$'\n'/%0A}
+  printf '::error::%s\n' "${msg}" >&2
+}
+
+die() { # MESSAGE...: one ::error:: line, exit 1
+  error "$@"
+  exit 1
+}
+
+# The names the shared scripts (deployment-record.sh, written for both platforms) call. GitLab has no step
+# outputs: PP_OUTPUT, when set, collects KEY=VALUE lines (a dotenv report).
+gh_error() { error "$@"; }
+gh_output() { # KEY VALUE
+  if [[ -n ${PP_OUTPUT:-} ]]; then
+    [[ $2 != *$'\n'* ]] || die "output $1 must be one line"
+    printf '%s=%s\n' "$1" "$2" >>"${PP_OUTPUT}"
+  fi
+}
+
+require_env() { # NAME...: exit 2 naming every one that is unset or empty
+  local name missing=()
+  for name in "$@"; do
+    [[ -n ${!name:-} ]] || missing+=("${name}")
+  done
+  if ((${#missing[@]})); then
+    error "$(basename -- "$0"): missing environment variable(s): ${missing[*]}"
+    exit 2
+  fi
+}
+
+require_uint() { # NAME: exit 2 unless the variable is a whole number
+  [[ ${!1:-} =~ ^[0-9]+$ ]] || {
+    error "$(basename -- "$0"): $1 must be a whole number, got '${!1:-}'"
+    exit 2
+  }
+}
+
+api__setup() {
+  local n
+  if [[ ! ${GITLAB_API_URL:-} =~ ^https?://[^/]+/api/v4/?$ ]]; then
+    error "GITLAB_API_URL must be the API's URL (https://HOST/api/v4), got '${GITLAB_API_URL:-}'"
+    return 1
+  fi
+  # curl's config syntax would need " and \ escaped; no GitLab token contains them, or whitespace.
+  if [[ -z ${PIPEPROOF_API_TOKEN:-} || ${PIPEPROOF_API_TOKEN} =~ [[:space:][:cntrl:]\"\\] ]]; then
+    error "PIPEPROOF_API_TOKEN is missing or is not a token: add a project access token (read_api) as a protected, masked CI/CD variable"
+    return 1
+  fi
+  for n in PIPEPROOF_API_TIMEOUT PIPEPROOF_API_ATTEMPTS PIPEPROOF_API_MAX_WAIT PIPEPROOF_API_BACKOFF PIPEPROOF_API_MAX_PAGES; do
+    if [[ -n ${!n:-} && ! ${!n} =~ ^[0-9]+$ ]]; then
+      error "${n} must be a whole number of seconds or tries, got '${!n}'"
+      return 1
+    fi
+  done
+}
+
+api__url() { # PATH: the full URL; refuses one outside the API, so the token goes nowhere else
+  local path=$1 base=${GITLAB_API_URL%/}
+  case ${path} in
+    "${base}"/*) printf '%s\n' "${path}" ;;
+    *://*)
+      error "refusing to send the token to ${path%%\?*}: it is outside GITLAB_API_URL (${base})"
+      return 1
+      ;;
+    *) printf '%s/%s\n' "${base}" "${path#/}" ;;
+  esac
+}
+
+api__header() { # FILE NAME: one response header's value
+  local line name value
+  while IFS= read -r line || [[ -n ${line} ]]; do
+    line=${line%$'\r'}
+    name=${line%%:*}
+    value=${line#*:}
+    value=${value#"${value%%[![:space:]]*}"}
+    if [[ ${name,,} == "${2,,}" ]]; then
+      printf '%s\n' "${value}"
+      return 0
+    fi
+  done <"$1"
+}
+
+api__message() { # BODY_FILE: the API's message (GitLab: message or error), or the start of a body
+  local msg
+  msg=$(jq -r 'if type == "object" then ((.message // .error // empty) | if type == "string" then . else tojson end) else empty end' "$1" 2>/dev/null) || msg=''
+  [[ -n ${msg} ]] || msg=$(head -c 200 "$1" | tr '\r\n' '  ')
+  printf '%s\n' "${msg:-(empty body)}"
+}
+
+api__curl() { # URL BODY_FILE HEADERS_FILE: prints the HTTP status; the token reaches curl on stdin only
+  printf 'header = "PRIVATE-TOKEN: %s"\n' "${PIPEPROOF_API_TOKEN}" |
+    curl --config - --silent --show-error --globoff \
+      --connect-timeout 10 --max-time "${PIPEPROOF_API_TIMEOUT:-30}" \
+      --header 'Accept: application/json' --user-agent pipeproof-scripts \
+      --dump-header "$3" --output "$2" --write-out '%{http_code}' -- "$1"
+}
+
+# GitLab answers 429 with Retry-After (and RateLimit-Reset); 5xx and network errors back off.
+api__fetch() { # URL BODY_FILE: GET with bounded retries; headers land in BODY_FILE.headers
+  local url=$1 body=$2
+  local headers="$2.headers" err="$2.err" shown="GET ${1#"${GITLAB_API_URL%/}"}"
+  local attempts=${PIPEPROOF_API_ATTEMPTS:-4} budget=${PIPEPROOF_API_MAX_WAIT:-60} backoff=${PIPEPROOF_API_BACKOFF:-2}
+  local attempt=0 waited=0 code detail delay retry_after
+  shown=${shown%%\?*}
+  while :; do
+    attempt=$((attempt + 1))
+    : >"${headers}"
+    detail=''
+    if ! code=$(api__curl "${url}" "${body}" "${headers}" 2>"${err}"); then
+      code=000
+      detail="no response: $(tail -n 1 "${err}")"
+    fi
+    if [[ ${code} == 2[0-9][0-9] ]]; then
+      if [[ ! -s ${body} ]] || ! jq -e . "${body}" >/dev/null 2>&1; then
+        error "GitLab API ${shown} failed: HTTP ${code} with a body that is not JSON"
+        return 1
+      fi
+      return 0
+    fi
+    [[ -n ${detail} ]] || detail="HTTP ${code}: $(api__message "${body}")"
+    delay=''
+    case ${code} in
+      000 | 429 | 500 | 502 | 503 | 504) delay=$((backoff << (attempt - 1))) ;;
+    esac
+    if [[ -z ${delay} ]]; then
+      error "GitLab API ${shown} failed: ${detail}"
+      return 1
+    fi
+    retry_after=$(api__header "${headers}" retry-after)
+    if [[ ${retry_after} =~ ^[0-9]+$ ]]; then delay=${retry_after}; fi
+    if ((attempt >= attempts)); then
+      error "GitLab API ${shown} failed after ${attempt} attempts: ${detail}"
+      return 1
+    fi
+    if ((waited + delay > budget)); then
+      error "GitLab API ${shown} failed: ${detail}; a retry would have to wait ${delay} s, more than the $((budget - waited)) s left to wait (PIPEPROOF_API_MAX_WAIT)"
+      return 1
+    fi
+    printf 'GitLab API %s: %s; retrying in %s s (attempt %s of %s)\n' "${shown}" "${detail}" "${delay}" "$((attempt + 1))" "${attempts}" >&2
+    sleep "${delay}"
+    waited=$((waited + delay))
+  done
+}
+
+api_get() { # PATH: one GET; prints the JSON body
+  local url body
+  api__setup || return 1
+  url=$(api__url "$1") || return 1
+  body="${PP_TMP}/get.${BASHPID}.${RANDOM}"
+  api__fetch "${url}" "${body}" || return 1
+  cat -- "${body}"
+}
+
+api_paginate() { # PATH: every page; prints one JSON array
+  local path=$1 dir page count=0 max=${PIPEPROOF_API_MAX_PAGES:-1000} seen=' ' link next url
+  local re='<([^>]*)>;[[:space:]]*rel="next"'
+  api__setup || return 1
+  case ${path} in
+    *'?per_page='* | *'&per_page='*) ;;
+    *'?'*) path="${path}&per_page=100" ;;
+    *) path="${path}?per_page=100" ;;
+  esac
+  dir="${PP_TMP}/pages.${BASHPID}.${RANDOM}"
+  mkdir -- "${dir}"
+  while [[ -n ${path} ]]; do
+    count=$((count + 1))
+    if ((count > max)); then
+      error "GitLab API GET ${1%%\?*}: more than ${max} pages (PIPEPROOF_API_MAX_PAGES); refusing a partial list"
+      return 1
+    fi
+    printf -v page '%s/%06d.json' "${dir}" "${count}"
+    url=$(api__url "${path}") || return 1
+    api__fetch "${url}" "${page}" || return 1
+    link=$(api__header "${page}.headers" link)
+    next=''
+    if [[ ${link} =~ ${re} ]]; then next=${BASH_REMATCH[1]}; fi
+    if [[ -n ${next} && ${seen} == *" ${next} "* ]]; then
+      error "GitLab API GET ${1%%\?*}: the next-page link of page ${count} points back to an earlier page"
+      return 1
+    fi
+    seen+="${next} "
+    path=${next}
+  done
+  if ! jq -s 'to_entries | map(.key as $n | .value | if type == "array" then . else error("page \($n + 1) is not a JSON array") end) | add // []' \
+    "${dir}"/*.json 2>"${dir}/err"; then
+    error "GitLab API GET ${1%%\?*}: $(sed 's/^jq: error ([^)]*): //' "${dir}/err" | head -n 1)"
+    return 1
+  fi
+}
+
+uri() { # TEXT: URL-encoded, for a path segment or a query value
+  jq -rn --arg v "$1" '$v | @uri'
+}
+
+# The production job's state file (production.env: KEY=VALUE lines it writes as it goes), read as data, never
+# sourced: only these keys, each checked; a variable already set in the environment wins.
+STATE_KEYS='DEPLOY_STARTED STARTED_AT DEPLOYER PREVIOUS_SHA DEPLOY_OUTCOME HEALTH_OUTCOME'
+read_state() { # FILE: sets the STATE_KEYS it holds; returns 1 (naming the line) on anything else
+  local line key value n=0
+  while IFS= read -r line || [[ -n ${line} ]]; do
+    n=$((n + 1))
+    [[ -n ${line} ]] || continue
+    key=${line%%=*}
+    value=${line#*=}
+    [[ ${line} == *=* && " ${STATE_KEYS} " == *" ${key} "* ]] || {
+      error "$1:${n}: not one of ${STATE_KEYS// /, }"
+      return 1
+    }
+    case ${key} in
+      DEPLOY_STARTED) [[ ${value} =~ ^[01]$ ]] ;;
+      PREVIOUS_SHA) [[ -z ${value} || ${value} =~ ^[0-9a-f]{40}$ ]] ;;
+      DEPLOY_OUTCOME | HEALTH_OUTCOME) [[ ${value} == success ]] ;;
+      STARTED_AT) [[ ${value} =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$ ]] ;;
+      DEPLOYER) [[ ${value} =~ ^[A-Za-z0-9_.-]{0,255}$ ]] ;;
+    esac || {
+      error "$1:${n}: ${key} has an unexpected value"
+      return 1
+    }
+    # The last line for a key wins (the job appends as it goes); the environment wins over the file.
+    if [[ -z ${!key+set} || ${PP_STATE_SET:-} == *" ${key} "* ]]; then
+      printf -v "${key}" '%s' "${value}"
+      export "${key?}"
+      PP_STATE_SET="${PP_STATE_SET:- }${key} "
+    fi
+  done <"$1"
+}
