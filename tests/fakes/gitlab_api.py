@@ -171,6 +171,7 @@ class Request:
     path: str
     query: dict[str, list[str]]
     headers: dict[str, str]
+    body: bytes = b""
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         values = self.query.get(name)
@@ -184,6 +185,7 @@ class Fault:
     times: int | None = None  # None: every time
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    method: str | None = None  # None: every method
 
 
 Handler = Callable[[Request, "re.Match[str]"], Any]
@@ -212,6 +214,7 @@ class FakeGitLab:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
         self._server.daemon_threads = True
         self._default_routes()
+        self._gitops_routes()
 
     def __enter__(self) -> FakeGitLab:
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
@@ -234,9 +237,11 @@ class FakeGitLab:
         times: int | None = None,
         body: Any = None,
         headers: dict[str, str] | None = None,
+        method: str | None = None,
     ) -> None:
-        """Answer requests whose path matches the regex with this status (and GitLab's error body)."""
-        self.faults.append(Fault(pattern, status, times, body, headers or {}))
+        """Answer requests whose path matches the regex (and method, when given) with this status (and GitLab's
+        error body)."""
+        self.faults.append(Fault(pattern, status, times, body, headers or {}, method))
 
     def calls(self, pattern: str) -> list[Request]:
         return [r for r in self.requests if re.search(pattern, r.path)]
@@ -316,12 +321,46 @@ class FakeGitLab:
             after, before = req.arg("after") or "", req.arg("before") or "9999"
             return [e for e in self.events if e["created_at"][:10] > after and e["created_at"][:10] < before]
 
+    # --- GitOps promotion and rollback (gitops-propose.sh, gitops-revert.sh): merge requests listed and opened ---
+
+    def _gitops_routes(self) -> None:
+        """GET merge_requests filtered by state/source_branch/target_branch; POST merge_requests as GitLab
+        validates it (400 for a missing field, 409 for a second open merge request from one source branch).
+        Opened merge requests join `merge_requests` (iids from 100) and their bodies `created_merge_requests`."""
+        self.created_merge_requests: list[dict[str, Any]] = []
+
+        @self.route(r"/merge_requests")
+        def merge_requests(req: Request, m: re.Match[str]) -> Any:
+            if req.method == "POST":
+                return self._open_merge_request(json.loads(req.body or b"{}"))
+            return [
+                mr
+                for mr in self.merge_requests.values()
+                if all(req.arg(k) in (None, mr[k]) for k in ("state", "source_branch", "target_branch"))
+            ]
+
+    def _open_merge_request(self, body: dict[str, Any]) -> Any:
+        for name in ("source_branch", "target_branch", "title"):
+            if not isinstance(body.get(name), str) or not body[name]:
+                return 400, {"error": f"{name} is missing"}
+        for mr in self.merge_requests.values():
+            if mr["state"] == "opened" and mr["source_branch"] == body["source_branch"]:
+                return 409, {
+                    "message": [f"Another open merge request already exists for this source branch: !{mr['iid']}"]
+                }
+        iid = max([99, *self.merge_requests]) + 1
+        mr = merge_request(iid, "0" * 40, author="project_42_bot", target=body["target_branch"], state="opened")
+        mr.update(title=body["title"], source_branch=body["source_branch"], description=body.get("description"))
+        self.merge_requests[iid] = mr
+        self.created_merge_requests.append(body)
+        return 201, mr
+
     def handle(self, req: Request, host: str) -> tuple[int, dict[str, str], Any]:
         self.requests.append(req)
         if req.headers.get("private-token") != self.token:
             return 401, {}, {"message": "401 Unauthorized"}
         for fault in self.faults:
-            if re.search(fault.pattern, req.path) and fault.times != 0:
+            if re.search(fault.pattern, req.path) and fault.times != 0 and fault.method in (None, req.method):
                 if fault.times is not None:
                     fault.times -= 1
                 body = fault.body if fault.body is not None else {"message": f"{fault.status} fault"}
@@ -367,8 +406,14 @@ def _handler_class(fake: FakeGitLab) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
             parts = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
             req = Request(
-                "GET", self.path, parts.path, parse_qs(parts.query), {k.lower(): v for k, v in self.headers.items()}
+                self.command,
+                self.path,
+                parts.path,
+                parse_qs(parts.query),
+                {k.lower(): v for k, v in self.headers.items()},
+                self.rfile.read(length) if length else b"",
             )
             status, headers, body = fake.handle(req, self.headers.get("Host", "127.0.0.1"))
             payload = body.encode() if isinstance(body, str) else json.dumps(body).encode()
@@ -379,6 +424,8 @@ def _handler_class(fake: FakeGitLab) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
+
+        do_POST = do_PUT = do_GET
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
             pass
