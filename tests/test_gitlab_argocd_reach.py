@@ -11,6 +11,7 @@ when started by hand; the sync record only on the daily schedule. CI never deplo
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -22,7 +23,7 @@ from generator.repo import Repo
 GOLDEN = Path(__file__).parent.parent / "golden"
 SCENARIOS = sorted(p.name for p in GOLDEN.iterdir() if (p / ".gitlab-ci.yml").is_file() and (p / "argocd").is_dir())
 GITOPS = {"build", "evidence", "propose-staging", "dast", "propose-production", "verify-production"}
-GITOPS |= {"record-production", "rollback", "sync-record"}
+GITOPS |= {"record-production", "rollback", "rollback-ship", "sync-record"}
 
 CODE = ("src/app.py",)
 STAGING = ("argocd/environments/staging/kustomization.yaml", "argocd/environments/staging/release.json")
@@ -30,15 +31,18 @@ PRODUCTION = ("argocd/environments/production/kustomization.yaml", "argocd/envir
 
 
 class Tree:
+    jobs: dict[str, Any]
+
     def __init__(self, scenario: str, changed: tuple[str, ...]) -> None:
         root = GOLDEN / scenario
         self.answers = yaml.safe_load((root / ".copier-answers.yml").read_text())
         self.pipeline: Pipeline = gitlab.build(Repo(root), str(self.answers["default_branch"]), changed)
         self.jobs = {j.id: j for j in self.pipeline.jobs}
+        self.gitops = GITOPS & set(self.jobs)  # rollback-ship exists only with an evidence store
 
     def running(self, event: str) -> set[str]:
         """The GitOps jobs the event adds for certain."""
-        return {name for name in GITOPS if self.jobs[name].reached[event] == "runs"}
+        return {name for name in self.gitops if self.jobs[name].reached[event] == "runs"}
 
     def when(self, job: str, event: str) -> set[str]:
         return self.pipeline.adapter.when(self.jobs[job], event)  # type: ignore[attr-defined, no-any-return]
@@ -96,21 +100,21 @@ def test_a_push_that_mixes_code_and_manifests_builds_nothing(scenario: str) -> N
 def test_nothing_gitops_runs_for_a_merge_request_or_a_tag(scenario: str, event: str) -> None:
     for changed in (CODE, STAGING, PRODUCTION):
         tree = Tree(scenario, changed)
-        reached = {name: tree.jobs[name].reached[event] for name in GITOPS}
+        reached = {name: tree.jobs[name].reached[event] for name in tree.gitops}
         assert set(reached.values()) == {"never"}, (changed, reached)
 
 
 def test_schedules_run_the_sync_record_and_nothing_that_promotes(scenario: str) -> None:
     tree = Tree(scenario, CODE)
-    scheduled = {name for name in GITOPS if tree.jobs[name].reached[SCHEDULE] != "never"}
+    scheduled = {name for name in tree.gitops if tree.jobs[name].reached[SCHEDULE] != "never"}
     assert scheduled == {"sync-record"}
     assert tree.when("sync-record", SCHEDULE) == {"never", "on_success"}  # the audit-export schedule only
 
 
 def test_the_rollback_runs_only_when_started_by_hand(scenario: str) -> None:
     tree = Tree(scenario, CODE)
-    by_hand = {name for name in GITOPS if tree.jobs[name].reached[MANUAL] != "never"}
-    assert by_hand == {"rollback"}
+    by_hand = {name for name in tree.gitops if tree.jobs[name].reached[MANUAL] != "never"}
+    assert by_hand == {"rollback"} | ({"rollback-ship"} & tree.gitops)
     assert tree.jobs["rollback"].reached[MANUAL] == "maybe"  # PIPEPROOF_SCHEDULE=rollback picks it
 
 

@@ -58,7 +58,7 @@ def test_every_job_sets_its_limits(tree: Tree) -> None:
     for name, job in tree.jobs.items():
         assert isinstance(job.get("interruptible"), bool), name
         assert re.fullmatch(r"\d+ minutes", str(job.get("timeout"))), name
-        deploys = "environment" in job or "resource_group" in job or job["stage"] in {"record", "scheduled"}
+        deploys = "environment" in job or "resource_group" in job or job["stage"] in {"record", "rollback", "scheduled"}
         assert job["interruptible"] is not deploys, f"{name}: deploys and records are never cancelled half-way"
 
 
@@ -98,6 +98,9 @@ def test_cloud_access_is_oidc_only(tree: Tree) -> None:
     shipping = [n for n, j in tree.jobs.items() if "ship-evidence.sh" in "\n".join(j.get("script", []))]
     if store == "none":
         assert not shipping
+    elif tree.answers["deploy_model"] == "argocd":
+        daily = {"audit-export", "verify-evidence", "protect-ship", "sync-record"}
+        assert set(shipping) == {"evidence", "record-production", "rollback-ship"} | daily
     else:
         assert set(shipping) == {
             "evidence",
@@ -110,9 +113,29 @@ def test_cloud_access_is_oidc_only(tree: Tree) -> None:
         }
 
 
+def _argocd_approvals(tree: Tree, n: int, settings: dict[str, Any]) -> None:
+    """Under Argo CD, production's approval is the code owners' approval of the promotion merge request."""
+    verify = tree.jobs["verify-production"]
+    assert verify["variables"]["MIN_APPROVALS"] == str(n)
+    assert "**a reviewed promotion**" in tree.controls
+    assert not any(rel.startswith("protected-environments/") for rel in settings)  # CI deploys nothing
+    owners = (tree.root / ".gitlab/CODEOWNERS").read_text()
+    assert f"/argocd/environments/production/ {tree.answers['security_team']}" in owners
+    if tree.tier == "free":
+        assert {"approval-settings.json", "approval-rules/default.json"}.isdisjoint(settings)
+        assert "(GitLab Free does\nnot enforce it)" in tree.controls
+        assert tree.answers["argocd_production_automated"] is False
+    else:
+        assert settings["approval-rules/default.json"]["body"]["approvals_required"] == n
+        assert settings["protected-branch.json"]["body"]["code_owner_approval_required"] is True
+
+
 def test_approvals_are_what_controls_md_says_on_this_tier(tree: Tree) -> None:
     n = tree.answers["required_approvals"]
     settings = tree.settings()
+    if tree.answers["deploy_model"] == "argocd":
+        _argocd_approvals(tree, n, settings)
+        return
     production = tree.jobs["deploy-production"]
     assert production["variables"]["MIN_APPROVALS"] == str(n)
     assert f"**{n}** required approvals" in tree.controls
