@@ -153,6 +153,33 @@ def job(jid: int, name: str, stage: str, status: str = "success") -> dict[str, A
     }
 
 
+def pipeline(pid: int, sha: str, *, ref: str = "main", source: str = "push", tag: bool = False) -> dict[str, Any]:
+    return {
+        "id": pid,
+        "iid": pid - 800,
+        "project_id": 42,
+        "sha": sha,
+        "ref": ref,
+        "tag": tag,
+        "status": "success",
+        "source": source,
+        "created_at": "2026-11-20T09:00:00.000Z",
+        "web_url": f"https://gitlab.example.com/acme/shop/-/pipelines/{pid}",
+    }
+
+
+def approval_state_rule(name: str, required: int, *usernames: str, rule_type: str = "code_owner") -> dict[str, Any]:
+    """One rule of GET .../merge_requests/:iid/approval_state (GitLab Premium)."""
+    return {
+        "id": sum(map(ord, name)),
+        "name": name,
+        "rule_type": rule_type,
+        "approvals_required": required,
+        "approved_by": [user(u) for u in usernames],
+        "approved": len(usernames) >= required,
+    }
+
+
 def audit_event(eid: int, created_at: str, change: str = "protected branch") -> dict[str, Any]:
     return {
         "id": eid,
@@ -215,6 +242,7 @@ class FakeGitLab:
         self._server.daemon_threads = True
         self._default_routes()
         self._gitops_routes()
+        self._gitops_verify_routes()
 
     def __enter__(self) -> FakeGitLab:
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
@@ -277,8 +305,11 @@ class FakeGitLab:
                 for d in self.deployments
                 if req.arg("environment") in (None, d["environment"]["name"])
                 and req.arg("status") in (None, d["status"])
+                # Both bounds inclusive here: a script keeps exactly its own day whatever GitLab's bounds are.
+                and (req.arg("updated_after") or "") <= d["updated_at"][:19] + "Z"
+                and d["updated_at"][:19] + "Z" <= (req.arg("updated_before") or "9999")
             ]
-            items.sort(key=lambda d: d["id"], reverse=req.arg("sort", "asc") == "desc")
+            items.sort(key=lambda d: d[req.arg("order_by") or "id"], reverse=req.arg("sort", "asc") == "desc")
             return items
 
         @self.route(r"/deployments/(\d+)")
@@ -354,6 +385,30 @@ class FakeGitLab:
         self.merge_requests[iid] = mr
         self.created_merge_requests.append(body)
         return 201, mr
+
+    # --- Argo CD promotion verification (promotion-check.sh): pipelines, job artifacts, approval rules -------
+
+    pipelines: dict[int, dict[str, Any]]
+    artifacts: dict[tuple[int, str], Any]
+    mr_approval_state: dict[int, dict[str, Any]]
+
+    def _gitops_verify_routes(self) -> None:
+        self.pipelines = {}
+        self.artifacts = {}  # (job id, path) -> the file: JSON-able, or str for raw bytes
+        self.mr_approval_state = {}  # absent: 404, as GitLab Free answers (the endpoint is Premium's)
+
+        @self.route(r"/pipelines/(\d+)")
+        def one_pipeline(req: Request, m: re.Match[str]) -> Any:
+            return self.pipelines.get(int(m[1])) or (404, {"message": "404 Not found"})
+
+        @self.route(r"/jobs/(\d+)/artifacts/(.+)")
+        def artifact(req: Request, m: re.Match[str]) -> Any:
+            found = self.artifacts.get((int(m[1]), m[2]))
+            return (404, {"message": "404 Not Found"}) if found is None else (200, found)
+
+        @self.route(r"/merge_requests/(\d+)/approval_state")
+        def approval_state(req: Request, m: re.Match[str]) -> Any:
+            return self.mr_approval_state.get(int(m[1])) or (404, {"error": "404 Not Found"})
 
     def handle(self, req: Request, host: str) -> tuple[int, dict[str, str], Any]:
         self.requests.append(req)
