@@ -375,3 +375,72 @@ def test_every_control_that_applies_to_the_gitlab_base_has_a_weakening(base: Pat
     weakened = {c for _m, c in MUTATIONS.values()} | {c for _m, cs in FREE_MUTATIONS.values() for c in cs}
     applying = {r.control.id for r in audit(base).results if r.status != "not-applicable"}
     assert applying - weakened - _OTHER_TESTS == set()
+
+
+# --- Argo CD on GitLab: weakenings of the promotion gate, the records and the rollback --------------------
+
+
+@pytest.fixture(scope="module")
+def argo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    golden = GOLDEN / "gitlab-argocd-premium"
+    assert (golden / CI).is_file(), "the GitLab Argo CD golden tree is missing: run pytest --update-golden"
+    dest = tmp_path_factory.mktemp("gitlab") / golden.name
+    shutil.copytree(golden, dest)
+    return dest
+
+
+def _drop(job: str) -> Callable[[dict[str, Any]], None]:
+    return lambda d: d.pop(job)
+
+
+def _record_on_success_only(d: dict[str, Any]) -> None:
+    for rule in d["record-production"]["rules"]:
+        rule.pop("when", None)
+
+
+def _without_codeowners_of(folder: str) -> Mutate:
+    def mutate(tree: Path) -> None:
+        path = tree / ".gitlab/CODEOWNERS"
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        path.write_text("".join(x for x in lines if not x.startswith(folder)), encoding="utf-8")
+
+    return mutate
+
+
+def _required_jobs_without(name: str) -> Callable[[dict[str, Any]], None]:
+    def change(d: dict[str, Any]) -> None:
+        variables = d["verify-production"]["variables"]
+        variables["REQUIRED_JOBS"] = "".join(f"{j}\n" for j in variables["REQUIRED_JOBS"].split() if j != name)
+
+    return change
+
+
+ARGO_MUTATIONS: dict[str, tuple[Mutate, str]] = {
+    "argo-gate-ignores-the-dast-pipeline": (ci(_pop("verify-production", "variables", "DAST_JOB")), "PP-SCAN-09"),
+    "argo-gate-may-fail": (
+        ci(_append_to_script("verify-production", " || echo 'not verified'", "promotion-check")),
+        "PP-SCAN-09",
+    ),
+    "argo-gate-ignores-the-build": (ci(_required_jobs_without("build")), "PP-SCAN-08"),
+    "argo-gate-ignores-the-sbom": (ci(_required_jobs_without("build")), "PP-SCAN-03"),
+    "argo-no-sync-record": (ci(_drop("sync-record")), "PP-ARGO-04"),
+    "argo-no-rollback": (ci(_drop("rollback")), "PP-ARGO-04"),
+    "argo-record-only-when-the-gates-pass": (ci(_record_on_success_only), "PP-EVID-01"),
+    "argo-production-path-not-code-owned": (_without_codeowners_of("/argocd/"), "PP-ARGO-03"),
+}
+
+
+def test_the_argocd_base_passes_every_control_a_mutation_weakens(argo: Path) -> None:
+    found = statuses(argo)
+    targets = sorted({control for _mutate, control in ARGO_MUTATIONS.values()})
+    assert {c: found[c] for c in targets} == dict.fromkeys(targets, "pass")
+
+
+@pytest.mark.parametrize("name", sorted(ARGO_MUTATIONS))
+def test_each_gitlab_argocd_weakening_fails_the_right_control(name: str, argo: Path, tmp_path: Path) -> None:
+    mutate, control = ARGO_MUTATIONS[name]
+    tree = tmp_path / "tree"
+    shutil.copytree(argo, tree)
+    mutate(tree)
+    result = next(r for r in audit(tree).results if r.control.id == control)
+    assert result.status == "fail", f"{name}: {control} is {result.status}: {result.reason}"

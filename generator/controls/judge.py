@@ -203,7 +203,7 @@ def why_not_gating(pipeline: Pipeline, production: Job, inv: Invocation) -> str 
         if job.invalid:
             return job.invalid
         gates = _gate_steps(production, job.name)
-        whys = [s.not_blocking("push", in_job=True) for s in gates] or [f"no step of {production.name} reads them"]
+        whys = [_gate_ignored(s) for s in gates] or [f"no step of {production.name} reads them"]
         if all(whys):
             return f"the check gate of {production.name} that requires {job.name} does not stop it: {whys[0]}"
         return inv.step.not_blocking("push", in_job=True) or inv.ignored or inv.soft()
@@ -237,6 +237,15 @@ def _gate_steps(production: Job, name: str) -> list[Step]:
         # The variables name the jobs; the steps whose scripts read them are the gate.
         return [s for s in production.steps if any(k in s.text for k in GITLAB_GATE_VARIABLES)]
     return [s for s in production.steps if name in _names(s.env.get("REQUIRED_CHECKS"))]
+
+
+def _gate_ignored(step: Step) -> str | None:
+    """Why a gate step would not stop its job: the step's own failure, or (GitLab) the shell ignoring the
+    command that runs the gate script."""
+    why = step.not_blocking("push", in_job=True)
+    if why is None and step.job.pipeline.platform == "gitlab":
+        why = command_ignored(step, lambda text: any(k in text for k in GITLAB_GATE_VARIABLES))
+    return why
 
 
 def gated_elsewhere(production: Job, job: Job) -> bool:

@@ -4,6 +4,10 @@
 #
 #   api_get PATH             one GET; prints the JSON body
 #   api_paginate PATH        every page (Link rel="next", offset or keyset); prints one JSON array
+#   api_send METHOD PATH FILE  one POST or PUT with FILE as the JSON body; prints the JSON object answered.
+#                            Retried only where GitLab cannot have acted on it (see api__fetch): a write is
+#                            not idempotent, so a 5xx or a timeout fails (closed) at once
+#   push_branch URL BRANCH   force-push HEAD to BRANCH of the repository at URL with PIPEPROOF_API_TOKEN
 #
 # PATH is relative to the API (projects/ID/...) or a full URL under it. Every function fails closed: on any
 # error it prints one ::error:: line (method, path, HTTP status, the API's message) and returns 1, so
@@ -15,7 +19,7 @@
 #                           the PRIVATE-TOKEN header through curl's stdin, never on a command line or in a URL,
 #                           and never to a URL outside GITLAB_API_URL (a Link header cannot redirect it)
 #   PIPEPROOF_API_TIMEOUT   seconds one request may take (default 30)
-#   PIPEPROOF_API_ATTEMPTS  tries per request on 429, 5xx and network errors (default 4)
+#   PIPEPROOF_API_ATTEMPTS  tries per request on 429, 5xx and network errors (default 4; writes: see api_send)
 #   PIPEPROOF_API_MAX_WAIT  seconds the waits between tries of one request may add up to (default 60)
 #   PIPEPROOF_API_BACKOFF   first wait when the API names none, doubled per try (default 2)
 #   PIPEPROOF_API_MAX_PAGES pages api_paginate follows before it gives up (default 1000)
@@ -117,46 +121,56 @@ api__message() { # BODY_FILE: the API's message (GitLab: message or error), or t
   printf '%s\n' "${msg:-(empty body)}"
 }
 
-api__curl() { # URL BODY_FILE HEADERS_FILE: prints the HTTP status; the token reaches curl on stdin only
+api__curl() { # URL BODY_FILE HEADERS_FILE [METHOD JSON_FILE]: prints the HTTP status; the token reaches curl on stdin only
+  local send=()
+  if (($# > 3)); then send=(--request "$4" --header 'Content-Type: application/json' --data-binary "@$5"); fi
   printf 'header = "PRIVATE-TOKEN: %s"\n' "${PIPEPROOF_API_TOKEN}" |
     curl --config - --silent --show-error --globoff \
       --connect-timeout 10 --max-time "${PIPEPROOF_API_TIMEOUT:-30}" \
-      --header 'Accept: application/json' --user-agent pipeproof-scripts \
+      --header 'Accept: application/json' --user-agent pipeproof-scripts "${send[@]}" \
       --dump-header "$3" --output "$2" --write-out '%{http_code}' -- "$1"
 }
 
-# GitLab answers 429 with Retry-After (and RateLimit-Reset); 5xx and network errors back off.
-api__fetch() { # URL BODY_FILE: GET with bounded retries; headers land in BODY_FILE.headers
-  local url=$1 body=$2
-  local headers="$2.headers" err="$2.err" shown="GET ${1#"${GITLAB_API_URL%/}"}"
+# GitLab answers 429 with Retry-After (and RateLimit-Reset); 5xx and network errors back off. A write (METHOD
+# other than GET) is retried only where GitLab cannot have acted on it, so a retry cannot open a second merge
+# request: the connection was refused (curl exit 7: nothing was sent), or the rate limiter turned it away
+# with a 429 that names its Retry-After.
+api__fetch() { # URL BODY_FILE [METHOD JSON_FILE]: one request with bounded retries; headers land in BODY_FILE.headers
+  local url=$1 body=$2 method=${3:-GET}
+  local headers="$2.headers" err="$2.err" shown="${method} ${1#"${GITLAB_API_URL%/}"}"
   local attempts=${PIPEPROOF_API_ATTEMPTS:-4} budget=${PIPEPROOF_API_MAX_WAIT:-60} backoff=${PIPEPROOF_API_BACKOFF:-2}
-  local attempt=0 waited=0 code detail delay retry_after
+  local attempt=0 waited=0 code detail delay retry_after rc expect=.
   shown=${shown%%\?*}
+  [[ ${method} == GET ]] || expect='type == "object"'
   while :; do
     attempt=$((attempt + 1))
     : >"${headers}"
     detail=''
-    if ! code=$(api__curl "${url}" "${body}" "${headers}" 2>"${err}"); then
+    code=$(api__curl "${url}" "${body}" "${headers}" "${@:3}" 2>"${err}") && rc=0 || rc=$?
+    if ((rc)); then
       code=000
       detail="no response: $(tail -n 1 "${err}")"
     fi
     if [[ ${code} == 2[0-9][0-9] ]]; then
-      if [[ ! -s ${body} ]] || ! jq -e . "${body}" >/dev/null 2>&1; then
-        error "GitLab API ${shown} failed: HTTP ${code} with a body that is not JSON"
+      if [[ ! -s ${body} ]] || ! jq -e "${expect}" "${body}" >/dev/null 2>&1; then
+        error "GitLab API ${shown} failed: HTTP ${code} with a body that is not the JSON expected"
         return 1
       fi
       return 0
     fi
     [[ -n ${detail} ]] || detail="HTTP ${code}: $(api__message "${body}")"
+    retry_after=$(api__header "${headers}" retry-after)
     delay=''
     case ${code} in
       000 | 429 | 500 | 502 | 503 | 504) delay=$((backoff << (attempt - 1))) ;;
     esac
+    if [[ ${method} != GET && ! (${rc} == 7 || (${code} == 429 && ${retry_after} =~ ^[0-9]+$)) ]]; then
+      delay=''
+    fi
     if [[ -z ${delay} ]]; then
       error "GitLab API ${shown} failed: ${detail}"
       return 1
     fi
-    retry_after=$(api__header "${headers}" retry-after)
     if [[ ${retry_after} =~ ^[0-9]+$ ]]; then delay=${retry_after}; fi
     if ((attempt >= attempts)); then
       error "GitLab API ${shown} failed after ${attempt} attempts: ${detail}"
@@ -178,6 +192,23 @@ api_get() { # PATH: one GET; prints the JSON body
   url=$(api__url "$1") || return 1
   body="${PP_TMP}/get.${BASHPID}.${RANDOM}"
   api__fetch "${url}" "${body}" || return 1
+  cat -- "${body}"
+}
+
+api_send() { # METHOD PATH JSON_FILE: one POST or PUT; prints the JSON object answered
+  local url body
+  api__setup || return 1
+  [[ $1 == POST || $1 == PUT ]] || {
+    error "api_send: METHOD must be POST or PUT, got '$1'"
+    return 1
+  }
+  jq -e . "$3" >/dev/null 2>&1 || {
+    error "api_send: $3 is not a JSON file"
+    return 1
+  }
+  url=$(api__url "$2") || return 1
+  body="${PP_TMP}/send.${BASHPID}.${RANDOM}"
+  api__fetch "${url}" "${body}" "$1" "$3" || return 1
   cat -- "${body}"
 }
 
@@ -214,6 +245,25 @@ api_paginate() { # PATH: every page; prints one JSON array
   if ! jq -s 'to_entries | map(.key as $n | .value | if type == "array" then . else error("page \($n + 1) is not a JSON array") end) | add // []' \
     "${dir}"/*.json 2>"${dir}/err"; then
     error "GitLab API GET ${1%%\?*}: $(sed 's/^jq: error ([^)]*): //' "${dir}/err" | head -n 1)"
+    return 1
+  fi
+}
+
+# The token reaches git through the environment (GIT_CONFIG_*: never argv, never the URL) as an extra header
+# for URL's host only. GitLab takes a project access token as the password of HTTP basic auth, any user name.
+push_branch() { # URL BRANCH: force-push HEAD to BRANCH (a branch only the pipeline writes)
+  local url=$1 branch=$2
+  api__setup || return 1
+  if ! (
+    export GIT_TERMINAL_PROMPT=0
+    if [[ ${url} =~ ^(https?://[^/]+)/ ]]; then
+      export GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0="http.${BASH_REMATCH[1]}/.extraheader"
+      GIT_CONFIG_VALUE_0="Authorization: Basic $(printf 'pipeproof:%s' "${PIPEPROOF_API_TOKEN}" | openssl base64 -A)"
+      export GIT_CONFIG_VALUE_0
+    fi
+    git push --quiet --force -- "${url}" "HEAD:refs/heads/${branch}" 2>"${PP_TMP}/push.err"
+  ); then
+    error "git push of ${branch} to ${url} failed: $(tail -n 1 "${PP_TMP}/push.err")"
     return 1
   fi
 }
