@@ -256,3 +256,49 @@ def test_the_schedules_the_pipeline_expects_are_created_once(run: Any, fake: Fak
     assert code == 1 and failing(out) == {"PP-EVID-04"}
     assert run("apply")[0] == 0 and made["pipeproof audit-export"]["active"] is True
     assert run("check")[0] == 0
+
+
+def test_audit_live_judges_the_gitlab_settings_on_what_gitlab_enforces(
+    run: Any, fake: FakeGitLab, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A whole rendered project (its settings are the premium fixture's), audited with the live settings.
+    tree = tmp_path / "project"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "golden" / "gitlab-premium-python", tree)
+    shutil.rmtree(tree / ".gitlab" / "settings")
+    shutil.copytree(FIXTURES / "premium" / ".gitlab" / "settings", tree / ".gitlab" / "settings")
+    live = ["audit", str(tree), "--live", "--repo", PROJECT, "--api-url", fake.url, "--format", "json"]
+
+    def audit_live() -> tuple[int, dict[str, Any]]:
+        code = main(live)
+        out, err = capsys.readouterr()
+        return code, {r["id"]: r for r in json.loads(out)["results"]}
+
+    # Nothing applied yet: every setting the files declare is missing live, so those controls fail.
+    code, before = audit_live()
+    assert code == 1
+    assert before["PP-BRANCH-01"]["status"] == "fail" and "drift from the files" in before["PP-BRANCH-01"]["reason"]
+    assert before["PP-SCAN-01"]["status"] == "pass" and "live API" not in before["PP-SCAN-01"]["reason"]
+    assert run("apply", tier="premium")[0] == 0
+    code, after = audit_live()
+    judged = [cid for cid, r in after.items() if "the live settings match the files" in r["reason"]]
+    assert {"PP-BRANCH-01", "PP-BRANCH-03", "PP-DEPLOY-01"} <= set(judged)
+    assert all(after[c]["status"] == "pass" for c in judged), {c: after[c]["status"] for c in judged}
+    # A maintainer lets developers push to main: the live verdict fails though the files did not change.
+    for level in fake.protected["main"]["push_access_levels"]:
+        level["access_level"] = 30
+    code, weakened = audit_live()
+    assert code == 1 and weakened["PP-BRANCH-01"]["status"] == "fail"
+    assert "(the files alone: pass)" in weakened["PP-BRANCH-01"]["reason"]
+    assert TOKEN not in json.dumps(weakened)
+
+
+def test_audit_live_on_gitlab_without_a_token_keeps_the_files_verdicts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GITLAB_TOKEN", raising=False)
+    tree = tmp_path / "project"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "golden" / "gitlab-premium-python", tree)
+    code = main(["audit", str(tree), "--live", "--repo", PROJECT, "--format", "json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "warning: --live:" in err and "the live settings were not read" in err

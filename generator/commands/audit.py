@@ -37,12 +37,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="what the repository is: service (deploys; deployment and evidence controls apply), library "
         "(publishes releases), or auto: detected from its pipeline (default)",
     )
-    live = parser.add_argument_group("live settings (GitHub)")
+    live = parser.add_argument_group("live settings (GitHub, GitLab)")
     live.add_argument(
         "--live",
         action="store_true",
-        help="read branch protection, rulesets, environments, CODEOWNERS errors and secret scanning from the "
-        "platform API (GITHUB_TOKEN or --token-file, read access) and judge those controls on what it enforces",
+        help="read the live settings from the platform API and judge those controls on what it enforces: "
+        "GitHub branch protection, rulesets, environments, CODEOWNERS errors and secret scanning (GITHUB_TOKEN "
+        "or --token-file, read access); GitLab the .gitlab/settings/ payloads and pipeline schedules "
+        "(GITLAB_TOKEN or --token-file, read_api)",
     )
     live.add_argument("--repo", metavar="OWNER/NAME", help="with --live: the repository (default: the origin remote)")
     live.add_argument("--api-url", metavar="URL", help="with --live: the REST API base (default: from the answers)")
@@ -83,6 +85,33 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failing or report.errors or report.empty else 0
 
 
+def _live_gitlab(report: Any, args: argparse.Namespace) -> None:
+    """GitLab: each control a `.gitlab/settings/` payload or a pipeline schedule serves fails on live drift from
+    the files, and otherwise keeps the files' verdict, now known to hold live."""
+    import datetime as dt
+
+    from generator.audit import Result
+    from generator.protect import gitlab
+    from generator.protect.verdicts import stamp
+
+    with gitlab.open_session(args.path, args, dict(report.answers), dry_run=False) as s:
+        at = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        found = s.drift(s.read())
+    when = f"live API at {stamp(at)}"
+    served = {c for p in s.payloads for c in p.controls} | {gitlab.SCHEDULES[n][1] for n in s.schedules} | set(found)
+    for i, r in enumerate(report.results):
+        if r.control.id not in served or r.status in {"not-applicable", "waived"}:
+            continue
+        findings = found.get(r.control.id, [])
+        if findings:
+            reason = f"{when}: drift from the files: {findings[0].message} (the files alone: {r.status})"
+            where = tuple(f.where for f in findings)
+            report.results[i] = Result(r.control, "fail", reason, where, tuple(findings))
+        else:
+            report.results[i] = dataclasses.replace(r, reason=f"{r.reason} ({when}: the live settings match the files)")
+    report.read = dict(report.read) | {"live API snapshot": 1}
+
+
 def _live(report: Any, args: argparse.Namespace) -> None:
     """Judge the live-decidable controls on the live settings; without a token or an answer, say why and keep
     the verdicts the files give (`unknown` where they cannot decide)."""
@@ -98,8 +127,11 @@ def _live(report: Any, args: argparse.Namespace) -> None:
             if r.control.id in verdicts.LIVE_CONTROLS and r.status == "unknown":
                 report.results[i] = dataclasses.replace(r, reason=f"{r.reason} (no live check: {why})")
 
-    if report.answers.get("platform", "github") != "github":
-        degrade("live settings are read for GitHub only")
+    if report.answers.get("platform", "github") == "gitlab":
+        try:
+            _live_gitlab(report, args)
+        except (ApiError, UserError) as exc:
+            degrade(str(exc))
         return
     try:
         with session.open_session(args, allow_empty=True) as s:
