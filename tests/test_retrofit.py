@@ -115,7 +115,7 @@ FIXTURES: dict[str, Callable[[Path], Path]] = {
     "node-gitlab": node_gitlab,
     "go-terraform": go_terraform,
 }
-# node-gitlab: GitLab is detected; this release renders GitHub only, so the team asks for it beside GitLab.
+# node-gitlab: GitLab is detected; here the team asks for GitHub Actions beside it (GitLab itself: below).
 EXTRA = {"node-gitlab": ["--data", "platform=github"]}
 
 
@@ -171,6 +171,22 @@ def test_dry_run_writes_nothing_then_retrofit_keeps_every_byte_except_declared_m
         text = (repo / ".pipeproof-answers.yml").read_text()
         assert "language: go" in text and "- terraform" in text and "containers: true" in text
         assert "/.pipeproof-answers.yml @go-terraform/security" in (repo / ".github/CODEOWNERS").read_text()
+
+
+def test_a_gitlab_repository_is_retrofitted_as_gitlab(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    repo = node_gitlab(tmp_path / "node-gitlab")
+    before = snapshot(repo)
+    assert run_retrofit(repo) == 0
+    out = capsys.readouterr().out
+    assert "platform        gitlab         .gitlab-ci.yml" in out
+    assert "propose  .gitlab-ci.yml.pipeproof-proposal" in out and "add      .gitlab/CODEOWNERS" in out
+    assert not (repo / ".github").exists()
+    # The team's pipeline is kept byte for byte; pipeproof's is beside it to merge, and nothing runs twice.
+    assert snapshot(repo)[".gitlab-ci.yml"] == before[".gitlab-ci.yml"]
+    proposal = yaml.safe_load((repo / ".gitlab-ci.yml.pipeproof-proposal").read_text())
+    assert {"sast", "secrets", "controls-drift"} <= set(proposal)
+    assert "keeps running its own pipeline" not in out
+    assert "platform: gitlab" in (repo / ".copier-answers.yml").read_text()
 
 
 def _keeps_lines(old: bytes, new: bytes) -> bool:
@@ -282,13 +298,13 @@ BAD = {
     "symlink-outside": "outside the repository",
     "symlinked-folder-outside": "outside the repository",
     "newer-answers": "upgrade pipeproof to 99.0.0",
-    "gitlab-not-yet": "platform: detected 'gitlab' (.gitlab-ci.yml)",
+    "gitlab-bad-tier": "'gitlab_tier'",
 }
 
 
 @pytest.mark.parametrize("case", sorted(BAD))
 def test_bad_input_exits_2_and_changes_nothing(case: str, tmp_path: Path) -> None:
-    repo = (node_gitlab if case == "gitlab-not-yet" else python_service)(tmp_path / "repo")
+    repo = (node_gitlab if case.startswith("gitlab") else python_service)(tmp_path / "repo")
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "hooks.yaml").write_text("repos: []\n")
@@ -314,6 +330,8 @@ def test_bad_input_exits_2_and_changes_nothing(case: str, tmp_path: Path) -> Non
         )
     state, outside_state = snapshot(target), snapshot(outside)
     argv = [sys.executable, "-m", "generator", "retrofit", str(target), "--defaults"]
+    if case == "gitlab-bad-tier":
+        argv += ["--data", "gitlab_tier=gold"]
     if case == "unreadable-file" and os.geteuid() == 0:
         # root reads any file: drop the capabilities that let it, so the permission bits count.
         argv = ["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search", *argv]

@@ -44,11 +44,6 @@ def run(args: argparse.Namespace) -> int:
     root, name = retrofit.repository(args.path)
     found = detect.suggest(root)
     given = answers_mod.parse_data_args(args.data)
-    if found.answers.get("platform") == "gitlab" and "platform" not in given:
-        raise UserError(
-            f"platform: detected 'gitlab' ({found.why['platform']}), which this release cannot render yet "
-            "(allowed: github). To add GitHub Actions beside the GitLab pipeline, pass --data platform=github"
-        )
     tty = sys.stdin.isatty() and sys.stdout.isatty()
     print(f"pipeproof retrofit {root}{' (dry run: nothing is written)' if args.dry_run else ''}")
     print("detected:")
