@@ -121,7 +121,11 @@ def plan(root: Path, answers: Mapping[str, Any], name: str, src: Source, work: P
     rendered = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     for rel in rendered:
         _plan_file(result, rel, out / rel)
-    added = "the GitLab pipeline proposed here" if answers.get("platform") == "gitlab" else "the GitHub workflows added here"
+    added = (
+        "the GitLab pipeline proposed here"
+        if answers.get("platform") == "gitlab"
+        else "the GitHub workflows added here"
+    )
     for rel, system in OTHER_CI.items():
         if (root / rel).is_file() and rel not in rendered:
             result.decisions.append(

@@ -37,13 +37,9 @@ GITOPS_APP = Need(
 class GitOps(Control):
     family = "deploy"
     applies = "deploy_model == 'argocd'"
-    # The Argo CD objects are the same on every platform, so the audit judges them in a GitLab repository too;
-    # what GitLab still lacks is the rendered CI side of the promotion (copier refuses argocd on GitLab).
+    # The Argo CD objects are the same on every platform; the CI side (propose, verify, record, revert) is
+    # rendered for GitHub and GitLab alike.
     platforms = frozenset({"github", "gitlab"})
-    platform_notes = {
-        "gitlab": "pipeproof renders Argo CD GitOps for GitHub only in this release; on GitLab the audit judges the "
-        "Argo CD objects, CODEOWNERS and the CI jobs that propose, record and revert promotions all the same."
-    }
     owner = "Platform team (control owner, runs Argo CD); the security team reviews the projects and RBAC quarterly"
     frequency = "Every change to argocd/ (continuous); the live Argo CD configuration reviewed quarterly"
     population = dict.fromkeys(
@@ -234,7 +230,9 @@ class PP_ARGO_02(GitOps):
     evidence = "argocd-rbac-cm and the production AppProject's roles under argocd/, and their history in Git."
     procedure = (
         "Compare the live argocd-rbac-cm with argocd/argocd-rbac-cm.yaml; for a sample of production syncs in "
-        "the sync records, confirm the user who synced belongs to the deployers group."
+        "the sync records, find who started each in Argo CD (the Application's OperationStarted events, or "
+        "status.operationState.operation.initiatedBy) and confirm that user belongs to the deployers group or, "
+        "for an automated sync, that production syncs automatically by the answers."
     )
 
     @classmethod
@@ -364,7 +362,7 @@ class PP_ARGO_03(GitOps):
     )
     procedure = (
         "For each sampled production sync in the sync records, find the promotion commit it synced and confirm "
-        "its pull request was approved by a code owner other than its author before it merged."
+        "its pull or merge request was approved by a code owner other than its author before it merged."
     )
 
     @classmethod
@@ -490,7 +488,8 @@ class PP_ARGO_04(GitOps):
     )
     procedure = (
         "For each sampled production sync, match its sync record to a promotion commit and that commit's "
-        "deployment record; for each rollback, confirm the revert commit, its pull request and its rollback record."
+        "deployment record; for each rollback, confirm the revert commit, its pull or merge request and its rollback "
+        "record."
     )
 
     @classmethod

@@ -49,7 +49,8 @@ _GITLAB_PIPELINES = (
 _GITLAB_DEPLOYS = (
     'curl --header "PRIVATE-TOKEN: $TOKEN" "$GITLAB_API/projects/$PROJECT/deployments?environment=production&'
     "updated_after=$FROM&updated_before=$TO&per_page=100\" (every page) > population.json; each deployment's "
-    "pipeline: its deployable.pipeline.id"
+    "pipeline: its deployable.pipeline.id (under Argo CD its notifications create the deployments, which have "
+    "none: the synced commit's argocd/environments/production/release.json names the build and DAST pipelines)"
 )
 
 

@@ -48,6 +48,8 @@ class FakeGitLab(FakeGitHub):
             "merge_method": "merge",
             "remove_source_branch_after_merge": False,
             "restrict_user_defined_variables": False,
+            # gitlab.com gives new projects no_one_allowed: not even a schedule's or a run's variables apply.
+            "ci_pipeline_variables_minimum_override_role": "no_one_allowed",
             "ci_forward_deployment_enabled": True,
             "allow_pipeline_trigger_approve_deployment": True,
         }
