@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
     root, name = retrofit.repository(args.path)
     found = detect.suggest(root)
-    given = answers_mod.parse_data_args(args.data)
+    answers_mod.parse_data_args(args.data)  # a bad --data is refused before anything is printed
     tty = sys.stdin.isatty() and sys.stdout.isatty()
     print(f"pipeproof retrofit {root}{' (dry run: nothing is written)' if args.dry_run else ''}")
     print("detected:")
