@@ -288,6 +288,8 @@ _RELEASE_ENVIRONMENTS = re.compile(r"^(?:pypi|testpypi|npm|crates|release|releas
 
 def profile(pipeline: Pipeline) -> tuple[bool, bool, str]:
     """(deploys, publishes, why) from what the pipeline's jobs do."""
+    from generator.pipeline.github import ci_pushes_production
+
     deploys: list[str] = []
     publishes: list[str] = []
     for job in pipeline.jobs:
@@ -301,6 +303,8 @@ def profile(pipeline: Pipeline) -> tuple[bool, bool, str]:
             elif job.environment not in {"test", "ci", "preview", "copilot"}:
                 deploys.append(f"environment {job.environment} ({job.where})")
         deploys += [f"a deploy step ({step.where})" for step in deploy_steps]
+        if not deploy_steps and ci_pushes_production(job):
+            deploys.append(f"job {job.name} pushes production's manifests to the default branch ({job.where})")
         publishes += [f"a publish step ({step.where})" for step in publish_steps]
     why = []
     if deploys:

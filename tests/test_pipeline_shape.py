@@ -516,3 +516,26 @@ def test_sarif_check_reports_a_non_sarif_producer_and_a_stale_guard() -> None:
             step["if"] = "${{ !cancelled() && hashFiles('other.sarif') != '' }}"
     problems = sarif_problems(workflow, "pr-checks.yml")[1]
     assert len(problems) == 1 and "hashFiles" in problems[0], problems
+
+
+@pytest.mark.parametrize(
+    ("script", "pushes"),
+    [
+        ("git push", True),
+        ("git push origin", True),
+        ("git push origin main", True),
+        ('git push "https://ci:${TOKEN}@gitlab.com/a/b.git" "HEAD:${CI_DEFAULT_BRANCH}"', True),
+        ("git -c http.extraheader=x push --force origin HEAD:refs/heads/main", True),
+        ("git push origin HEAD:${{ github.ref_name }}", True),
+        ('git push --quiet --force "${REMOTE:-origin}" "HEAD:refs/heads/${branch}"', False),
+        ("git push origin HEAD:refs/heads/pipeproof/promote-production-abc", False),
+        ("git push origin --tags", False),
+        ("git push origin v1.2.3", False),
+        ("git push --dry-run origin main", False),
+        ("echo git is pushed later", False),
+    ],
+)
+def test_a_push_to_the_default_branch_is_told_from_a_proposal(script: str, pushes: bool) -> None:
+    from generator.pipeline.github import pushes_to_default_branch
+
+    assert pushes_to_default_branch(script, "main") is pushes

@@ -366,7 +366,9 @@ class PP_ARGO_03(GitOps):
     )
 
     @classmethod
-    def check(cls, argocd: ArgoCD, answers: dict[str, Any], repo: Repo) -> Outcome:
+    def check(cls, argocd: ArgoCD, answers: dict[str, Any], repo: Repo, pipeline: Pipeline) -> Outcome:
+        from generator.pipeline.github import ci_pushes_production
+
         production = [a for a in argocd.applications if is_production(a.name)]
         if not production:
             if not argocd.applications:
@@ -376,7 +378,15 @@ class PP_ARGO_03(GitOps):
                 *(a.at() for a in argocd.applications[:1]),
             )
         branch = str(answers.get("default_branch") or "main")
-        findings: list[Finding] = []
+        findings: list[Finding] = [
+            Finding(
+                job.where,
+                f"job {job.name} pushes production's manifests straight to {branch}: Argo CD syncs a change nobody "
+                "reviewed (propose it as a pull or merge request instead)",
+            )
+            for job in pipeline.jobs
+            if ci_pushes_production(job)
+        ]
         for app in production:
             for source in _sources(app.spec):
                 rev = str(source.get("targetRevision") or "HEAD")

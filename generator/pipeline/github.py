@@ -57,6 +57,40 @@ _DEPLOY_STEP = re.compile(
 _GITOPS_PRODUCTION_PATH = re.compile(r"(?:^|/)(?:prod|production|prd)(?:/|$)")
 
 
+# A `git push` to the default branch: a refspec naming it, or none at all (the branch checked out, which a push
+# pipeline checks out). Pushing a branch of its own (HEAD:refs/heads/promote-x) proposes, it does not deploy.
+_GIT_PUSH = re.compile(r"\bgit\b(?:\s+-c\s+\S+)*\s+push\b([^\n;&|]*)")
+_DEFAULT_BRANCH_REF = re.compile(
+    r"\$\{?(?:CI_DEFAULT_BRANCH|CI_COMMIT_BRANCH|CI_COMMIT_REF_NAME|GITHUB_REF_NAME|GITHUB_REF)\}?|"
+    r"\$\{\{\s*github\.(?:ref_name|ref|event\.repository\.default_branch)\s*\}\}"
+)
+# A path of production's manifests named in a script (k8s/overlays/production, argocd/environments/prod/...).
+_PRODUCTION_PATH_IN_TEXT = re.compile(r"[\w.-]+/(?:[\w.-]+/)*(?:prod|production|prd)\b(?!-)")
+
+
+def pushes_to_default_branch(text: str, branch: str) -> bool:
+    """Whether a script pushes straight to the default branch `branch`."""
+    for m in _GIT_PUSH.finditer(text):
+        if {"--tags", "--delete", "-d", "--dry-run", "-n"} & set(m[1].split()):
+            continue  # tags, deletions and dry runs push no commit to a branch
+        args = [a for a in m[1].split() if not a.startswith("-")]
+        refs = args[1:]  # after the remote
+        if not refs:
+            return True
+        if _DEFAULT_BRANCH_REF.search(" ".join(refs)) or any(
+            r.strip("'\"").rsplit(":", 1)[-1] in {branch, f"refs/heads/{branch}"} for r in refs
+        ):
+            return True
+    return False
+
+
+def ci_pushes_production(job: Job) -> bool:
+    """A job that changes production's manifests and pushes them straight to the default branch: the GitOps
+    production deploy of a pipeline that proposes nothing for review."""
+    text = "\n".join(s.text for s in job.steps)
+    return bool(_PRODUCTION_PATH_IN_TEXT.search(text)) and pushes_to_default_branch(text, job.pipeline.default_branch)
+
+
 def _gitops_production(job: Job) -> bool:
     """A job of a workflow that a push runs only when production's manifests change (a GitOps promotion)."""
     doc = job.pipeline.docs.get(job.file)
@@ -334,7 +368,9 @@ class GitHubAdapter(ScriptFollower):
         A private repository on GitHub Free has no environments, so its production job has none.
         """
         if job.environment:
-            return bool(_PRODUCTION.match(job.environment))
+            return bool(_PRODUCTION.match(job.environment)) or ci_pushes_production(job)
+        if ci_pushes_production(job):
+            return True
         named = _PRODUCTION_JOB.search(f"{job.id} {job.name}")
         if not named:
             return False

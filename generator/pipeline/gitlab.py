@@ -31,6 +31,7 @@ from generator.pipeline.github import (
     _PRODUCTION,
     _PRODUCTION_JOB,
     ScriptFollower,
+    ci_pushes_production,
 )
 from generator.pipeline.model import (
     EVENTS,
@@ -742,6 +743,8 @@ class GitLabAdapter(ScriptFollower):
         """A job whose environment is production (by name or deployment_tier) and that deploys to it (action
         start), or one named for production that runs a deploy step; a job that runs only when another
         failed is a rollback."""
+        if ci_pushes_production(job):
+            return True
         if _gitops_production(job):
             # Without a push, rules:changes is always true: only a job no other pipeline source adds is a promotion.
             others = [o for e, per in self.outcomes.get(id(job), {}).items() if e != PUSH for o in per]
