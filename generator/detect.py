@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,11 @@ def _config_candidates(tree: Tree, suffixes: tuple[str, ...]) -> list[str]:
 def languages(tree: Tree) -> list[tuple[str, str]]:
     """Every language a manifest names, as (language, the shallowest manifest), the primary one first: the one
     with the most source files (ties: python, node, go, java)."""
+    return list(_languages(tree))
+
+
+@lru_cache(maxsize=4)  # retrofit's detection asks twice about the same tree; names only, so never stale
+def _languages(tree: Tree) -> tuple[tuple[str, str], ...]:
     found: dict[str, str] = {}
     counts = dict.fromkeys(_LANGUAGES, 0)
     for rel in sorted(tree.files, key=lambda r: (r.count("/"), r)):
@@ -95,7 +101,7 @@ def languages(tree: Tree) -> list[tuple[str, str]]:
             if name.endswith(suffixes):
                 counts[language] += 1
     order = list(_LANGUAGES)
-    return sorted(found.items(), key=lambda item: (-counts[item[0]], order.index(item[0])))
+    return tuple(sorted(found.items(), key=lambda item: (-counts[item[0]], order.index(item[0]))))
 
 
 def iac(tree: Tree) -> list[tuple[str, str]]:
@@ -219,7 +225,8 @@ def suggest(root: Path) -> Suggestion:
     visibility and evidence store where its files or git tell."""
     from generator import git
 
-    repo, tree = Repo(root), Tree.scan(root)
+    repo = Repo(root)
+    tree = Tree(root, repo.all_files)  # one walk: the Argo CD scan reads the same listing
     found = detected(repo, tree)
     why: dict[str, str] = {}
     answers: dict[str, Any] = {}
