@@ -24,22 +24,12 @@
 #   PIPEPROOF_API_BACKOFF   first wait when the API names none, doubled per try (default 2)
 #   PIPEPROOF_API_MAX_PAGES pages api_paginate follows before it gives up (default 1000)
 set -euo pipefail
+# error, die, require_env, require_uint: scripts/ is at the repository root in every render.
+# shellcheck source-path=SCRIPTDIR source=../../scripts/lib.sh
+. "$(dirname -- "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
 
 PP_TMP=$(mktemp -d "${TMPDIR:-/tmp}/pipeproof.XXXXXX")
 trap 'rm -rf -- "${PP_TMP}"' EXIT
-
-error() { # MESSAGE...: one ::error:: line on stderr (the job log shows it as it is), CR LF escaped
-  local msg=$*
-  msg=${msg//'%'/%25}
-  msg=${msg//$'\r'/%0D}
-  msg=${msg//$'\n'/%0A}
-  printf '::error::%s\n' "${msg}" >&2
-}
-
-die() { # MESSAGE...: one ::error:: line, exit 1
-  error "$@"
-  exit 1
-}
 
 # The names the shared scripts (deployment-record.sh, written for both platforms) call. GitLab has no step
 # outputs: PP_OUTPUT, when set, collects KEY=VALUE lines (a dotenv report).
@@ -49,24 +39,6 @@ gh_output() { # KEY VALUE
     [[ $2 != *$'\n'* ]] || die "output $1 must be one line"
     printf '%s=%s\n' "$1" "$2" >>"${PP_OUTPUT}"
   fi
-}
-
-require_env() { # NAME...: exit 2 naming every one that is unset or empty
-  local name missing=()
-  for name in "$@"; do
-    [[ -n ${!name:-} ]] || missing+=("${name}")
-  done
-  if ((${#missing[@]})); then
-    error "$(basename -- "$0"): missing environment variable(s): ${missing[*]}"
-    exit 2
-  fi
-}
-
-require_uint() { # NAME: exit 2 unless the variable is a whole number
-  [[ ${!1:-} =~ ^[0-9]+$ ]] || {
-    error "$(basename -- "$0"): $1 must be a whole number, got '${!1:-}'"
-    exit 2
-  }
 }
 
 api__setup() {

@@ -25,51 +25,21 @@
 #   PIPEPROOF_API_BACKOFF   first wait when the API names none, doubled per try (default 2)
 #   PIPEPROOF_API_MAX_PAGES pages api_paginate follows before it gives up (default 1000)
 set -euo pipefail
+# error, die, require_env, require_uint: scripts/ is at the repository root in every render.
+# shellcheck source-path=SCRIPTDIR source=../../scripts/lib.sh
+. "$(dirname -- "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
 
 PP_TMP=$(mktemp -d "${RUNNER_TEMP:-${TMPDIR:-/tmp}}/pipeproof.XXXXXX")
 trap 'rm -rf -- "${PP_TMP}"' EXIT
 API_NEXT=''
 
-# Workflow commands: the runner reads them on stdout and stderr; % CR LF must be escaped or the line breaks.
-gh_annotate() { # LEVEL MESSAGE...
-  local level=$1 msg
-  shift
-  msg=$*
-  msg=${msg//'%'/%25}
-  msg=${msg//$'\r'/%0D}
-  msg=${msg//$'\n'/%0A}
-  printf '::%s::%s\n' "${level}" "${msg}" >&2
-}
-gh_error() { gh_annotate error "$@"; }
-
-die() { # MESSAGE...: one ::error:: line, exit 1
-  gh_error "$@"
-  exit 1
-}
+gh_error() { error "$@"; } # the name these scripts call
 
 gh_output() { # KEY VALUE: a step output, when the runner gave us a file for them
   if [[ -n ${GITHUB_OUTPUT:-} ]]; then
     [[ $2 != *$'\n'* ]] || die "step output $1 must be one line"
     printf '%s=%s\n' "$1" "$2" >>"${GITHUB_OUTPUT}"
   fi
-}
-
-require_env() { # NAME...: exit 2 naming every one that is unset or empty
-  local name missing=()
-  for name in "$@"; do
-    [[ -n ${!name:-} ]] || missing+=("${name}")
-  done
-  if ((${#missing[@]})); then
-    gh_error "$(basename -- "$0"): missing environment variable(s): ${missing[*]}"
-    exit 2
-  fi
-}
-
-require_uint() { # NAME: exit 2 unless the variable is a whole number
-  [[ ${!1:-} =~ ^[0-9]+$ ]] || {
-    gh_error "$(basename -- "$0"): $1 must be a whole number, got '${!1:-}'"
-    exit 2
-  }
 }
 
 api__setup() {
