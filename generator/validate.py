@@ -227,6 +227,7 @@ def run(root: Path, *, persona: str = "auditor", only: Iterable[str] | None = No
         findings.extend(argocd_rbac(root))
     if only is None or ".gitlab-ci.yml" in set(only):
         findings.extend(_gitlab_semantics(root))
+    findings.extend(_script_references(root, only))
     if only is None:
         findings.extend(
             Finding(p.as_posix(), 1, 1, "pipeproof", "gitlab-settings", "no schema covers this settings file")
@@ -245,9 +246,22 @@ def tools(root: Path) -> list[str]:
     names = list(_commands(root, files, "auditor"))
     if files["gitlab"]:
         names.append("pipeproof gitlab-ci references")
+    names.append("pipeproof script references")
     if any(p.name.startswith("argocd-rbac") for p in files["configmap"]):
         names.append("argocd-rbac")
     return names
+
+
+def _script_references(root: Path, only: Iterable[str] | None) -> list[Finding]:
+    """Each repository script a workflow, action or GitLab job runs that is not in the tree."""
+    from generator import script_refs
+
+    wanted = None if only is None else set(only)
+    return [
+        Finding(m.path, m.line, 1, "pipeproof", "missing-script", f"runs {m.script}, which is not in the repository")
+        for m in script_refs.check(root)
+        if wanted is None or m.path in wanted
+    ]
 
 
 def _gitlab_semantics(root: Path) -> list[Finding]:
