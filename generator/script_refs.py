@@ -3,7 +3,8 @@
 A workflow step or a GitLab job that calls `.github/scripts/x.sh`, `.gitlab/scripts/x.sh` or `scripts/x.sh`
 fails at run time when the file is missing (renamed, or left out of a render); no linter looks at that. This
 reads every `run:` of the workflows and composite actions and every script line of `.gitlab-ci.yml` and its
-local includes, and reports each repository script named at the start of a command that is not a file.
+local includes, and reports each repository script named at the start of a command that is not a file, and
+each local action or reusable workflow (`uses: ./x`, `uses: $/x`) that is not in the tree.
 """
 
 from __future__ import annotations
@@ -33,8 +34,17 @@ class Missing:
 
 
 def check(root: Path) -> list[Missing]:
-    """Every call of a repository script that is not a file under root."""
+    """Every call of a repository script, local action or local reusable workflow that is not under root."""
     found: dict[tuple[str, str], Missing] = {}
+    for rel, text, data in _workflows(root):
+        for local in _local_uses(data):
+            target = root / local
+            if ".." in local.split("/") or (target / "action.yml").is_file() or (target / "action.yaml").is_file():
+                continue
+            if local.endswith((".yml", ".yaml")) and target.is_file():
+                continue
+            line = next((i for i, x in enumerate(text.splitlines(), 1) if local in x), 1)
+            found.setdefault((rel, local), Missing(rel, line, local))
     for rel, text, commands in _sources(root):
         for command in commands:
             for m in _CALL.finditer(command):
@@ -60,6 +70,29 @@ def _sources(root: Path) -> Iterator[tuple[str, str, list[str]]]:
             continue  # the linters report an unreadable file
         commands = list(_gitlab_commands(data)) if path in gitlab else list(_runs(data))
         yield path.relative_to(root).as_posix(), text, commands
+
+
+def _workflows(root: Path) -> Iterator[tuple[str, str, Any]]:
+    files = sorted(root.glob(".github/workflows/*.y*ml")) + sorted(root.glob(".github/actions/**/action.y*ml"))
+    for path in files + sorted(root.glob("action.y*ml")):
+        try:
+            text = path.read_text(encoding="utf-8")
+            yield path.relative_to(root).as_posix(), text, yaml.safe_load(text)
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue
+
+
+def _local_uses(data: Any) -> Iterator[str]:
+    """The repository paths of `uses: ./x` and `uses: $/x` (GitHub's self-repository syntax)."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if key == "uses" and isinstance(value, str) and value.startswith(("./", "$/")):
+                yield value[2:].split("@", 1)[0].rstrip("/")
+            else:
+                yield from _local_uses(value)
+    elif isinstance(data, list):
+        for item in data:
+            yield from _local_uses(item)
 
 
 def _gitlab_includes(root: Path, main: list[Path]) -> list[Path]:

@@ -27,6 +27,8 @@ def test_every_script_a_golden_pipeline_runs_exists(scenario: str) -> None:
         ("argocd-team-private", "scripts/evidence-manifest.sh", ".github/workflows/argocd-sync.yml"),
         ("gitlab-premium-python", ".gitlab/scripts/review-gate.sh", ".gitlab-ci.yml"),
         ("gitlab-argocd-premium", ".gitlab/scripts/promotion-check.sh", ".gitlab-ci.yml"),
+        ("python-defaults", ".github/actions/ship-evidence/action.yml", ".github/workflows/deploy.yml"),
+        ("python-defaults", ".github/workflows/pr-checks.yml", ".github/workflows/deploy.yml"),
     ],
 )
 def test_a_missing_script_is_reported_where_it_is_called(
@@ -35,10 +37,11 @@ def test_a_missing_script_is_reported_where_it_is_called(
     tree = tmp_path / scenario
     shutil.copytree(GOLDEN / scenario, tree)
     (tree / script).unlink()
+    called = script.removesuffix("/action.yml")  # a local action is called by its folder
     found = script_refs.check(tree)
-    assert [m for m in found if m.script == script and m.path == caller], found
+    assert [m for m in found if m.script == called and m.path == caller], found
     line = (tree / caller).read_text().splitlines()[found[0].line - 1]
-    assert script in line
+    assert called in line
 
 
 def test_a_path_outside_the_repository_or_a_word_is_not_a_call(tmp_path: Path) -> None:
