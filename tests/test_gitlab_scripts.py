@@ -18,6 +18,7 @@ from tests.fakes.gitlab_api import (
     audit_event,
     deployment,
     deployment_approval,
+    file_diff,
     job,
     merge_request,
     system_note,
@@ -324,6 +325,212 @@ def test_review_gate_needs_the_production_commit_in_history(free: Runner, gitlab
     result, _ = review_gate(free, gitlab, h, head, PREVIOUS_SHA="f" * 40)
     assert result.returncode == 1, result
     assert "GIT_DEPTH: 0" in errors(result)
+
+
+# --- review-gate.sh: rollbacks, bots, rebases (review fixes 3, 6 and 10) ------------------------------------
+
+
+def test_review_gate_passes_a_rollback_to_an_older_commit(free: Runner, gitlab: FakeGitLab, tmp_path: Path) -> None:
+    # Production ran the newer commit (its deploy passed the gate); going back to an older one on the same line
+    # brings nothing that production did not already run: no merge request to check.
+    h = History(tmp_path / "repo", gitlab)
+    older = h.merge(1, author="dev1", approvers=["rev1", "rev2"])
+    newer = h.merge(2, author="dev2", approvers=["rev1", "rev2"])
+    gitlab.mr_approvals[1]["approved_by"] = []  # whatever the older merge request holds now, it is not asked
+    result, out = review_gate(free, gitlab, h, older, PREVIOUS_SHA=newer)
+    assert result.returncode == 0, result
+    assert json.loads(out.read_text()) == []
+    assert "rollback to " + older in result.stdout and "already in it" in result.stdout
+    assert not gitlab.calls(r"/merge_requests"), "a rollback asks GitLab nothing"
+
+
+def test_review_gate_passes_a_rollback_to_the_first_commit(free: Runner, gitlab: FakeGitLab, tmp_path: Path) -> None:
+    h = History(tmp_path / "repo", gitlab)
+    newer = h.merge(1, author="dev1", approvers=["rev1", "rev2"])
+    result, out = review_gate(free, gitlab, h, h.production, PREVIOUS_SHA=newer)
+    assert result.returncode == 0, result
+    assert json.loads(out.read_text()) == []
+
+
+def test_review_gate_still_refuses_rewritten_history(free: Runner, gitlab: FakeGitLab, tmp_path: Path) -> None:
+    # Neither commit is an ancestor of the other: main was rewritten (a force push), not rolled back.
+    h = History(tmp_path / "repo", gitlab)
+    production = h.merge(1, author="dev1", approvers=["rev1", "rev2"])
+    h.repo.git("reset", "--quiet", "--hard", h.production)
+    rewritten = h.merge(2, author="dev2", approvers=["rev1", "rev2"])
+    result, out = review_gate(free, gitlab, h, rewritten, PREVIOUS_SHA=production)
+    assert result.returncode == 1, result
+    assert "history was rewritten" in errors(result)
+    assert not out.exists()
+
+
+def test_review_gate_refuses_a_rollback_into_a_merged_branch(free: Runner, gitlab: FakeGitLab, tmp_path: Path) -> None:
+    # An ancestor of production, but only through a merge's second parent: a commit inside a merged branch
+    # (work in progress) that the default branch never pointed at, so no deploy ever ran it.
+    h = History(tmp_path / "repo", gitlab)
+    h.repo.git("checkout", "--quiet", "-b", "feature")
+    inside = h.repo.commit("work in progress")
+    h.repo.commit("finished")
+    h.repo.git("checkout", "--quiet", "main")
+    h.repo.commit("meanwhile on main")
+    h.repo.git("merge", "--quiet", "--no-ff", "-m", "merge feature", "feature")
+    merged = h.repo.git("rev-parse", "HEAD")
+    result, out = review_gate(free, gitlab, h, inside, PREVIOUS_SHA=merged)
+    assert result.returncode == 1, result
+    assert "not on its first-parent history" in errors(result)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("bot", ["project_42_bot_4f1e9a", "group_7_bot_0c2d11", "renovate"])
+def test_review_gate_does_not_count_a_bots_approval(free: Runner, gitlab: FakeGitLab, tmp_path: Path, bot: str) -> None:
+    # Project and group access tokens (the GitOps token, Argo CD's) and service accounts are bot users.
+    gitlab.bot_usernames.add("renovate")  # a service account with a name of its own
+    h = History(tmp_path / "repo", gitlab)
+    head = h.merge(1, author="dev1", approvers=["rev1", bot])
+    result, out = review_gate(free, gitlab, h, head)
+    assert result.returncode == 1, result
+    assert "!1 (1)" in errors(result)
+    record = json.loads(out.read_text())[0]
+    assert [a["user"] for a in record["approvals"]] == ["rev1"]
+    assert record["not_counted"] == [f"{bot}: is a bot (an access token or service account), not a reviewer"]
+
+
+def test_review_gate_looks_each_approver_up_once(free: Runner, gitlab: FakeGitLab, tmp_path: Path) -> None:
+    h = History(tmp_path / "repo", gitlab)
+    h.merge(1, author="dev1", approvers=["rev1", "rev2"])
+    head = h.merge(2, author="dev2", approvers=["rev2", "rev1"])
+    result, _ = review_gate(free, gitlab, h, head)
+    assert result.returncode == 0, result
+    looked_up = [r.path.rsplit("/", 1)[1] for r in gitlab.calls(r"^/api/v4/users/")]
+    assert sorted(looked_up) == sorted({str(a["user"]["id"]) for a in gitlab.mr_approvals[1]["approved_by"]})
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (404, None),
+        (500, None),
+        (200, {"id": 0, "username": "rev2"}),  # an answer that does not say whether it is a bot
+    ],
+    ids=["404", "500", "no-bot-field"],
+)
+def test_review_gate_fails_closed_when_an_approver_cannot_be_looked_up(
+    free: Runner, gitlab: FakeGitLab, tmp_path: Path, status: int, body: dict[str, object] | None
+) -> None:
+    h = History(tmp_path / "repo", gitlab)
+    head = h.merge(1, author="dev1", approvers=["rev1", "rev2"])
+    gitlab.fail(r"^/api/v4/users/\d+$", status, body=body)
+    result, out = review_gate(free, gitlab, h, head, PIPEPROOF_API_ATTEMPTS="1")
+    assert result.returncode == 1, result
+    assert "/users/" in errors(result)
+    assert not out.exists(), "an API error writes no record of merge requests"
+
+
+APPROVED = (
+    "@@ -10,6 +10,7 @@ def handler(request):\n     user = load(request)\n+    check(user)\n     return render(user)\n"
+)
+REBASED = (
+    "@@ -14,6 +14,7 @@ def handler(request):\n     user = load(request)\n+    check(user)\n     return render(user)\n"
+)
+
+
+def rebased_merge_request(
+    h: History, iid: int, approved: list[dict[str, object]], latest: list[dict[str, object]]
+) -> str:
+    """An MR approved (rev1, rev2 at 11:00) on diff version 1 (10:00), then pushed again: version 2 (12:00)."""
+    sha = h.repo.commit(f"mr {iid}")
+    first, second = iid * 100 + 1, iid * 100 + 2
+    notes = [
+        system_note(iid * 10 + n, who, "approved this merge request", "2026-11-19T11:00:00.000Z")
+        for n, who in enumerate(["rev1", "rev2"])
+    ]
+    h.fake.add_merge_request(
+        merge_request(iid, sha, author="dev1"),
+        [sha],
+        ["rev1", "rev2"],
+        notes,
+        [version(first, "a" * 40, "2026-11-19T10:00:00.000Z"), version(second, sha, "2026-11-19T12:00:00.000Z")],
+    )
+    h.fake.version_diffs[(iid, first)] = approved
+    h.fake.version_diffs[(iid, second)] = latest
+    return sha
+
+
+def test_review_gate_keeps_approvals_across_a_rebase_that_changes_nothing(
+    free: Runner, gitlab: FakeGitLab, tmp_path: Path
+) -> None:
+    # merge_method ff: the MR is rebased after its approvals; the target branch moved the lines, the change
+    # is the same. Only the hunk header's line numbers differ.
+    h = History(tmp_path / "repo", gitlab)
+    head = rebased_merge_request(
+        h,
+        1,
+        [file_diff("app/handler.py", APPROVED), file_diff("docs/new.md", "@@ -0,0 +1 @@\n+new\n", new_file=True)],
+        [file_diff("docs/new.md", "@@ -0,0 +1 @@\n+new\n", new_file=True), file_diff("app/handler.py", REBASED)],
+    )
+    result, out = review_gate(free, gitlab, h, head)
+    assert result.returncode == 0, result
+    approvals = json.loads(out.read_text())[0]["approvals"]
+    assert approvals == [
+        {"user": u, "approved_at": "2026-11-19T11:00:00.000Z", "approved_version": 101, "latest_version": 102}
+        for u in ("rev1", "rev2")
+    ]
+    assert "rev1 approved diff version 101, counted for version 102" in result.stdout
+    assert len(gitlab.calls(r"/versions/101$")) == 1 and len(gitlab.calls(r"/versions/102$")) == 1, "fetched once"
+
+
+@pytest.mark.parametrize(
+    ("latest", "why"),
+    [
+        ([file_diff("app/handler.py", REBASED.replace("check(user)", "skip(user)"))], "changes what version 101"),
+        ([file_diff("app/handler.py", REBASED.replace("def handler", "def other"))], "changes what version 101"),
+        ([file_diff("app/handler.py", REBASED), file_diff("x.sh", "@@ -0,0 +1 @@\n+x\n", new_file=True)], "changes"),
+        ([file_diff("app/handler.py", REBASED, mode="100755")], "changes what version 101"),
+        ([file_diff("app/handler.py", REBASED, old_path="app/view.py")], "changes what version 101"),
+        ([file_diff("app/handler.py", "", too_large=True)], "cannot be compared: app/handler.py"),
+        (
+            [file_diff("app/handler.py", "Binary files a/app/handler.py and b/app/handler.py differ\n")],
+            "cannot be compared",
+        ),
+    ],
+    ids=["content", "hunk-heading", "another-file", "mode", "rename", "too-large", "binary"],
+)
+def test_review_gate_keeps_an_approval_stale_when_a_later_version_changed_something(
+    free: Runner, gitlab: FakeGitLab, tmp_path: Path, latest: list[dict[str, object]], why: str
+) -> None:
+    h = History(tmp_path / "repo", gitlab)
+    head = rebased_merge_request(h, 1, [file_diff("app/handler.py", APPROVED)], latest)
+    result, out = review_gate(free, gitlab, h, head)
+    assert result.returncode == 1, result
+    assert "!1 (0)" in errors(result)
+    record = json.loads(out.read_text())[0]
+    assert record["approvals"] == []
+    assert all("before the last push 2026-11-19T12:00:00.000Z" in n and why in n for n in record["not_counted"]), record
+
+
+def test_review_gate_does_not_compare_a_version_not_collected_whole(
+    free: Runner, gitlab: FakeGitLab, tmp_path: Path
+) -> None:
+    # GitLab stores a version over its diff limits without some files (state overflow): equal lists prove nothing.
+    h = History(tmp_path / "repo", gitlab)
+    head = rebased_merge_request(h, 1, [file_diff("app/handler.py", APPROVED)], [file_diff("app/handler.py", REBASED)])
+    gitlab.mr_versions[1][1]["state"] = "overflow"
+    result, _ = review_gate(free, gitlab, h, head)
+    assert result.returncode == 1, result
+    assert "not collected whole (state overflow)" in result.stdout
+
+
+@pytest.mark.parametrize("path", [r"/versions/101$", r"/versions/102$"])
+def test_review_gate_fails_closed_when_a_diff_version_cannot_be_read(
+    free: Runner, gitlab: FakeGitLab, tmp_path: Path, path: str
+) -> None:
+    h = History(tmp_path / "repo", gitlab)
+    head = rebased_merge_request(h, 1, [file_diff("app/handler.py", APPROVED)], [file_diff("app/handler.py", REBASED)])
+    gitlab.fail(path, 500)
+    result, out = review_gate(free, gitlab, h, head, PIPEPROOF_API_ATTEMPTS="1")
+    assert result.returncode == 1, result
+    assert "HTTP 500" in errors(result)
+    assert not out.exists()
 
 
 # --- last-production.sh ------------------------------------------------------------------------------------

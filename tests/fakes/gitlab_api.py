@@ -140,6 +140,33 @@ def version(vid: int, head_sha: str, created_at: str) -> dict[str, Any]:
     }
 
 
+def file_diff(
+    path: str,
+    diff: str,
+    *,
+    old_path: str | None = None,
+    new_file: bool = False,
+    deleted_file: bool = False,
+    mode: str = "100644",
+    too_large: bool = False,
+) -> dict[str, Any]:
+    """One entry of a diff version's `diffs` (GET .../versions/:version_id), as GitLab's Entities::Diff shows it.
+    (review-gate.sh, feat-gl-gate)"""
+    return {
+        "diff": diff,
+        "collapsed": False,
+        "too_large": too_large,
+        "new_path": path,
+        "old_path": old_path or path,
+        "a_mode": "0" if new_file else mode,
+        "b_mode": "0" if deleted_file else mode,
+        "new_file": new_file,
+        "renamed_file": (old_path or path) != path,
+        "deleted_file": deleted_file,
+        "generated_file": False,
+    }
+
+
 def job(jid: int, name: str, stage: str, status: str = "success") -> dict[str, Any]:
     return {
         "id": jid,
@@ -243,6 +270,7 @@ class FakeGitLab:
         self._default_routes()
         self._gitops_routes()
         self._gitops_verify_routes()
+        self._review_gate_routes()
 
     def __enter__(self) -> FakeGitLab:
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
@@ -409,6 +437,51 @@ class FakeGitLab:
         @self.route(r"/merge_requests/(\d+)/approval_state")
         def approval_state(req: Request, m: re.Match[str]) -> Any:
             return self.mr_approval_state.get(int(m[1])) or (404, {"error": "404 Not Found"})
+
+    # --- review-gate.sh (feat-gl-gate): users (bot or not) and single diff versions with their diffs ----------
+
+    bot_usernames: set[str]
+    version_diffs: dict[tuple[int, int], list[dict[str, Any]]]
+
+    def _review_gate_routes(self) -> None:
+        """GET /users/:id for every user the state names (authors, mergers, approvers, deployers), with GitLab's
+        `bot` flag: true for the names in `bot_usernames` and for GitLab's own bot names (project_N_bot...,
+        group_N_bot..., service_account...); 404 for an id nobody has. GET .../versions/:version_id: a version
+        of `mr_versions` with `commits` and `diffs` (`version_diffs[(iid, version id)]`, made with
+        `file_diff`); a version given no diffs changes a file of its own, so two of them never compare equal."""
+        self.bot_usernames = set()
+        self.version_diffs = {}
+        users = re.compile(f"^{API}/users/(\\d+)$")
+
+        def one_user(req: Request, m: re.Match[str]) -> Any:
+            for known in self._known_users():
+                if known["id"] == int(m[1]):
+                    bot = known["username"] in self.bot_usernames or bool(
+                        re.match(r"(project|group)_\d+_bot|service_account", known["username"])
+                    )
+                    return {**known, "created_at": "2026-01-01T00:00:00.000Z", "bio": "", "bot": bot}
+            return 404, {"message": "404 User Not Found"}
+
+        self._routes.append((users, one_user))
+
+        @self.route(r"/merge_requests/(\d+)/versions/(\d+)")
+        def one_version(req: Request, m: re.Match[str]) -> Any:
+            iid, vid = int(m[1]), int(m[2])
+            found = [v for v in self.mr_versions.get(iid, []) if v["id"] == vid]
+            if not found:
+                return 404, {"message": "404 Not found"}
+            diffs = self.version_diffs.get((iid, vid))
+            if diffs is None:
+                diffs = [file_diff(f"version-{vid}.txt", f"@@ -0,0 +1 @@\n+version {vid}\n", new_file=True)]
+            return {**found[0], "commits": [], "diffs": diffs}
+
+    def _known_users(self) -> list[dict[str, Any]]:
+        found = [
+            mr[k] for mr in self.merge_requests.values() for k in ("author", "merged_by", "merge_user") if mr.get(k)
+        ]
+        found += [a["user"] for state in self.mr_approvals.values() for a in state.get("approved_by", [])]
+        found += [d["user"] for d in self.deployments if d.get("user")]
+        return found
 
     def handle(self, req: Request, host: str) -> tuple[int, dict[str, str], Any]:
         self.requests.append(req)
