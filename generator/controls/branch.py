@@ -281,7 +281,8 @@ class PP_BRANCH_03(Branch):
     procedures = {
         "gitlab": (
             "For each sampled merge request, confirm the approvals were given after its last push (approval "
-            "notes newer than the last diff version) and that neither its author nor a committer approved it."
+            "notes newer than the last diff version, or older ones whose later versions only rebased the same "
+            "changes) and that neither its author, a committer nor a bot approved it."
         )
     }
     remediations = {
