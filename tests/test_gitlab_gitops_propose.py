@@ -109,6 +109,9 @@ def base_env(gitlab: FakeGitLab, manifests: Manifests, **extra: str | None) -> d
         "CI_DEFAULT_BRANCH": "main",
         "REMOTE_URL": str(manifests.origin),
         "PP_OUTPUT": str(manifests.repo.path.parent / "output.env"),
+        # As in GitLab CI: the instance's host and port, the fake's (api.sh and the scripts pin the tokens to it).
+        "CI_SERVER_HOST": "127.0.0.1",
+        "CI_SERVER_PORT": str(urlsplit(gitlab.url).port),
         **extra,
     }
 
@@ -466,6 +469,52 @@ def test_the_push_authenticates_with_the_token_as_a_header_only(
         assert result.returncode == 1, result
         assert any(f"git push of {branch} to {server.url}/acme/shop.git failed" in e for e in result.errors)
         assert manifests.branches() == ["main"] and not gitlab.requests
+
+
+# --- the write token goes to this GitLab only (CI_SERVER_HOST) ---------------------------------------------------
+
+
+@pytest.mark.parametrize("script", ["propose", "revert"])
+@pytest.mark.parametrize("where", ["other-host", "user-info", "upper-case", "https-elsewhere"])
+def test_a_remote_url_on_another_host_is_refused_before_anything_is_sent(
+    runner: Runner, gitlab: FakeGitLab, manifests: Manifests, script: str, where: str
+) -> None:
+    bad = manifests.promote(DIGEST)
+
+    def run(**extra: str | None) -> Result:
+        if script == "propose":
+            return propose(runner, gitlab, manifests, **extra)
+        return revert(runner, gitlab, manifests, bad, **extra)[0]
+
+    with GitHTTP(manifests.origin.parent.parent, TOKEN) as server:
+        port = urlsplit(server.url).port
+        url = {
+            "other-host": f"http://localhost:{port}/acme/shop.git",
+            "user-info": f"http://127.0.0.1@localhost:{port}/acme/shop.git",
+            "upper-case": f"HTTP://LOCALHOST:{port}/acme/shop.git",
+            "https-elsewhere": "https://gitlab.evil.example/acme/shop.git",
+        }[where]
+        result = run(REMOTE_URL=url)
+        assert result.returncode == 2, result
+        assert any(f"REMOTE_URL must be a URL on this GitLab (host 127.0.0.1), got '{url}'" in e for e in result.errors)
+        assert not server.authorizations and not gitlab.requests, "nothing was sent, the token least of all"
+        assert manifests.branches() == ["main"]
+        if where == "other-host":
+            # Outside GitLab CI (no CI_SERVER_HOST) nothing is pinned: the same run pushes there with the token.
+            run(REMOTE_URL=url, CI_SERVER_HOST=None)
+            assert server.authorizations and manifests.branches() != ["main"]
+
+
+def test_push_branch_itself_refuses_another_host(runner: Runner, gitlab: FakeGitLab, manifests: Manifests) -> None:
+    with GitHTTP(manifests.origin.parent.parent, TOKEN) as server:
+        url = f"http://localhost:{urlsplit(server.url).port}/acme/shop.git"
+        driver = runner.sandbox / "push.sh"
+        driver.write_text(f'set -euo pipefail\n. "{runner.script(SCRIPTS + "/api.sh")}"\npush_branch "$@"\n')
+        values = base_env(gitlab, manifests, PIPEPROOF_API_TOKEN=TOKEN)
+        result = runner.run_path(driver, url, "pipeproof/x", cwd=manifests.repo.path, **values)
+        assert result.returncode == 1, result
+        assert any(f"refusing to push with the token to {url}" in e for e in result.errors), result.errors
+        assert not server.authorizations and manifests.branches() == ["main"]
 
 
 # --- gitops-revert.sh -----------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -27,7 +28,8 @@ from tests.fakes.gitlab_api import (
     version,
 )
 from tests.script_runner import TOKEN, GitRepo, Result, Runner
-from tests.test_gitlab_scripts import env, errors
+from tests.test_gitlab_scripts import env as api_env
+from tests.test_gitlab_scripts import errors
 
 PREMIUM = "gitlab-argocd-premium"
 FREE = "gitlab-argocd-free"
@@ -56,6 +58,12 @@ def premium(tmp_path_factory: pytest.TempPathFactory) -> Runner:
 @pytest.fixture
 def free(tmp_path_factory: pytest.TempPathFactory) -> Runner:
     return Runner.render(tmp_path_factory, FREE)
+
+
+def env(fake: FakeGitLab, **extra: str | None) -> dict[str, str | None]:
+    """As in GitLab CI: CI_SERVER_HOST and CI_SERVER_PORT name the instance, the fake's (api.sh pins tokens to it)."""
+    server = urlsplit(fake.url)
+    return api_env(fake, **{"CI_SERVER_HOST": server.hostname, "CI_SERVER_PORT": str(server.port), **extra})
 
 
 def dotenv(path: Path) -> dict[str, str]:
@@ -614,7 +622,6 @@ def test_record_of_a_refused_promotion_is_gate_failed(
     [
         ({"GATES_OUTCOME": "passed"}, "GATES_OUTCOME must be"),
         ({"APPLICATION": None}, "APPLICATION"),
-        ({"SHA": ""}, "SHA"),
     ],
 )
 def test_record_argocd_bad_environment_exits_2(
@@ -656,7 +663,13 @@ def sync_record(runner: Runner, fake: FakeGitLab, **extra: str | None) -> tuple[
         f"{SCRIPTS}/sync-record.sh",
         **env(
             fake,
-            **{"SINCE": "2026-11-20", "RECORD_OUT": str(out), "PP_OUTPUT": str(runner.sandbox / "sync.env"), **extra},
+            **{
+                "SINCE": "2026-11-20",
+                "RECORD_OUT": str(out),
+                "PP_OUTPUT": str(runner.sandbox / "sync.env"),
+                "ARGOCD_REPORTER": "argocd-bot",
+                **extra,
+            },
         ),
     )
     return result, out
@@ -692,7 +705,8 @@ def test_sync_record_holds_exactly_one_day_of_each_environment(premium: Runner, 
         "updated_at": "2026-11-20T09:00:00.000Z",
         "user": "argocd-bot",
     }
-    assert dotenv(premium.sandbox / "sync.env") == {"DEPLOYMENTS": "5"}
+    assert record["anomalies"] == []
+    assert dotenv(premium.sandbox / "sync.env") == {"DEPLOYMENTS": "5", "ANOMALIES": "0"}
     assert len(gitlab.calls(r"/deployments$")) > 2, "every page was read"
     call = gitlab.calls(r"/deployments$")[0]
     assert (call.arg("updated_after"), call.arg("updated_before"), call.arg("order_by")) == (
@@ -720,8 +734,13 @@ def test_sync_record_writes_nothing_on_an_api_error(premium: Runner, gitlab: Fak
 
 @pytest.mark.parametrize(
     "answer",
-    [{"id": 1}, [{"id": 1, "sha": "a" * 40}], [{**sync(1, "staging", "2026-11-20T01:00:00+01:00")}]],
-    ids=["object", "no-environment", "not-utc"],
+    [
+        {"id": 1},
+        [{"id": 1, "sha": "a" * 40}],
+        [{**sync(1, "staging", "2026-11-20T01:00:00+01:00")}],
+        [{k: v for k, v in sync(1, "staging", "2026-11-20T01:00:00Z").items() if k != "deployable"}],
+    ],
+    ids=["object", "no-environment", "not-utc", "no-deployable"],
 )
 def test_sync_record_refuses_an_answer_that_is_not_deployments(
     premium: Runner, gitlab: FakeGitLab, answer: Any
@@ -738,6 +757,219 @@ def test_sync_record_refuses_a_bad_date(premium: Runner, gitlab: FakeGitLab, sin
     assert result.returncode == 2, result
     assert "SINCE" in errors(result)
     assert not gitlab.requests and not out.exists()
+
+
+# --- sync-record.sh: only Argo CD's reports are syncs; any other deployment is an anomaly --------------------
+
+
+def test_sync_record_counts_only_the_reporters_api_deployments_and_fails_on_the_others(
+    premium: Runner, gitlab: FakeGitLab
+) -> None:
+    # A CI job with `environment: production`, even in a pipeline run with the reporter's own token.
+    by_ci = deployment(4, "c" * 40, job_id=4321, environment="production", by="argocd-bot")
+    by_ci.update(created_at="2026-11-20T11:00:00.000Z", updated_at="2026-11-20T11:00:00.000Z")
+    gitlab.deployments = [
+        sync(1, "staging", "2026-11-20T08:00:00.000Z"),
+        sync(2, "production", "2026-11-20T09:00:00.000Z", by="ArgoCD-Bot"),  # usernames are case-insensitive
+        sync(3, "production", "2026-11-20T10:00:00.000Z", by="dev1"),  # POST /deployments with a Developer's token
+        by_ci,
+        sync(5, "staging", "2026-11-19T10:00:00.000Z", by="dev1"),  # another day: not this record's
+    ]
+    result, out = sync_record(premium, gitlab)
+    assert result.returncode == 1, result
+    record = json.loads(out.read_text())
+    assert {k: [d["id"] for d in v] for k, v in record["environments"].items()} == {
+        "staging": [1],
+        "production": [2],
+    }
+    forged, ci = record["anomalies"]
+    assert {k: forged[k] for k in ("environment", "id", "sha", "user", "deployable")} == {
+        "environment": "production",
+        "id": 3,
+        "sha": gitlab.deployments[2]["sha"],
+        "user": "dev1",
+        "deployable": None,
+    }
+    assert "through the API by dev1, not by ARGOCD_REPORTER argocd-bot" in forged["why"]
+    assert (ci["id"], ci["user"], ci["deployable"]) == (
+        4,
+        "argocd-bot",
+        {"id": 4321, "name": "deploy-production", "pipeline_id": 900},
+    )
+    assert "created by CI job deploy-production #4321" in ci["why"]
+    assert dotenv(premium.sandbox / "sync.env") == {"DEPLOYMENTS": "2", "ANOMALIES": "2"}
+    assert any(e.startswith("production deployment 3 ") for e in result.errors)
+    assert any(e.startswith("production deployment 4 ") for e in result.errors)
+    assert "2 deployment(s) of staging production on 2026-11-20 are not Argo CD's sync reports" in errors(result)
+
+
+@pytest.mark.parametrize("reporter", [None, "", "argocd bot", "a;b"])
+def test_sync_record_needs_the_reporter(premium: Runner, gitlab: FakeGitLab, reporter: str | None) -> None:
+    gitlab.deployments = [sync(1, "staging", "2026-11-20T08:00:00.000Z")]
+    result, out = sync_record(premium, gitlab, ARGOCD_REPORTER=reporter)
+    assert result.returncode == 2, result
+    assert "ARGOCD_REPORTER" in errors(result)
+    assert not gitlab.requests and not out.exists()
+
+
+# --- promotion-check.sh + record.sh: an early failure still leaves a deployment record ---------------------
+
+
+def test_the_candidate_is_written_before_any_api_call(premium: Runner, gitlab: FakeGitLab, tmp_path: Path) -> None:
+    flow = Flow(premium, tmp_path / "repo", gitlab)
+    p = flow.promote()
+    gitlab.fail(r".", 500)  # GitLab is down from the first call on
+    result, out = check(premium, gitlab, flow, p["production"], PIPEPROOF_API_ATTEMPTS="1")
+    assert result.returncode == 1, result
+    assert out == {
+        "SHA": p["code"],
+        "BUILD_PIPELINE_ID": str(p["build"]),
+        "IMAGE": IMAGE,
+        "DAST_SHA": p["staging"],
+        "DAST_PIPELINE_ID": str(p["dast"]),
+        "PREVIOUS_SHA": "",
+    }
+    gitlab.faults.clear()
+    record = premium.run(
+        f"{SCRIPTS}/record.sh",
+        cwd=flow.repo.path,
+        **record_env(gitlab, p["production"], out),
+    )
+    assert record.returncode == 1, record  # approvals, checks, evidence, SBOM: never read
+    written = the_record(flow, p)
+    assert (written["status"], written["sha"], written["image"]) == ("gate_failed", p["code"], IMAGE)
+    assert written["missing"] == ["approvals", "pull_requests", "checks", "evidence", "sbom"]
+
+
+def record_env(gitlab: FakeGitLab, promotion: str, out: dict[str, str], **extra: str | None) -> dict[str, str | None]:
+    """record-production's environment: what verify.env held (GATES_OUTCOME absent: verify-production failed)."""
+    return env(
+        gitlab,
+        **{
+            "DEPLOY_MODEL": "argocd",
+            "CI_PIPELINE_ID": "990",
+            "CI_JOB_ID": "7300",
+            "CI_COMMIT_SHA": promotion,
+            "GITLAB_USER_LOGIN": "maintainer",
+            "ENVIRONMENT": "production",
+            "APPLICATION": "shop-production",
+            "SHA": out.get("SHA", ""),
+            "IMAGE": out.get("IMAGE", ""),
+            "PREVIOUS_SHA": out.get("PREVIOUS_SHA", ""),
+            "GATES_OUTCOME": "",
+            **extra,
+        },
+    )
+
+
+@pytest.mark.parametrize("gates", ["", "success"])
+def test_a_release_file_the_gate_cannot_read_still_leaves_a_gate_failed_record(
+    premium: Runner, gitlab: FakeGitLab, tmp_path: Path, gates: str
+) -> None:
+    flow = Flow(premium, tmp_path / "repo", gitlab)
+    flow.promote()
+    sha = flow.amend("hand-edited release", flow.release(sha="abc"))
+    result, out = check(premium, gitlab, flow, sha)
+    assert result.returncode == 1 and "SHA" not in out, result
+    gitlab.requests.clear()
+    # SHA empty as record-production passes it (sed on verify.env), or unset: both record the promotion commit.
+    for extra in ({"GATES_OUTCOME": gates}, {"GATES_OUTCOME": gates, "SHA": None, "IMAGE": None}):
+        shutil.rmtree(flow.repo.path / "records", ignore_errors=True)
+        record = premium.run(f"{SCRIPTS}/record.sh", cwd=flow.repo.path, **record_env(gitlab, sha, out, **extra))
+        assert record.returncode == 1, record
+        written = read(flow, f"records/deployment-record-{sha}-7300/deployment-record.json")
+        assert written["status"] == "gate_failed", "never promoted without a candidate"
+        assert (written["sha"], written["image"]) == (None, None)
+        assert written["missing"][:2] == ["sha", "image"]
+        assert written["gitops"]["promotion_commit"] == sha
+        assert "no candidate SHA" in errors(record)
+    assert not gitlab.requests
+
+
+# --- promotion-check.sh: a promotion changes release.json and the digest line, nothing else ----------------
+
+
+def test_a_promotion_that_adds_a_manifest_fails(premium: Runner, gitlab: FakeGitLab, tmp_path: Path) -> None:
+    flow = Flow(premium, tmp_path / "repo", gitlab)
+    flow.promote()
+    extra = "argocd/environments/production/debug-pod.yaml"
+    sha = flow.amend("promote, and a little extra", {extra: "apiVersion: v1\nkind: Pod\n", "src/app.py": "x = 1\n"})
+    result, out = check(premium, gitlab, flow, sha)
+    assert result.returncode == 1, result
+    assert f"the promotion {sha} changes {extra} src/app.py: a promotion changes" in errors(result)
+    assert out["SHA"] and (flow.repo.path / "checks.json").exists(), "the other checks still ran"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "named"),
+    [
+        ("resources: []", "resources: [https://evil.example/pod.yaml]", "+resources: [https://evil.example/pod.yaml]"),
+        (
+            "  # pipeproof:digest",
+            "  # pipeproof:digest\n    newName: evil.example/shop",
+            "+    newName: evil.example/shop",
+        ),
+        (
+            "  # pipeproof:digest",
+            "  # pipeproof:digest\n  - name: other\n    digest: sha256:" + "1" * 64 + "  # pipeproof:digest",
+            "+  - name: other",
+        ),
+    ],
+    ids=["resources", "new-name", "second-digest-line"],
+)
+def test_a_promotion_that_changes_another_kustomization_line_fails(
+    premium: Runner, gitlab: FakeGitLab, tmp_path: Path, old: str, new: str, named: str
+) -> None:
+    flow = Flow(premium, tmp_path / "repo", gitlab)
+    flow.promote()
+    rel = "argocd/environments/production/kustomization.yaml"
+    text = (flow.repo.path / rel).read_text()
+    assert old in text
+    sha = flow.amend("promote, and a kustomization edit", {rel: text.replace(old, new, 1)})
+    result, _ = check(premium, gitlab, flow, sha)
+    assert result.returncode == 1, result
+    message = next(e for e in result.errors if "beyond its '# pipeproof:digest' line" in e)
+    assert named in message, message
+
+
+def test_a_rollback_changes_what_a_promotion_changes_and_passes(
+    premium: Runner, gitlab: FakeGitLab, tmp_path: Path
+) -> None:
+    flow = Flow(premium, tmp_path / "repo", gitlab)
+    first = flow.promote()
+    second = flow.promote(image=IMAGE.replace("1" * 64, "2" * 64))
+    flow.repo.git("revert", "--no-edit", second["production"])
+    rollback = flow.repo.git("rev-parse", "HEAD")
+    gitlab.merge_requests[second["iid"]]["sha"] = rollback  # the rollback merge request, approved as any promotion
+    gitlab.commit_mrs[rollback] = [second["iid"]]
+    result, out = check(premium, gitlab, flow, rollback)
+    assert result.returncode == 0, result
+    assert (out["SHA"], out["PREVIOUS_SHA"]) == (first["code"], second["code"])
+
+
+# --- api.sh: the token goes to this GitLab only -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["other-host", "other-port", "user-info"])
+def test_a_gitlab_api_url_elsewhere_is_refused_before_any_request(
+    premium: Runner, gitlab: FakeGitLab, where: str
+) -> None:
+    gitlab.deployments = [sync(1, "staging", "2026-11-20T08:00:00.000Z")]
+    with FakeGitLab(token=TOKEN) as elsewhere:
+        port, other = urlsplit(gitlab.url).port, urlsplit(elsewhere.url).port
+        url = {
+            "other-host": f"http://localhost:{other}/api/v4",
+            "other-port": f"http://127.0.0.1:{other}/api/v4",
+            "user-info": f"http://127.0.0.1:{port}@localhost:{other}/api/v4",
+        }[where]
+        result, out = sync_record(premium, gitlab, GITLAB_API_URL=url)
+        assert result.returncode == 1, result
+        assert f"GITLAB_API_URL must be this GitLab's API (host 127.0.0.1, port {port}), got '{url}'" in errors(result)
+        assert not elsewhere.requests and not gitlab.requests and not out.exists()
+        assert not premium.curl_log.exists(), "curl never ran"
+        # Outside GitLab CI (no CI_SERVER_HOST) nothing is pinned: the same run reaches that other server.
+        result, _ = sync_record(premium, gitlab, GITLAB_API_URL=url, CI_SERVER_HOST=None)
+        assert elsewhere.requests, result
 
 
 # --- shellcheck and the house rules, on the Argo CD scripts ------------------------------------------------
