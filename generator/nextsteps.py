@@ -98,7 +98,8 @@ def next_steps(controls: list[type[Control]], answers: Mapping[str, Any], dest: 
                 "CI/CD variable PIPEPROOF_GITOPS_TOKEN is not set by pipeproof: a project access token (Developer; "
                 "api, write_repository), protected and masked, that opens the promotion and rollback merge requests",
                 "Argo CD's argocd-notifications-secret key gitlab-token is not set by pipeproof: a project access "
-                "token (Developer; api) that reports each sync as a GitLab deployment (PP-ARGO-04)",
+                "token (Developer; api) that reports each sync as a GitLab deployment (PP-ARGO-04); its bot user's "
+                "name goes in the CI/CD variable ARGOCD_REPORTER (sync-record counts only its deployments)",
             ]
         else:
             placeholders.append(

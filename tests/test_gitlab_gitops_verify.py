@@ -900,6 +900,23 @@ def test_a_promotion_that_adds_a_manifest_fails(premium: Runner, gitlab: FakeGit
     assert out["SHA"] and (flow.repo.path / "checks.json").exists(), "the other checks still ran"
 
 
+def test_a_change_hidden_in_an_earlier_commit_of_the_promotion_fails(
+    premium: Runner, gitlab: FakeGitLab, tmp_path: Path
+) -> None:
+    # A fast-forward merge brings every commit of the merge request: the push's range is judged, not its last commit.
+    flow = Flow(premium, tmp_path / "repo", gitlab)
+    flow.promote()
+    before = flow.repo.git("rev-parse", "HEAD").strip()
+    extra = "argocd/environments/production/debug-pod.yaml"
+    flow.repo.commit("a little extra", {extra: "apiVersion: v1\nkind: Pod\n"})
+    sha = flow.amend("promote again", flow.release(note="digest only"))
+    result, _ = check(premium, gitlab, flow, sha)
+    assert result.returncode == 0 or extra not in errors(result), "the last commit alone changes release.json only"
+    result, _ = check(premium, gitlab, flow, sha, CI_COMMIT_BEFORE_SHA=before)
+    assert result.returncode == 1, result
+    assert f"changes {extra}" in errors(result)
+
+
 @pytest.mark.parametrize(
     ("old", "new", "named"),
     [

@@ -15,6 +15,8 @@
 # Argo CD (DEPLOY_MODEL=argocd): CI deploys nothing; the record is of the promotion commit PROMOTION_SHA (the
 # merge of the reviewed pull request Argo CD syncs production from) and APPLICATION, and its status is promoted
 # (GATES_OUTCOME success: every gate passed) or gate_failed; Argo CD's syncs of it are recorded by sync-record.sh.
+# CANDIDATE_UNKNOWN=1 (Argo CD only; GitLab's record.sh sets it when the gate died before it named the candidate):
+# SHA and IMAGE are empty, the record is gate_failed with sha and image null and both named under "missing".
 # A missing or unreadable input file is recorded as null and named under "missing"; the record is still
 # written and the script then exits 1, so the job goes red.
 # Exit: 0 record complete; 1 record written with inputs missing; 2 bad environment (nothing written).
@@ -23,7 +25,11 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=api.sh
 . "$(dirname -- "${BASH_SOURCE[0]}")/api.sh"
 
-require_env RECORD_OUT SHA ENVIRONMENT
+unknown=0 required=(RECORD_OUT SHA ENVIRONMENT)
+if [[ ${DEPLOY_MODEL:-} == argocd && ${CANDIDATE_UNKNOWN:-} == 1 ]]; then
+  unknown=1 SHA='' IMAGE='' required=(RECORD_OUT ENVIRONMENT)
+fi
+require_env "${required[@]}"
 for name in DEPLOY_OUTCOME HEALTH_OUTCOME ROLLBACK_OUTCOME; do
   case ${!name:-} in
     success | failure | cancelled | skipped | '') ;;
@@ -46,7 +52,7 @@ if [[ -n ${DEPLOY_MODEL:-} && ${DEPLOY_MODEL} != argocd ]]; then
   gh_error "DEPLOY_MODEL must be argocd or empty, got '${DEPLOY_MODEL}'"
   exit 2
 elif [[ ${DEPLOY_MODEL:-} == argocd ]]; then
-  status=$([[ ${GATES_OUTCOME} == success ]] && echo promoted || echo gate_failed)
+  status=$([[ ${GATES_OUTCOME} == success && ${unknown} == 0 ]] && echo promoted || echo gate_failed)
 elif [[ ${rollback} == success ]]; then
   status=rolled_back
 elif [[ ${rollback} == failure || ${rollback} == cancelled ]]; then
@@ -60,6 +66,7 @@ else
 fi
 
 missing=()
+((unknown == 0)) || missing+=(sha image)
 load() { # FIELD VARIABLE JQ_TYPE_TEST: the file's JSON into $PP_TMP/FIELD.json, or null and FIELD is missing
   local field=$1 file=${!2:-}
   if [[ -n ${file} && -s ${file} ]] && jq -e "$3" "${file}" >/dev/null 2>&1; then
@@ -94,7 +101,7 @@ jq -n \
   --slurpfile sbom "${PP_TMP}/sbom.json" --argjson gitops "${gitops}" '
   def orNull: if . == "" then null else . end;
   {schema: "pipeproof/deployment-record/v2",
-   sha: $sha, previous_sha: ($previous | orNull), image: ($image | orNull), environment: $environment,
+   sha: ($sha | orNull), previous_sha: ($previous | orNull), image: ($image | orNull), environment: $environment,
    status: $status,
    outcomes: {deploy: ($deploy | orNull), health: ($health | orNull), rollback: ($rollback | orNull)},
    deployed_by: ($actor | orNull), started_at: ($started | orNull), finished_at: $finished,
@@ -109,7 +116,7 @@ jq -n \
 
 gh_output status "${status}"
 gh_output record "${RECORD_OUT}"
-echo "deployment record ${RECORD_OUT}: ${ENVIRONMENT} ${SHA} ${status}"
+echo "deployment record ${RECORD_OUT}: ${ENVIRONMENT} ${SHA:-(candidate unknown)} ${status}"
 if ((${#missing[@]})); then
   die "the deployment record is incomplete: ${missing[*]} missing"
 fi

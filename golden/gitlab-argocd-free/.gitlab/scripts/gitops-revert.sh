@@ -10,7 +10,7 @@
 #                  commit that changed ENVIRONMENT's path (default production), unless that is itself a revert
 #                  (reverting a rollback would bring the bad promotion back)
 #   ACTOR          who asked for the rollback
-#   PIPEPROOF_GITOPS_TOKEN, REMOTE_URL   as for gitops-propose.sh
+#   PIPEPROOF_GITOPS_TOKEN, REMOTE_URL   as for gitops-propose.sh (an http(s) REMOTE_URL on CI_SERVER_HOST only)
 #   RECORD_OUT     the rollback record (schema pipeproof/rollback-record/v1), written once the merge request is open
 #   ENV_ROOT (default argocd/environments), GITLAB_API_URL, PP_OUTPUT (dotenv file for the outputs)
 # Exit: 0 proposed; 1 an error (a commit that is not a promotion, a conflict, an API error); 2 bad environment.
@@ -26,6 +26,7 @@ if [[ -z ${REMOTE_URL:-} ]]; then
   require_env CI_SERVER_URL CI_PROJECT_PATH
   REMOTE_URL="${CI_SERVER_URL%/}/${CI_PROJECT_PATH}.git"
 fi
+require_this_gitlab REMOTE_URL
 export PIPEPROOF_API_TOKEN="${PIPEPROOF_GITOPS_TOKEN}"
 root=${ENV_ROOT:-argocd/environments}
 # A revert, however it reached the branch: a commit of `git revert`, the merge of a rollback merge request

@@ -14,7 +14,9 @@
 # `x=$(api_get ...)` stops a script running under `set -e`. Nothing else in these scripts calls curl.
 #
 # Environment:
-#   GITLAB_API_URL          https://<host>/api/v4 (the pipeline sets it from the rendered host)
+#   GITLAB_API_URL          https://<host>/api/v4 (the pipeline sets it from the rendered host); in GitLab CI
+#                           (CI_SERVER_HOST set) its host and port must be this GitLab's (CI_SERVER_HOST,
+#                           CI_SERVER_PORT): a token never leaves the instance the job runs on
 #   PIPEPROOF_API_TOKEN     a project access token (read_api), a protected and masked CI/CD variable; sent as
 #                           the PRIVATE-TOKEN header through curl's stdin, never on a command line or in a URL,
 #                           and never to a URL outside GITLAB_API_URL (a Link header cannot redirect it)
@@ -41,10 +43,41 @@ gh_output() { # KEY VALUE
   fi
 }
 
+# Token host pinning. GitLab CI sets CI_SERVER_HOST (host only) and CI_SERVER_PORT to this instance's: a URL
+# from the environment (a pipeline variable a Developer may set) must not carry a token anywhere else.
+this_gitlab() { # URL [host]: 0 when CI_SERVER_HOST is unset (not in CI) or URL is an http(s) URL of this GitLab:
+  # its host, and unless `host` is given its port too (default: the scheme's), are CI_SERVER_HOST's (CI_SERVER_PORT)
+  local url=${1,,} authority host port default
+  [[ -n ${CI_SERVER_HOST:-} ]] || return 0
+  [[ ${url} =~ ^(https?)://([^/?#]*) ]] || return 1
+  authority=${BASH_REMATCH[2]}
+  default=443
+  [[ ${BASH_REMATCH[1]} == https ]] || default=80
+  if [[ ${authority} =~ ^(.*):([0-9]+)$ ]]; then
+    host=${BASH_REMATCH[1]} port=${BASH_REMATCH[2]}
+  else
+    host=${authority} port=${default}
+  fi
+  [[ ${host} == "${CI_SERVER_HOST,,}" ]] || return 1
+  [[ ${2:-} == host || ${port} == "${CI_SERVER_PORT:-${default}}" ]]
+}
+
+require_this_gitlab() { # NAME: exit 2 unless the variable, when an http(s) URL (the token goes with it), is on
+  # this GitLab's host; a path or another transport carries no token
+  if [[ ${!1,,} =~ ^https?:// ]] && ! this_gitlab "${!1}" host; then
+    error "$(basename -- "$0"): $1 must be a URL on this GitLab (host ${CI_SERVER_HOST}), got '${!1%%\?*}': the write token never leaves it"
+    exit 2
+  fi
+}
+
 api__setup() {
   local n
   if [[ ! ${GITLAB_API_URL:-} =~ ^https?://[^/]+/api/v4/?$ ]]; then
     error "GITLAB_API_URL must be the API's URL (https://HOST/api/v4), got '${GITLAB_API_URL:-}'"
+    return 1
+  fi
+  if ! this_gitlab "${GITLAB_API_URL}"; then
+    error "GITLAB_API_URL must be this GitLab's API (host ${CI_SERVER_HOST}${CI_SERVER_PORT:+, port ${CI_SERVER_PORT}}), got '${GITLAB_API_URL}': refusing to send the token to another host"
     return 1
   fi
   # curl's config syntax would need " and \ escaped; no GitLab token contains them, or whitespace.
@@ -226,6 +259,10 @@ api_paginate() { # PATH: every page; prints one JSON array
 push_branch() { # URL BRANCH: force-push HEAD to BRANCH (a branch only the pipeline writes)
   local url=$1 branch=$2
   api__setup || return 1
+  if [[ ${url,,} =~ ^https?:// ]] && ! this_gitlab "${url}" host; then
+    error "refusing to push with the token to ${url%%\?*}: it is not on this GitLab (${CI_SERVER_HOST})"
+    return 1
+  fi
   if ! (
     export GIT_TERMINAL_PROMPT=0
     if [[ ${url} =~ ^(https?://[^/]+)/ ]]; then

@@ -14,6 +14,7 @@
 #                        opens the merge request. The job token cannot push, so the checkout's origin is not used
 #   REMOTE_URL           where to push (default ${CI_SERVER_URL}/${CI_PROJECT_PATH}.git); the token goes to
 #                        git as an http extra header through the environment, never in argv or the URL
+#                        (in GitLab CI an http(s) REMOTE_URL must be on CI_SERVER_HOST: exit 2 otherwise)
 #   ENV_ROOT (default argocd/environments), GITLAB_API_URL, PP_OUTPUT (dotenv file for the outputs)
 # Exit: 0 proposed, or the environment already runs IMAGE; 1 an error (nothing is ever written to
 # CI_DEFAULT_BRANCH); 2 bad environment.
@@ -42,6 +43,7 @@ if [[ -z ${REMOTE_URL:-} ]]; then
   require_env CI_SERVER_URL CI_PROJECT_PATH
   REMOTE_URL="${CI_SERVER_URL%/}/${CI_PROJECT_PATH}.git"
 fi
+require_this_gitlab REMOTE_URL
 export PIPEPROOF_API_TOKEN="${PIPEPROOF_GITOPS_TOKEN}"
 
 dir="${ENV_ROOT:-argocd/environments}/${ENVIRONMENT}"

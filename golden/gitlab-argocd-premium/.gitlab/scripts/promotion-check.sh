@@ -30,8 +30,8 @@
 #   CHECKS_OUT          file: the jobs of both pipelines [{pipeline_id, name, stage, status, id, allow_failure,
 #                       web_url, finished_at}], written once both lists are read, whatever they hold
 #   GITLAB_API_URL, PIPEPROOF_API_TOKEN   as for every script here (api.sh)
-# Outputs (PP_OUTPUT), written as soon as each is known: PREVIOUS_SHA (release.json's sha at CI_COMMIT_SHA's
-# first parent; empty on the first promotion), SHA, BUILD_PIPELINE_ID, IMAGE, DAST_SHA, DAST_PIPELINE_ID.
+# Outputs (PP_OUTPUT), written as soon as each is known: PREVIOUS_SHA (release.json's sha before the push:
+# at CI_COMMIT_BEFORE_SHA, else at CI_COMMIT_SHA's first parent; empty on the first promotion), SHA, BUILD_PIPELINE_ID, IMAGE, DAST_SHA, DAST_PIPELINE_ID.
 # Needs the history (GIT_DEPTH: 0). A refused check is reported and the others still run (so the record files
 # are complete); an API or git error, or a release.json that names nothing checkable, stops at once.
 # Exit: 0 every check passed; 1 a check refused, or an API or git error; 2 bad environment.
@@ -64,15 +64,44 @@ refuse() { # MESSAGE: one ::error:: line; the script goes on and exits 1 at the 
   refused=1
 }
 
-# --- the commit and the production commit it replaces ----------------------------------------------------
+# --- the promotion commit ---------------------------------------------------------------------------------
 git cat-file -e "${CI_COMMIT_SHA}^{commit}" 2>/dev/null ||
   die "the promotion commit ${CI_COMMIT_SHA} is not in this clone: fetch the whole history (GIT_DEPTH: 0)"
 show() { # COMMIT PATH: the file as it is at COMMIT; returns 1 when it does not exist there
   git cat-file -e "$1:$2" 2>/dev/null || return 1
   git show "$1:$2"
 }
-previous=''
-if parent=$(git rev-parse --verify --quiet "${CI_COMMIT_SHA}^1"); then
+# --- release.json, first: the record names the candidate even when a later check or an API call fails -----
+show "${CI_COMMIT_SHA}" "${file}" >"${PP_TMP}/release.json" || die "${file} does not exist at ${CI_COMMIT_SHA}"
+jq -r '
+  if type != "object" then error("not an object") else . end
+  | [(.sha | strings), (.run_id | numbers | tostring), (.image | strings), (.dast.sha | strings), (.dast.run_id | numbers | tostring)]
+  | if length == 5 then join(" ") else error("incomplete") end' "${PP_TMP}/release.json" >"${PP_TMP}/release.txt" 2>/dev/null ||
+  die "${file} at ${CI_COMMIT_SHA} must hold sha, run_id (a number), image and dast {sha, run_id}: production takes only a built candidate that passed DAST on staging"
+read -r sha build_pipeline image dast_sha dast_pipeline <"${PP_TMP}/release.txt"
+[[ ${sha} =~ ^[0-9a-f]{40}$ ]] || die "${file}: sha '${sha}' is not a 40-character commit SHA"
+[[ ${dast_sha} =~ ^[0-9a-f]{40}$ ]] || die "${file}: dast.sha '${dast_sha}' is not a 40-character commit SHA"
+[[ ${build_pipeline} =~ ^[1-9][0-9]{0,18}$ ]] || die "${file}: run_id '${build_pipeline}' is not a pipeline id"
+[[ ${dast_pipeline} =~ ^[1-9][0-9]{0,18}$ ]] || die "${file}: dast.run_id '${dast_pipeline}' is not a pipeline id"
+[[ ${image} =~ ^[a-z0-9][a-z0-9._/:-]*@sha256:[0-9a-f]{64}$ ]] ||
+  die "${file}: image '${image}' is not an image by digest (name@sha256:<64 hex>)"
+gh_output SHA "${sha}"
+gh_output BUILD_PIPELINE_ID "${build_pipeline}"
+gh_output IMAGE "${image}"
+gh_output DAST_SHA "${dast_sha}"
+gh_output DAST_PIPELINE_ID "${dast_pipeline}"
+
+# --- the production commit it replaces, and what it changed ------------------------------------------------
+# What the push replaced: CI_COMMIT_BEFORE_SHA when it is an ancestor (a fast-forward merge of a promotion merge
+# request brings every commit of it: a change hidden in an earlier one is judged too), else the first parent.
+previous='' parent=''
+if [[ ${CI_COMMIT_BEFORE_SHA:-} =~ ^[0-9a-f]{40}$ && ${CI_COMMIT_BEFORE_SHA} != "${CI_COMMIT_SHA}" ]] &&
+  git merge-base --is-ancestor "${CI_COMMIT_BEFORE_SHA}" "${CI_COMMIT_SHA}" 2>/dev/null; then
+  parent=${CI_COMMIT_BEFORE_SHA}
+else
+  parent=$(git rev-parse --verify --quiet "${CI_COMMIT_SHA}^1") || parent=''
+fi
+if [[ -n ${parent} ]]; then
   if show "${parent}" "${file}" >"${PP_TMP}/previous.json"; then
     previous=$(jq -r 'if type == "object" and (.sha | type == "string" or type == "null") then .sha // "" else error("no sha") end' \
       "${PP_TMP}/previous.json" 2>/dev/null) || die "${file} at ${parent} is not a release file with a \"sha\""
@@ -83,9 +112,33 @@ fi
 gh_output PREVIOUS_SHA "${previous}"
 echo "production ran ${previous:-nothing yet (first promotion)} before ${CI_COMMIT_SHA}"
 
+# The promotion branch is pushable by any Developer until the code owners approve it: a promotion (and the
+# revert of one, a rollback) changes PROMOTION_FILE and, in KUSTOMIZATION, the `# pipeproof:digest` line only.
+digest_line='^([[:space:]]*digest:[[:space:]]*)sha256:[0-9a-f]{64}([[:space:]]+# pipeproof:digest[[:space:]]*)$'
+if [[ -z ${parent} ]]; then
+  refuse "the promotion commit ${CI_COMMIT_SHA} has no parent: there is nothing to compare what it changes with"
+else
+  git diff --no-renames --name-only "${parent}" "${CI_COMMIT_SHA}" -- >"${PP_TMP}/changed" ||
+    die "git diff ${parent} ${CI_COMMIT_SHA} failed (GIT_DEPTH: 0)"
+  others=$(grep -vxF -e "${file}" -e "${kustomization}" "${PP_TMP}/changed" | paste -sd ' ' || true)
+  for at in "${parent}" "${CI_COMMIT_SHA}"; do
+    # (awk ends every line: whether the last one has its newline changes nothing Argo CD applies)
+    { show "${at}" "${kustomization}" || true; } | sed -E "s/${digest_line}/\\1sha256:<digest>\\2/" | awk '{ print }' \
+      >"${PP_TMP}/kustomization-${at}"
+  done
+  lines=$(git diff --no-index --no-ext-diff --no-color -U0 -- "${PP_TMP}/kustomization-${parent}" "${PP_TMP}/kustomization-${CI_COMMIT_SHA}" |
+    awk '/^@@/ { hunks = 1; next } hunks && /^[-+]/ { if (++n <= 10) print } END { if (n > 10) print "(" n - 10 " more)" }' |
+    paste -sd '|' | sed 's/|/; /g' || true)
+  [[ -z ${others} ]] ||
+    refuse "the promotion ${CI_COMMIT_SHA} changes ${others}: a promotion changes ${file} and the digest line of ${kustomization}, nothing else"
+  [[ -z ${lines} ]] ||
+    refuse "the promotion ${CI_COMMIT_SHA} changes ${kustomization} beyond its '# pipeproof:digest' line: ${lines}"
+fi
+
 # --- the promotion merge request and its approvals --------------------------------------------------------
 # review-gate.sh on this one commit: its merged merge request, approvals by others than the author and
-# GITLAB_USER_LOGIN, each given after the last push (GitLab Free keeps approvals across pushes).
+# GITLAB_USER_LOGIN and never a bot's, each given after the last push or carried over a rebase that changed
+# nothing (GitLab Free keeps approvals across pushes).
 mrs="${PP_TMP}/promotion-mr.json"
 if SHA=${CI_COMMIT_SHA} PREVIOUS_SHA='' MRS_OUT=${mrs} MIN_APPROVALS=${MIN_APPROVALS} bash "${here}/review-gate.sh"; then
   :
@@ -135,26 +188,7 @@ else
   [[ -z ${short} ]] || refuse "promotion merge request !${iid}: approval rule(s) not met by counted approvals: ${short}"
 fi
 
-# --- release.json and the kustomization -------------------------------------------------------------------
-show "${CI_COMMIT_SHA}" "${file}" >"${PP_TMP}/release.json" || die "${file} does not exist at ${CI_COMMIT_SHA}"
-jq -r '
-  if type != "object" then error("not an object") else . end
-  | [(.sha | strings), (.run_id | numbers | tostring), (.image | strings), (.dast.sha | strings), (.dast.run_id | numbers | tostring)]
-  | if length == 5 then join(" ") else error("incomplete") end' "${PP_TMP}/release.json" >"${PP_TMP}/release.txt" 2>/dev/null ||
-  die "${file} at ${CI_COMMIT_SHA} must hold sha, run_id (a number), image and dast {sha, run_id}: production takes only a built candidate that passed DAST on staging"
-read -r sha build_pipeline image dast_sha dast_pipeline <"${PP_TMP}/release.txt"
-[[ ${sha} =~ ^[0-9a-f]{40}$ ]] || die "${file}: sha '${sha}' is not a 40-character commit SHA"
-[[ ${dast_sha} =~ ^[0-9a-f]{40}$ ]] || die "${file}: dast.sha '${dast_sha}' is not a 40-character commit SHA"
-[[ ${build_pipeline} =~ ^[1-9][0-9]{0,18}$ ]] || die "${file}: run_id '${build_pipeline}' is not a pipeline id"
-[[ ${dast_pipeline} =~ ^[1-9][0-9]{0,18}$ ]] || die "${file}: dast.run_id '${dast_pipeline}' is not a pipeline id"
-[[ ${image} =~ ^[a-z0-9][a-z0-9._/:-]*@sha256:[0-9a-f]{64}$ ]] ||
-  die "${file}: image '${image}' is not an image by digest (name@sha256:<64 hex>)"
-gh_output SHA "${sha}"
-gh_output BUILD_PIPELINE_ID "${build_pipeline}"
-gh_output IMAGE "${image}"
-gh_output DAST_SHA "${dast_sha}"
-gh_output DAST_PIPELINE_ID "${dast_pipeline}"
-
+# --- the kustomization, the candidate's history, staging --------------------------------------------------
 show "${CI_COMMIT_SHA}" "${kustomization}" >"${PP_TMP}/kustomization.yaml" ||
   die "${kustomization} does not exist at ${CI_COMMIT_SHA}"
 digests=$(sed -nE 's/^[[:space:]]*digest:[[:space:]]*(sha256:[0-9a-f]{64})[[:space:]]+# pipeproof:digest[[:space:]]*$/\1/p' \

@@ -16,7 +16,9 @@
 # (the jobs of the build and DAST pipelines: this pipeline's jobs are not listed again), sbom.spdx.json and
 # evidence-manifest.json:
 #   APPLICATION     the Argo CD application (<project>-production)
-#   SHA, IMAGE, PREVIOUS_SHA   the candidate, as promotion-check.sh output them
+#   SHA, IMAGE, PREVIOUS_SHA   the candidate, as promotion-check.sh output them. SHA empty (release.json
+#                   unusable, or the gate died before it read it): the record is still written, gate_failed,
+#                   with sha and image null and named under "missing", and record.sh exits 1
 #   GATES_OUTCOME   success when every gate of verify-production passed; failure or empty (the gates did not
 #                   report success) records gate_failed
 #   GITLAB_USER_LOGIN   who pushed the promotion (merged it)
@@ -39,7 +41,7 @@ fi
 dir="records/deployment-record-${CI_COMMIT_SHA}-${CI_JOB_ID}"
 case ${DEPLOY_MODEL:-} in
   argocd)
-    require_env APPLICATION SHA
+    require_env APPLICATION
     case ${GATES_OUTCOME:-} in
       success | failure | '') ;;
       *)
@@ -47,8 +49,13 @@ case ${DEPLOY_MODEL:-} in
         exit 2
         ;;
     esac
+    unknown=0
+    [[ -n ${SHA:-} ]] || {
+      unknown=1
+      error "record.sh: no candidate SHA (verify-production did not name it: see its log); recording gate_failed without it"
+    }
     mkdir -p "${dir}"
-    PROMOTION_SHA=${CI_COMMIT_SHA} GATES_OUTCOME=${GATES_OUTCOME:-failure} APPROVAL_MODE=promotion \
+    CANDIDATE_UNKNOWN=${unknown} SHA=${SHA:-} PROMOTION_SHA=${CI_COMMIT_SHA} GATES_OUTCOME=${GATES_OUTCOME:-failure} APPROVAL_MODE=promotion \
       ACTOR=${GITLAB_USER_LOGIN:-} RUN_URL=${CI_PIPELINE_URL:-} APPROVALS=approvals.json \
       PRS=merge-requests.json CHECKS=checks.json MANIFEST=evidence-manifest.json SBOM=sbom.spdx.json \
       RECORD_OUT="${dir}/deployment-record.json" bash "${here}/deployment-record.sh"
