@@ -542,13 +542,30 @@ def test_last_production_is_the_newest_successful_deployment(premium: Runner, gi
         deployment(2, "b" * 40, job_id=2, status="failed"),
         deployment(3, "c" * 40, job_id=3, status="success", environment="staging"),
     ]
-    result = premium.run(f"{SCRIPTS}/last-production.sh", **env(gitlab))
+    result = premium.run(f"{SCRIPTS}/last-production.sh", **env(gitlab, CI_DEFAULT_BRANCH="main"))
     assert result.returncode == 0, result
     assert result.stdout.strip() == "a" * 40
 
 
+def test_last_production_ignores_deployments_no_production_job_made(premium: Runner, gitlab: FakeGitLab) -> None:
+    # Newer "successful" production deployments that a Developer can make: through the Deployments API (no job),
+    # from a merge request's own pipeline, or from another job; none of them is what production runs.
+    forged = deployment(4, "d" * 40, job_id=4, by="dev")
+    forged["deployable"] = None
+    from_mr = deployment(5, "e" * 40, job_id=5, by="dev")
+    from_mr["ref"] = "feature"
+    other_job = deployment(6, "f" * 40, job_id=6, by="dev")
+    other_job["deployable"]["name"] = "deploy-now"
+    gitlab.deployments = [deployment(1, "a" * 40, job_id=1), forged, from_mr, other_job]
+    result = premium.run(f"{SCRIPTS}/last-production.sh", **env(gitlab, CI_DEFAULT_BRANCH="main"))
+    assert result.returncode == 0, result
+    assert result.stdout.strip() == "a" * 40
+    for did in (4, 5, 6):
+        assert f"ignored production deployment {did} " in result.stderr, result.stderr
+
+
 def test_last_production_is_empty_before_the_first_deploy(premium: Runner, gitlab: FakeGitLab) -> None:
-    result = premium.run(f"{SCRIPTS}/last-production.sh", **env(gitlab))
+    result = premium.run(f"{SCRIPTS}/last-production.sh", **env(gitlab, CI_DEFAULT_BRANCH="main"))
     assert result.returncode == 0, result
     assert result.stdout.strip() == ""
 
@@ -557,7 +574,9 @@ def test_last_production_is_empty_before_the_first_deploy(premium: Runner, gitla
 def test_last_production_api_error_is_not_no_deploy(premium: Runner, gitlab: FakeGitLab, status: int) -> None:
     gitlab.deployments = [deployment(1, "a" * 40, job_id=1)]
     gitlab.fail(r"/deployments$", status)
-    result = premium.run(f"{SCRIPTS}/last-production.sh", **env(gitlab, PIPEPROOF_API_ATTEMPTS="1"))
+    result = premium.run(
+        f"{SCRIPTS}/last-production.sh", **env(gitlab, CI_DEFAULT_BRANCH="main", PIPEPROOF_API_ATTEMPTS="1")
+    )
     assert result.returncode == 1, result
     assert result.stdout.strip() == ""
 
