@@ -51,6 +51,10 @@ def test_artifact_retention_is_what_controls_md_says(tree: Tree) -> None:
         if "artifacts" not in job:
             continue
         expected = {"tools": "1 day", "unit-tests": "7 days", "deploy-staging": "7 days"}.get(name, "30 days")
+        if tree.answers["deploy_model"] == "argocd" and name in {"build", "evidence"}:
+            # verify-production reads the candidate's files when a promotion or a rollback to it merges.
+            expected = "1 year"
+            assert "a year for the build's release\ncandidate and SBOM and the evidence manifest" in tree.controls
         assert job["artifacts"]["expire_in"] == expected, name
 
 

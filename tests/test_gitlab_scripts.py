@@ -787,6 +787,7 @@ def rollback_env(runner: Runner, gitlab: FakeGitLab, work: Path, hook_exit: int 
         HOOKS=str(hooks),
         CI_PIPELINE_ID="900",
         CI_COMMIT_SHA="b" * 40,
+        CI_DEFAULT_BRANCH="main",
         CI_JOB_ID="7200",
         ENVIRONMENT="production",
         APPROVAL_MODE="environment",

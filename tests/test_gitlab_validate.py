@@ -137,7 +137,12 @@ def test_a_settings_file_no_schema_covers_is_reported(tmp_path: Path) -> None:
 
 
 def test_the_tools_that_ran_are_named(tmp_path: Path) -> None:
-    assert validate.tools(GOLDEN / SCENARIO) == ["yamllint", "check-jsonschema", "pipeproof gitlab-ci references"]
+    assert validate.tools(GOLDEN / SCENARIO) == [
+        "yamllint",
+        "check-jsonschema",
+        "pipeproof gitlab-ci references",
+        "pipeproof script references",
+    ]
 
 
 def test_local_includes_extends_and_optional_needs_resolve(tmp_path: Path) -> None:

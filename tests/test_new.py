@@ -241,7 +241,11 @@ def test_fresh_repository_with_readme_and_licence_just_works(tmp_path: Path) -> 
             ["'security_team'", "GitLab group handle"],
             id="gitlab-bad-group",
         ),
-        pytest.param(["platform=gitlab", "deploy_model=argocd"], ["'deploy_model'", "on GitLab"], id="gitlab-argocd"),
+        pytest.param(
+            ["platform=gitlab", "deploy_model=argocd", "containers=false"],
+            ["'deploy_model'", "containers"],
+            id="gitlab-argocd",
+        ),
         pytest.param(["colour=blue"], ["'colour'", "is not a question", "project_name"], id="unknown-key"),
         pytest.param(["pins={}"], ["'pins'", "computed"], id="computed-key"),
         pytest.param(["no-equals-sign"], ["KEY=VALUE"], id="malformed-data"),

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from generator.controls import store_iac
 from generator.controls.base import Control, Finding, Outcome, Severity, failed, not_applicable, passed, unknown
-from generator.controls.judge import each_production_job
+from generator.controls.judge import commands_only, each_production_job
 from generator.controls.needs import AUDIT_LOG_API, EVIDENCE_STORE, PIPEPROOF_ACTION, PROTECT_TOKEN, Need
 from generator.pipeline.model import Job, Pipeline, Step
 from generator.repo import Repo
@@ -456,7 +456,7 @@ class PP_EVID_05(Evidence):
             if not job.runs_on("schedule") or not _daily(job):
                 continue
             verify = next(
-                (s for s in job.steps if _VERIFY.search(s.text) and _blocks_on_schedule(s)),
+                (s for s in job.steps if _VERIFY.search(commands_only(s.text)) and _blocks_on_schedule(s)),
                 None,
             )
             if verify is None:

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from generator.argocd import ArgoCD, Obj, PolicyFile, as_map, grants, is_production, parse_policy, rbac_policy
 from generator.controls.base import Control, Finding, Outcome, Severity, failed, passed, unknown
+from generator.controls.judge import commands_only
 from generator.controls.needs import Need
 from generator.pipeline.model import SCHEDULE, Job, Pipeline
 from generator.repo import Repo
@@ -448,12 +449,6 @@ class PP_ARGO_03(GitOps):
 _REVERT = re.compile(r"^\s*git\b(?:\s+-c\s+(?:'[^']*'|\"[^\"]*\"|[^\s'\"])+)*\s+revert\b", re.MULTILINE)
 
 
-def _commands(script: str) -> str:
-    """A script's lines without comments, continued lines joined."""
-    joined = re.sub(r"\\\n\s*", " ", script)
-    return "\n".join(line for line in joined.splitlines() if not line.lstrip().startswith("#"))
-
-
 # GitLab's Deployments API, as a script path: projects/<id>/deployments.
 _DEPLOYMENTS_API = re.compile(r"projects/\S+/deployments\b")
 
@@ -522,7 +517,7 @@ class PP_ARGO_04(GitOps):
         recorded = reverted = False
         gitlab = pipeline.platform == "gitlab"
         for job in pipeline.jobs:
-            text = _commands("\n".join(s.text for s in job.steps))
+            text = commands_only("\n".join(s.text for s in job.steps))
             if gitlab:
                 # Argo CD reports each sync as a GitLab deployment (Deployments API); a scheduled job reads them back.
                 if job.runs_on(SCHEDULE) and _DEPLOYMENTS_API.search(text) and re.search(r"record", text):

@@ -84,6 +84,12 @@ def remote_calls(pipeline: Pipeline) -> list[Job]:
     ]
 
 
+def commands_only(script: str) -> str:
+    """A script's lines without comments, continued lines joined: what it runs, not what it says."""
+    joined = re.sub(r"\\\n\s*", " ", script)
+    return "\n".join(line for line in joined.splitlines() if not line.lstrip().startswith("#"))
+
+
 _SCRIPT_PATH = re.compile(r"(?:^|[\s\"'=(])((?:\./)?[\w.@/-]+\.(?:sh|bash))\b")
 
 
