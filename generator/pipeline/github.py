@@ -65,12 +65,13 @@ _DEFAULT_BRANCH_REF = re.compile(
     r"\$\{\{\s*github\.(?:ref_name|ref|event\.repository\.default_branch)\s*\}\}"
 )
 # A path of production's manifests named in a script (k8s/overlays/production, argocd/environments/prod/...).
-_PRODUCTION_PATH_IN_TEXT = re.compile(r"[\w.-]+/(?:[\w.-]+/)*(?:prod|production|prd)\b(?!-)")
+_PRODUCTION_PATH_IN_TEXT = re.compile(r"[\w.-]/(?:prod|production|prd)\b(?!-)")
 
 
 def pushes_to_default_branch(text: str, branch: str) -> bool:
     """Whether a script pushes straight to the default branch `branch`."""
-    for m in _GIT_PUSH.finditer(text):
+    lines = (line for line in text.splitlines() if "push" in line and "git" in line)
+    for m in (m for line in lines for m in _GIT_PUSH.finditer(line)):
         if {"--tags", "--delete", "-d", "--dry-run", "-n"} & set(m[1].split()):
             continue  # tags, deletions and dry runs push no commit to a branch
         args = [a for a in m[1].split() if not a.startswith("-")]
@@ -87,8 +88,16 @@ def pushes_to_default_branch(text: str, branch: str) -> bool:
 def ci_pushes_production(job: Job) -> bool:
     """A job that changes production's manifests and pushes them straight to the default branch: the GitOps
     production deploy of a pipeline that proposes nothing for review."""
-    text = "\n".join(s.text for s in job.steps)
-    return bool(_PRODUCTION_PATH_IN_TEXT.search(text)) and pushes_to_default_branch(text, job.pipeline.default_branch)
+
+    def compute() -> bool:
+        text = "\n".join(s.text for s in job.steps)
+        if " push" not in text or "git" not in text:
+            return False
+        return pushes_to_default_branch(text, job.pipeline.default_branch) and bool(
+            _PRODUCTION_PATH_IN_TEXT.search(text)
+        )
+
+    return job.pipeline.cached(("ci-pushes-production", id(job)), compute)
 
 
 def _gitops_production(job: Job) -> bool:
