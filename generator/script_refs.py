@@ -36,78 +36,56 @@ class Missing:
 def check(root: Path) -> list[Missing]:
     """Every call of a repository script, local action or local reusable workflow that is not under root."""
     found: dict[tuple[str, str], Missing] = {}
-    for rel, text, data in _workflows(root):
-        for local in _local_uses(data):
-            target = root / local
-            if ".." in local.split("/") or (target / "action.yml").is_file() or (target / "action.yaml").is_file():
-                continue
-            if local.endswith((".yml", ".yaml")) and target.is_file():
-                continue
-            line = next((i for i, x in enumerate(text.splitlines(), 1) if local in x), 1)
-            found.setdefault((rel, local), Missing(rel, line, local))
-    for rel, text, commands in _sources(root):
-        for command in commands:
+
+    def missing(rel: str, text: str, target: str) -> None:
+        line = next((i for i, x in enumerate(text.splitlines(), 1) if target in x), 1)
+        found.setdefault((rel, target), Missing(rel, line, target))
+
+    for rel, text, data, gitlab in _sources(root):
+        if not gitlab:
+            for local in _local_uses(data):
+                target = root / local
+                if ".." in local.split("/") or any((target / f).is_file() for f in ("action.yml", "action.yaml")):
+                    continue
+                if not (local.endswith((".yml", ".yaml")) and target.is_file()):
+                    missing(rel, text, local)
+        for command in _gitlab_commands(data) if gitlab else _runs(data):
             for m in _CALL.finditer(command):
                 script = m["path"].removeprefix("./")
-                if ".." in script.split("/") or (root / script).is_file():
-                    continue
-                line = next((i for i, x in enumerate(text.splitlines(), 1) if script in x), 1)
-                found.setdefault((rel, script), Missing(rel, line, script))
+                if ".." not in script.split("/") and not (root / script).is_file():
+                    missing(rel, text, script)
     return sorted(found.values(), key=lambda m: (m.path, m.line, m.script))
 
 
-def _sources(root: Path) -> Iterator[tuple[str, str, list[str]]]:
-    """(file, its text, the shell commands it runs) for each CI file that can be read."""
-    files = sorted(root.glob(".github/workflows/*.y*ml")) + sorted(root.glob(".github/actions/**/action.y*ml"))
-    files += sorted(root.glob("action.y*ml"))
-    gitlab = [root / ".gitlab-ci.yml"] if (root / ".gitlab-ci.yml").is_file() else []
-    gitlab += _gitlab_includes(root, gitlab)
-    for path in files + gitlab:
-        try:
-            text = path.read_text(encoding="utf-8")
-            data = yaml.safe_load(text)
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
-            continue  # the linters report an unreadable file
-        commands = list(_gitlab_commands(data)) if path in gitlab else list(_runs(data))
-        yield path.relative_to(root).as_posix(), text, commands
+def _sources(root: Path) -> Iterator[tuple[str, str, Any, bool]]:
+    """(file, its text, its data, whether it is GitLab CI) for each CI file that can be read, each read once."""
+    from generator import gitlab_lint
 
-
-def _workflows(root: Path) -> Iterator[tuple[str, str, Any]]:
-    files = sorted(root.glob(".github/workflows/*.y*ml")) + sorted(root.glob(".github/actions/**/action.y*ml"))
-    for path in files + sorted(root.glob("action.y*ml")):
+    github = sorted(root.glob(".github/workflows/*.y*ml")) + sorted(root.glob(".github/actions/**/action.y*ml"))
+    github += sorted(root.glob("action.y*ml"))
+    pending = [root / gitlab_lint.MAIN] if (root / gitlab_lint.MAIN).is_file() else []
+    gitlab: list[Path] = []
+    while pending:  # the main file, then its local includes (GitLab's loader: `!reference` tags read)
+        path = pending.pop(0)
+        if path in gitlab:
+            continue
+        gitlab.append(path)
         try:
-            text = path.read_text(encoding="utf-8")
-            yield path.relative_to(root).as_posix(), text, yaml.safe_load(text)
+            data = gitlab_lint._load(path)
         except (OSError, UnicodeDecodeError, yaml.YAMLError):
             continue
-
-
-def _local_uses(data: Any) -> Iterator[str]:
-    """The repository paths of `uses: ./x` and `uses: $/x` (GitHub's self-repository syntax)."""
-    if isinstance(data, dict):
-        for key, value in data.items():
-            if key == "uses" and isinstance(value, str) and value.startswith(("./", "$/")):
-                yield value[2:].split("@", 1)[0].rstrip("/")
-            else:
-                yield from _local_uses(value)
-    elif isinstance(data, list):
-        for item in data:
-            yield from _local_uses(item)
-
-
-def _gitlab_includes(root: Path, main: list[Path]) -> list[Path]:
-    if not main:
-        return []
-    try:
-        data = yaml.safe_load(main[0].read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return []
-    include = data.get("include") if isinstance(data, dict) else None
-    items = include if isinstance(include, list) else [include] if include else []
-    locals_ = [i if isinstance(i, str) else i.get("local") for i in items if isinstance(i, (str, dict))]
-    return [
-        root / str(p).lstrip("/") for p in locals_ if p and "*" not in str(p) and (root / str(p).lstrip("/")).is_file()
-    ]
+        if isinstance(data, dict):
+            for local, _remote in gitlab_lint._local_includes(data):
+                target = root / local.lstrip("/") if local and "*" not in local else None
+                if target is not None and target.is_file():
+                    pending.append(target)
+    for path in github + gitlab:
+        try:
+            text = path.read_text(encoding="utf-8")
+            data = gitlab_lint._load(path) if path in gitlab else yaml.safe_load(text)
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue  # the linters report an unreadable file
+        yield path.relative_to(root).as_posix(), text, data, path in gitlab
 
 
 def _runs(data: Any) -> Iterator[str]:
@@ -135,3 +113,16 @@ def _gitlab_commands(data: Any) -> Iterator[str]:
             for item in value if isinstance(value, list) else [value]:
                 if isinstance(item, str):
                     yield item
+
+
+def _local_uses(data: Any) -> Iterator[str]:
+    """The repository paths of `uses: ./x` and `uses: $/x` (GitHub's self-repository syntax)."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if key == "uses" and isinstance(value, str) and value.startswith(("./", "$/")):
+                yield value[2:].split("@", 1)[0].rstrip("/")
+            else:
+                yield from _local_uses(value)
+    elif isinstance(data, list):
+        for item in data:
+            yield from _local_uses(item)

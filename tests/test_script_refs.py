@@ -59,3 +59,15 @@ def test_a_path_outside_the_repository_or_a_word_is_not_a_call(tmp_path: Path) -
 
 def test_validate_names_the_check() -> None:
     assert "pipeproof script references" in validate.tools(GOLDEN / "python-defaults")
+
+
+def test_gitlab_reference_tags_and_local_includes_are_read(tmp_path: Path) -> None:
+    (tmp_path / "ci").mkdir()
+    (tmp_path / ".gitlab-ci.yml").write_text(
+        "include:\n  - local: ci/jobs.yml\n"
+        ".base:\n  script:\n    - .gitlab/scripts/gone.sh\n"
+        "a:\n  script: !reference [.base, script]\n"
+    )
+    (tmp_path / "ci/jobs.yml").write_text("b:\n  script:\n    - bash scripts/also-gone.sh\n")
+    found = {(m.path, m.script) for m in script_refs.check(tmp_path)}
+    assert found == {(".gitlab-ci.yml", ".gitlab/scripts/gone.sh"), ("ci/jobs.yml", "scripts/also-gone.sh")}
