@@ -98,7 +98,7 @@ def _live_gitlab(report: Any, args: argparse.Namespace) -> None:
         at = dt.datetime.now(dt.UTC).replace(microsecond=0)
         found = s.drift(s.read())
     when = f"live API at {stamp(at)}"
-    served = {c for p in s.payloads for c in p.controls} | {gitlab.SCHEDULES[n][1] for n in s.schedules} | set(found)
+    served = s.served(found)
     for i, r in enumerate(report.results):
         if r.control.id not in served or r.status in {"not-applicable", "waived"}:
             continue

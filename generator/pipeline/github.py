@@ -376,10 +376,10 @@ class GitHubAdapter(ScriptFollower):
 
         A private repository on GitHub Free has no environments, so its production job has none.
         """
-        if job.environment:
-            return bool(_PRODUCTION.match(job.environment)) or ci_pushes_production(job)
         if ci_pushes_production(job):
             return True
+        if job.environment:
+            return bool(_PRODUCTION.match(job.environment))
         named = _PRODUCTION_JOB.search(f"{job.id} {job.name}")
         if not named:
             return False

@@ -379,6 +379,10 @@ class GitLabSession:
                 found.setdefault(SCHEDULES[name][1], []).append(Finding(".gitlab-ci.yml:1", f"live: {message}"))
         return found
 
+    def served(self, found: Mapping[str, list[Finding]]) -> set[str]:
+        """The controls the settings payloads and the pipeline schedules serve, and any that drifted."""
+        return {c for p in self.payloads for c in p.controls} | {SCHEDULES[n][1] for n in self.schedules} | set(found)
+
     def check(self, say: Any, fmt: str, output: Path | None) -> int:
         from generator.protect.verdicts import stamp
         from generator.report import FORMATS
@@ -386,9 +390,7 @@ class GitLabSession:
         at = dt.datetime.now(dt.UTC).replace(microsecond=0)
         found = self.drift(self.read())
         when = f"live API at {stamp(at)}"
-        served = sorted(
-            {c for p in self.payloads for c in p.controls} | {SCHEDULES[n][1] for n in self.schedules} | set(found)
-        )
+        served = sorted(self.served(found))
         catalog = {c.id: c for c in all_controls()}
         results = []
         for cid in served:
